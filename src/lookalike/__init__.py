@@ -1,0 +1,102 @@
+"""lookalike: how alike are these images?
+
+Pixel and deep-feature similarity (L1, MSE, cosine, NCC) between two images, ResNets to make the features,
+and tools for whole collections (index, search, dedup, evaluate, serve).
+
+Importing the package is cheap: torch and friends load only when a name below is first used.
+
+>>> import lookalike
+>>> lookalike.list_models()
+['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152']
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (explicit re-exports, resolved lazily)
+_EXPORTS: dict[str, str] = {
+    "LookalikeError": "errors",
+    "ImageError": "errors",
+    "WeightsError": "errors",
+    "ShapeError": "errors",
+    "DataError": "errors",
+    "StoreError": "errors",
+    "create_model": "models",
+    "list_models": "models",
+    "load_weights": "models",
+    "summary": "models",
+    "ModelInfo": "models",
+    "load_image": "images",
+    "list_images": "images",
+    "l1": "metrics",
+    "mse": "metrics",
+    "cosine": "metrics",
+    "ncc": "metrics",
+    "pairwise_l1": "metrics",
+    "pairwise_mse": "metrics",
+    "pairwise_cosine": "metrics",
+    "pairwise_ncc": "metrics",
+    "Embedder": "features",
+    "compare": "compare",
+}
+
+__all__ = [
+    "DataError",
+    "Embedder",
+    "ImageError",
+    "LookalikeError",
+    "ModelInfo",
+    "ShapeError",
+    "StoreError",
+    "WeightsError",
+    "__version__",
+    "compare",
+    "cosine",
+    "create_model",
+    "l1",
+    "list_images",
+    "list_models",
+    "load_image",
+    "load_weights",
+    "mse",
+    "ncc",
+    "pairwise_cosine",
+    "pairwise_l1",
+    "pairwise_mse",
+    "pairwise_ncc",
+    "summary",
+]
+
+if TYPE_CHECKING:
+    from lookalike.compare import compare
+    from lookalike.errors import DataError, ImageError, LookalikeError, ShapeError, StoreError, WeightsError
+    from lookalike.features import Embedder
+    from lookalike.images import list_images, load_image
+    from lookalike.metrics import (
+        cosine,
+        l1,
+        mse,
+        ncc,
+        pairwise_cosine,
+        pairwise_l1,
+        pairwise_mse,
+        pairwise_ncc,
+    )
+    from lookalike.models import ModelInfo, create_model, list_models, load_weights, summary
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lookalike' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"lookalike.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
