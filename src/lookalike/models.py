@@ -22,7 +22,6 @@ import hashlib
 import os
 import pickle
 import re
-import zipfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -285,12 +284,17 @@ def _read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | N
 
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        if "global" in str(exc).lower():  # a pickled class (a whole nn.Module, say), refused for safety
+            raise WeightsError(
+                f"{path} holds pickled Python objects, not plain weights; re-save it with "
+                "torch.save(model.state_dict(), PATH)"
+            ) from None
         raise WeightsError(
-            f"{path} holds pickled Python objects, not plain weights; re-save it with "
-            "torch.save(model.state_dict(), PATH)"
+            f"{path} is not a readable PyTorch weights file (it is not a pickle or zip "
+            "archive torch wrote); it may be truncated or foreign: download or save it again"
         ) from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
+    except Exception as exc:  # torch raises many types for foreign bytes: RuntimeError, KeyError, EOFError…
         raise WeightsError(
             f"{path} is not a readable PyTorch weights file ({reason(exc)}); it may be truncated or "
             "foreign: download or save it again"
@@ -557,6 +561,7 @@ def summary(
         label = name + (" (CIFAR stem)" if cifar_stem else "")
     else:
         model, label = name, type(name).__name__
+    model.eval()  # batch-norm in training mode refuses 1×1 maps at batch 1; shapes are the same
     outputs: dict[str, tuple[int, ...]] = {}
     activation_elems = 0
     mult_adds = 0

@@ -1,0 +1,185 @@
+"""The command line as a user meets it: tables, JSON, help, and one clear line for every bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from lookalike.cli import app
+
+runner = CliRunner()
+RANDOM = ["--weights", "none", "--size", "32"]
+
+
+def invoke(*args: str | Path, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = runner.invoke(app, [str(a) for a in args], env=env)
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    a, b = tmp_path / "a.png", tmp_path / "b.jpg"
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(a)
+    Image.linear_gradient("L").resize((40, 30)).convert("RGB").save(b)
+    return a, b
+
+
+def test_compare_prints_the_lectures_table(pair: tuple[Path, Path]) -> None:
+    code, out = invoke("compare", *pair, *RANDOM)
+    assert code == 0, out
+    for label in ("L1 distance", "MSE", "Cosine similarity", "Normalized cross-correlation"):
+        assert label in out
+    assert "pixels" in out and "resnet18 features" in out
+
+
+def test_compare_json_has_both_spaces_and_all_metrics(pair: tuple[Path, Path]) -> None:
+    code, out = invoke("compare", *pair, *RANDOM, "--json")
+    assert code == 0, out
+    data = json.loads(out)
+    assert set(data["pixels"]) == set(data["features"]) == {"l1", "mse", "cosine", "ncc"}
+    assert data["input_size"] == [3, 32, 32] and data["model"] == "resnet18"
+
+
+def test_compare_one_space_only(pair: tuple[Path, Path]) -> None:
+    code, out = invoke("compare", *pair, *RANDOM, "--space", "pixels", "--json")
+    assert code == 0 and json.loads(out)["features"] is None
+
+
+def make_bad(kind: str, tmp_path: Path) -> Path:
+    path = tmp_path / f"{kind}.jpg"
+    if kind == "missing":
+        return path
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "empty":
+        path.touch()
+    elif kind == "truncated":
+        Image.effect_noise((64, 64), 40).convert("RGB").save(path, quality=95)
+        path.write_bytes(path.read_bytes()[:600])
+    elif kind == "corrupt":
+        Image.new("RGB", (64, 64)).save(path)
+        data = bytearray(path.read_bytes())
+        data[2:40] = bytes(38)
+        path.write_bytes(bytes(data))
+    elif kind == "text":
+        path.write_text("this is not a picture\n")
+    elif kind == "bomb":
+        Image.new("RGB", (200, 200)).save(path)
+    return path
+
+
+BAD = ["missing", "directory", "empty", "truncated", "corrupt", "text", "bomb"]
+
+
+@pytest.mark.parametrize("kind", BAD)
+def test_bad_images_are_one_line_without_traceback(
+    kind: str, tmp_path: Path, pair: tuple[Path, Path]
+) -> None:
+    bad = make_bad(kind, tmp_path)
+    code, out = invoke("compare", pair[0], bad, *RANDOM, env={"LOOKALIKE_MAX_PIXELS": "10000"})
+    assert code == 1
+    lines = out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and bad.name in lines[0]
+    assert "Traceback" not in out
+
+
+def test_debug_variable_shows_the_traceback(tmp_path: Path, pair: tuple[Path, Path]) -> None:
+    result = runner.invoke(
+        app, ["compare", str(pair[0]), str(tmp_path / "nope.png"), *RANDOM], env={"LOOKALIKE_DEBUG": "1"}
+    )
+    assert result.exit_code != 0 and result.exception is not None
+    assert type(result.exception).__name__ == "ImageError"
+
+
+def test_bad_weights_are_one_line(tmp_path: Path, pair: tuple[Path, Path]) -> None:
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not weights")
+    code, out = invoke("compare", *pair, "--weights", junk)
+    assert code == 1 and out.count("\n") == 1 and "not a readable PyTorch weights file" in out
+    code, out = invoke("compare", *pair, "--weights", tmp_path / "nope.pt")
+    assert code == 1 and "weights file not found" in out
+
+
+def test_weights_come_from_the_environment(pair: tuple[Path, Path]) -> None:
+    code, out = invoke("compare", *pair, "--size", "32", "--json", env={"LOOKALIKE_WEIGHTS": "none"})
+    assert code == 0 and json.loads(out)["weights"] == "random"
+
+
+def test_summary_prints_the_stage_table_and_torchsummary_totals() -> None:
+    code, out = invoke("summary", "resnet18")
+    assert code == 0, out
+    for text in (
+        "conv1",
+        "conv2_x",
+        "conv5_x",
+        "112×112",
+        "7×7",
+        "[3×3, 64; 3×3, 64] × 2",
+        "11,689,512",
+        "0.57",
+        "62.79",
+        "44.59",
+        "107.96",
+        "1.81",
+    ):
+        assert text in out, text
+
+
+def test_summary_json_and_options() -> None:
+    code, out = invoke("summary", "resnet50", "--input", "3x32x32", "--cifar-stem", "--json")
+    assert code == 0, out
+    data = json.loads(out)
+    assert data["input_size"] == [3, 32, 32] and data["rows"][1]["layers"].endswith("× 3")
+    assert data["rows"][0]["output_size"] == [32, 32]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["summary", "resnet9"], "unknown model 'resnet9'"),
+        (["summary", "resnet18", "--input", "224"], "expected C×H×W"),
+    ],
+)
+def test_summary_bad_input(args: list[str], message: str) -> None:
+    code, out = invoke(*args)
+    assert code != 0 and message in out
+
+
+def test_models_lists_counts_and_feature_sizes() -> None:
+    code, out = invoke("models", "--json")
+    assert code == 0
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["resnet152"]["params"] == 60_192_808 and rows["resnet152"]["feature_dim"] == 2048
+    assert rows["resnet34"]["blocks"] == [3, 4, 6, 3] and rows["resnet34"]["feature_dim"] == 512
+
+
+def test_samples_writes_photos_and_edited_copies(tmp_path: Path) -> None:
+    pytest.importorskip("skimage")
+    code, out = invoke("samples", tmp_path / "s", "--json")
+    assert code == 0
+    names = {Path(p).name for p in json.loads(out)}
+    assert {"chelsea.png", "chelsea-flipped.png", "chelsea-shifted.png", "coffee.png"} <= names
+    cat = Image.open(tmp_path / "s" / "chelsea.png")
+    flipped = Image.open(tmp_path / "s" / "chelsea-flipped.png")
+    assert cat.transpose(Image.Transpose.FLIP_LEFT_RIGHT).tobytes() == flipped.tobytes()
+
+
+def commands() -> list[str]:
+    import typer.main
+
+    return sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("command", commands())
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    code, out = invoke(command, "--help")
+    assert code == 0 and "Example" in out, out
+
+
+def test_no_arguments_shows_help() -> None:
+    _, out = invoke()
+    assert "compare" in out and "summary" in out

@@ -1,0 +1,112 @@
+"""The two-image report, and the lecture's point measured on real data: pixels fail, features work."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image, ImageOps
+
+from lookalike.compare import compare, scores
+from lookalike.errors import LookalikeError
+from lookalike.features import Embedder
+from lookalike.metrics import cosine, ncc
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+WEIGHTS = SHARED / "models" / "resnet18-cifar10.pt"
+CIFAR = SHARED / "datasets" / "cifar10" / "train"
+needs_shared = pytest.mark.skipif(not (WEIGHTS.is_file() and CIFAR.is_dir()), reason="../shared is not here")
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return Embedder("none", model="resnet18", size=32, precision="float32")
+
+
+def picture(tmp_path: Path, name: str, seed: int) -> Path:
+    g = torch.Generator().manual_seed(seed)
+    arr = torch.randint(0, 256, (48, 64, 3), generator=g, dtype=torch.uint8).numpy()
+    path = tmp_path / name
+    Image.fromarray(arr).save(path)
+    return path
+
+
+def test_an_image_against_itself_is_identical_in_both_spaces(tmp_path: Path, embedder: Embedder) -> None:
+    a = picture(tmp_path, "a.png", 0)
+    r = compare(a, a, embedder=embedder)
+    assert r.pixels is not None and r.features is not None
+    for space in (r.pixels, r.features):
+        assert space["l1"] == 0 and space["mse"] == 0
+        assert space["cosine"] == pytest.approx(1, abs=1e-6) and space["ncc"] == pytest.approx(1, abs=1e-6)
+
+
+def test_pixel_column_is_the_networks_input(tmp_path: Path, embedder: Embedder) -> None:
+    a, b = picture(tmp_path, "a.png", 1), picture(tmp_path, "b.png", 2)
+    r = compare(a, b, embedder=embedder, space="pixels")
+    x, y = embedder.preprocess(a), embedder.preprocess(b)
+    assert x.shape == (3, 32, 32)
+    assert r.pixels == scores(x, y)
+    assert r.features is None
+
+
+def test_feature_column_is_the_pooled_output(tmp_path: Path, embedder: Embedder) -> None:
+    a, b = picture(tmp_path, "a.png", 3), picture(tmp_path, "b.png", 4)
+    r = compare(a, b, embedder=embedder, space="features")
+    f = embedder.embed([a, b])
+    assert r.features == pytest.approx(scores(f[0], f[1]), rel=1e-5)
+    assert r.pixels is None and r.to_dict()["input_size"] == [3, 32, 32]
+
+
+def test_pixel_space_with_imagenet_weights_needs_no_download(tmp_path: Path) -> None:
+    # only the weights' metadata (resize 256, crop 224, ImageNet mean/std) is needed, so this works offline
+    a, b = picture(tmp_path, "a.png", 5), picture(tmp_path, "b.png", 6)
+    r = compare(a, b, weights="IMAGENET1K_V1", space="pixels")
+    assert r.input_size == 224 and r.weights == "torchvision:ResNet18_Weights.IMAGENET1K_V1"
+
+
+def test_unknown_space_is_refused(tmp_path: Path, embedder: Embedder) -> None:
+    a = picture(tmp_path, "a.png", 7)
+    with pytest.raises(LookalikeError, match="pixels, features or both"):
+        compare(a, a, embedder=embedder, space="colour")  # type: ignore[arg-type]
+
+
+@needs_shared
+@pytest.mark.slow
+def test_features_know_classes_and_flips_where_pixels_do_not() -> None:
+    """The lecture's point on 200 random pairs of each kind from ../shared, with the shared ResNet-18."""
+    emb = Embedder(WEIGHTS, precision="float32")
+    rng = random.Random(0)
+    classes = sorted(p.name for p in CIFAR.iterdir())
+    files = {c: sorted((CIFAR / c).iterdir()) for c in classes}
+
+    def pick(c: str) -> Path:
+        return rng.choice(files[c])
+
+    same, diff = [], []
+    for _ in range(200):
+        c, d = rng.sample(classes, 2)
+        same.append((pick(c), pick(c)))
+        diff.append((pick(c), pick(d)))
+
+    def feature_scores(pairs: list[tuple[Path, Path]]) -> dict[str, float]:
+        f = emb.embed([p for pair in pairs for p in pair])
+        rows = [scores(f[2 * i], f[2 * i + 1]) for i in range(len(pairs))]
+        return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
+
+    s, d = feature_scores(same), feature_scores(diff)
+    assert s["cosine"] > d["cosine"] and s["ncc"] > d["ncc"]
+    assert s["l1"] < d["l1"] and s["mse"] < d["mse"]
+
+    originals = [pick(rng.choice(classes)) for _ in range(200)]
+    images = [Image.open(p).convert("RGB") for p in originals]
+    flipped = [ImageOps.mirror(im) for im in images]
+    x = torch.stack([emb.preprocess(im) for im in images])
+    y = torch.stack([emb.preprocess(im) for im in flipped])
+    fx, fy = emb.embed_batch(x), emb.embed_batch(y)
+    feature_cos = torch.stack([cosine(fx[i], fy[i]) for i in range(200)]).mean().item()
+    pixel_cos = torch.stack([cosine(x[i], y[i]) for i in range(200)]).mean().item()
+    pixel_ncc = torch.stack([ncc(x[i], y[i]) for i in range(200)]).mean().item()
+    assert feature_cos >= 0.95
+    assert pixel_cos < 0.7 and pixel_ncc < 0.7  # about 0.56: a mirrored copy looks far apart in pixels
