@@ -162,9 +162,10 @@ def compare(
             row.append(_fmt(result.features[name]))
         table.add_row(*row)
     console.print(table)
+    stem = " (CIFAR stem)" if result.cifar_stem else ""
     console.print(
-        f"[dim]input 3×{result.input_size}×{result.input_size} · weights {result.weights} · "
-        f"{result.precision} · ↑ higher is more alike, ↓ lower is more alike[/]",
+        f"[dim]{result.model}{stem} · input 3×{result.input_size}×{result.input_size} · {result.precision} · "
+        f"weights {result.weights}\n↑ higher is more alike · ↓ lower is more alike[/]",
         highlight=False,
     )
 

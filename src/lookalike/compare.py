@@ -36,6 +36,7 @@ class Comparison:
     pixels: dict[str, float] | None
     features: dict[str, float] | None
     model: str
+    cifar_stem: bool
     weights: str
     input_size: int
     precision: str
@@ -45,6 +46,7 @@ class Comparison:
             "a": self.a,
             "b": self.b,
             "model": self.model,
+            "cifar_stem": self.cifar_stem,
             "weights": self.weights,
             "input_size": [3, self.input_size, self.input_size],
             "precision": self.precision,
@@ -97,7 +99,8 @@ def compare(
         b=_label(b),
         pixels=pixels,
         features=features,
-        model=emb.info.arch + (" (CIFAR stem)" if emb.info.cifar_stem else ""),
+        model=emb.info.arch,
+        cifar_stem=emb.info.cifar_stem,
         weights=emb.info.source,
         input_size=emb.info.crop_size,
         precision=emb.precision,
