@@ -1,9 +1,20 @@
 """Deep features: a ResNet with its classifier removed turns images into vectors.
 
 :class:`Embedder` takes weights (a torchvision name, a file, or ``"none"``), reads the preprocessing from
-their metadata, and embeds paths, PIL images or image tensors in batches on the best device, in bf16 +
-channels_last where the hardware runs that faster than float32 (CUDA, or a CPU with AMX), float32
-otherwise or on request.
+their metadata, and embeds paths, PIL images or image tensors in batches on the best device, in a reduced
+precision where the hardware runs it faster than float32 and ≥ 99 % of top-10 neighbours stay (float16 on
+CUDA, bfloat16 on a CPU with AMX), float32 otherwise or on request.
+
+The file pipeline (:meth:`Embedder.iter_files`) is one loop::
+
+    worker processes: read file -> decode (Pillow, JPEG draft mode) -> resize + centre crop -> uint8
+                      (on CUDA, ordinary JPEG files travel as bytes and are decoded by nvjpeg instead)
+    main process:     uint8 batch -> device -> normalise -> ResNet (channels_last; in float32 with
+                      BatchNorm folded; torch.compile'd if asked) -> float32 vectors
+                      (on CUDA copied back asynchronously and handed out one batch behind)
+
+so decoding overlaps inference, only a quarter of the bytes of float pixels cross between processes,
+and each knob has a default chosen by device (see :class:`Embedder`).
 
 >>> from lookalike.features import Embedder
 >>> emb = Embedder("../shared/models/resnet18-cifar10.pt")  # doctest: +SKIP
@@ -13,11 +24,14 @@ torch.Size([2, 512])
 
 from __future__ import annotations
 
-import contextlib
+import copy
+import io
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from lookalike.errors import ImageError, LookalikeError
@@ -30,6 +44,17 @@ if TYPE_CHECKING:
     from torch import nn
 
 Precision = Literal["auto", "float32", "bfloat16", "float16"]
+
+# Pillow's JPEG draft mode (DCT-domain 1/2, 1/4, 1/8 scaling) may shrink a photo only down to this many
+# times the resize size; the antialiased resize does the rest. Drafting down to the resize size itself
+# sharpens the input enough to move neighbours: top-10 overlap with the lecture's full decode fell to
+# 0.984 on 1024×768 photos and 0.982 on 2048×1536 with a trained stem; with 2× it is 1.0 and 0.9925
+# (benchmarks/fidelity.py, RESULTS.md).
+DRAFT_MARGIN = 2
+# JPEG files go to nvjpeg when at least this large; thumbnails decode faster with Pillow in the workers,
+# where nvjpeg's fixed cost per image dominates.
+_DEVICE_DECODE_MIN_BYTES = 16 * 1024
+_JPEG_START, _JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
 
 
 def cpu_has_amx() -> bool:
@@ -81,22 +106,61 @@ def preprocess_info(info: ModelInfo, size: int | None) -> ModelInfo:
     return replace(info, crop_size=size, resize_size=resize)
 
 
+def build_geometry(info: ModelInfo) -> Callable[[Any], torch.Tensor]:
+    """The geometric half of the preprocessing: resize the shorter side, centre-crop; uint8 stays uint8.
+
+    Takes a PIL image or a C×H×W (or N×C×H×W) tensor, returns a plain tensor of the same dtype. Steps
+    with nothing to do are skipped (a 32×32 CIFAR image for a 32-pixel model costs no resampling).
+    """
+    import numpy as np
+    import torch
+    from PIL import Image
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional
+
+    interpolation = InterpolationMode(info.interpolation)
+    resize, crop = info.resize_size, info.crop_size
+
+    def geometry(image: Any) -> torch.Tensor:
+        if isinstance(image, Image.Image):
+            rgb = image if image.mode == "RGB" else image.convert("RGB")
+            image = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)
+        x: torch.Tensor = image.as_subclass(torch.Tensor)
+        if min(x.shape[-2:]) != resize:
+            x = functional.resize(x, [resize], interpolation=interpolation, antialias=True)
+        if tuple(x.shape[-2:]) != (crop, crop):
+            x = functional.center_crop(x, [crop])
+        return x
+
+    return geometry
+
+
+def build_normalize(info: ModelInfo) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The value half: uint8 (or [0, 1] float) image or batch → float32 normalised with the weights'
+    mean and std. Elementwise, so a batch gets exactly the values its images get one by one.
+    """
+    import torch
+    from torchvision.transforms.v2 import functional
+
+    mean, std = list(info.mean), list(info.std)
+
+    def normalize(x: torch.Tensor) -> torch.Tensor:
+        x = functional.to_dtype(x.as_subclass(torch.Tensor), torch.float32, scale=True)
+        out: torch.Tensor = functional.normalize(x, mean, std)
+        return out
+
+    return normalize
+
+
 def build_transform(info: ModelInfo) -> Callable[[Any], torch.Tensor]:
     """The preprocessing that ``info`` prescribes: resize the shorter side, centre-crop, scale to [0, 1],
     normalise with the weights' mean and std. Works on PIL images and on uint8 or [0, 1] float tensors.
     """
-    import torch
-    from torchvision.transforms import InterpolationMode, v2
+    geometry, normalize = build_geometry(info), build_normalize(info)
 
-    transform: Callable[[Any], torch.Tensor] = v2.Compose(
-        [
-            v2.ToImage(),
-            v2.Resize(info.resize_size, interpolation=InterpolationMode(info.interpolation), antialias=True),
-            v2.CenterCrop(info.crop_size),
-            v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(list(info.mean), list(info.std)),
-        ]
-    )
+    def transform(image: Any) -> torch.Tensor:
+        return normalize(geometry(image))
+
     return transform
 
 
@@ -109,40 +173,119 @@ class EmbeddedBatch:
     failures: list[tuple[int, str]]
 
 
+# One file as a worker hands it over: (index, uint8 pixels, JPEG bytes for the device, error).
+_Item = tuple[int, "torch.Tensor | None", "torch.Tensor | None", "str | None"]
+
+
 class _FileDataset:
-    """Decodes and preprocesses files in DataLoader workers; a bad file yields its error, not an exception."""
+    """Reads, decodes and crops files in DataLoader workers; a bad file yields its error, not an exception.
+
+    With ``device_jpegs``, ordinary JPEG files are read but not decoded: their bytes go to the device.
+    """
 
     def __init__(
         self,
         paths: Sequence[str | os.PathLike[str]],
-        transform: Callable[[Any], torch.Tensor],
+        geometry: Callable[[Any], torch.Tensor],
         draft: tuple[int, int] | None,
+        device_jpegs: bool = False,
     ) -> None:
-        self.paths, self.transform, self.draft = paths, transform, draft
+        self.paths, self.geometry, self.draft, self.device_jpegs = paths, geometry, draft, device_jpegs
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None]:
+    def __getitem__(self, i: int) -> _Item:
         try:
-            return i, self.transform(load_image(self.paths[i], draft=self.draft)), None
+            if self.device_jpegs and (data := _device_jpeg(self.paths[i])) is not None:
+                return i, None, data, None
+            return i, self.geometry(load_image(self.paths[i], draft=self.draft)), None, None
         except ImageError as exc:
-            return i, None, str(exc)
+            return i, None, None, str(exc)
 
 
-def _collate(items: list[tuple[int, torch.Tensor | None, str | None]]) -> tuple[list[int], Any, list[Any]]:
+def _device_jpeg(path: str | os.PathLike[str]) -> torch.Tensor | None:
+    """The bytes of an ordinary JPEG file, for decoding on the device; ``None`` for anything else.
+
+    Ordinary: large enough to be worth it, complete (ends with the EOI marker), RGB or grey, upright (EXIF
+    orientation 1) and within the pixel limit. Everything else, bad files included, goes to Pillow via
+    :func:`load_image`, which applies every rule and words every error.
+    """
+    import torch
+    from PIL import Image
+
+    from lookalike.images import _pixel_limit
+
+    try:
+        data = Path(path).read_bytes()
+        if (
+            len(data) < _DEVICE_DECODE_MIN_BYTES
+            or not data.startswith(_JPEG_START)
+            or not data.rstrip(b"\0").endswith(_JPEG_END)
+        ):
+            return None
+        limit = _pixel_limit(None)[0]
+        with Image.open(io.BytesIO(data), formats=["JPEG"]) as img:
+            width, height = img.size
+            if img.mode not in ("RGB", "L") or (limit is not None and width * height > limit):
+                return None
+            if img.getexif().get(0x0112, 1) != 1:
+                return None
+    except Exception:  # unreadable or damaged: load_image says why
+        return None
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8)
+
+
+def _collate(items: list[_Item]) -> tuple[list[int], Any, Any, list[tuple[int, str]]]:
+    """Decoded pixels stacked into one uint8 tensor, JPEG bytes packed into another (one shared-memory
+    block each per batch, whatever the batch size), failures listed."""
     import torch
 
-    good = [(i, x) for i, x, _ in items if x is not None]
-    failures = [(i, err) for i, x, err in items if x is None]
-    batch = torch.stack([x for _, x in good]) if good else None
-    return [i for i, _ in good], batch, failures
+    pixels = [(i, x) for i, x, _, _ in items if x is not None]
+    jpegs = [(i, b) for i, _, b, _ in items if b is not None]
+    failures = [(i, err) for i, x, b, err in items if err is not None]
+    stacked = torch.stack([x for _, x in pixels]) if pixels else None
+    packed = (torch.cat([b for _, b in jpegs]), [(i, len(b)) for i, b in jpegs]) if jpegs else None
+    return [i for i, _ in pixels], stacked, packed, failures
+
+
+def _unpack(packed: tuple[torch.Tensor, list[tuple[int, int]]] | None) -> list[tuple[int, torch.Tensor]]:
+    """(index, bytes) pairs back from :func:`_collate`'s packing (views, no copies)."""
+    if packed is None:
+        return []
+    import torch
+
+    data, sizes = packed
+    views = torch.split(data, [n for _, n in sizes])
+    return list(zip([i for i, _ in sizes], views, strict=True))
 
 
 def _worker_init(_: int) -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+def _fold_batchnorm(net: nn.Module) -> nn.Module:
+    """A copy of a torchvision ResNet in eval mode with every BatchNorm folded into the convolution before
+    it: the same function (to float rounding) with one pass over the activations less per layer.
+    """
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    net = copy.deepcopy(net).eval()
+    for module in net.modules():
+        for conv_name, bn_name in (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")):
+            conv, bn = getattr(module, conv_name, None), getattr(module, bn_name, None)
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                setattr(module, conv_name, fuse_conv_bn_eval(conv, bn))
+                setattr(module, bn_name, nn.Identity())
+        downsample = getattr(module, "downsample", None)
+        if isinstance(downsample, nn.Sequential) and len(downsample) == 2:
+            conv, bn = downsample[0], downsample[1]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                module.downsample = nn.Sequential(fuse_conv_bn_eval(conv, bn))
+    return net
 
 
 class Embedder:
@@ -152,6 +295,19 @@ class Embedder:
     ``model`` only checks or, for torchvision names and random weights, chooses the depth. ``size``
     overrides the input size. Vectors are float32 on the CPU, 512-d for resnet18/34 and 2048-d for
     resnet50/101/152, not normalised.
+
+    Speed knobs, each ``None`` for a default chosen by device:
+
+    * ``batch_size`` — 64 on the CPU; 256 on CUDA (1024 for inputs of 64 pixels or less).
+    * ``num_workers`` — decoding processes for :meth:`iter_files`: half the cores on the CPU (the network
+      needs the rest), every core (up to 32) on CUDA; none for jobs of fewer than two batches.
+    * ``device_decode`` — decode ordinary JPEG files with ``torchvision.io.decode_jpeg`` on the device
+      (nvjpeg on CUDA) instead of Pillow in the workers; on for CUDA.
+
+    ``compile=True`` runs full batches through :func:`torch.compile` (inductor, weights frozen; one
+    shape, so a short last batch runs eagerly), falling back to eager mode with a warning where compiling
+    fails. Off by default: it costs 30-50 s on a 2-core CPU, and per CPU-second it measured no faster than
+    the eager network with BatchNorm folded (benchmarks/RESULTS.md).
 
     >>> emb = Embedder("none", model="resnet50")
     >>> emb.dim
@@ -168,6 +324,8 @@ class Embedder:
         batch_size: int | None = None,
         num_workers: int | None = None,
         size: int | None = None,
+        compile: bool = False,
+        device_decode: bool | None = None,
     ) -> None:
         import torch
 
@@ -178,8 +336,9 @@ class Embedder:
                 "--device cuda was asked for but no CUDA device is visible; use --device cpu"
             )
         self.precision = resolve_precision(precision, str(self.device))
-        self.batch_size = batch_size or (256 if self.device.type == "cuda" else 64)
         self.num_workers = num_workers
+        self.compile = compile
+        self.device_decode = self.device.type == "cuda" if device_decode is None else device_decode
         self._model: nn.Module | None = None
         named = torchvision_info(weights, arch=model)
         if named is not None:
@@ -189,7 +348,13 @@ class Embedder:
             self._model = create_model(model, num_classes=0, weights=weights)
             base = model_info(self._model)
         self.info = preprocess_info(base, size)
+        if batch_size is None:
+            batch_size = 64 if self.device.type != "cuda" else 1024 if self.info.crop_size <= 64 else 256
+        self.batch_size = batch_size
+        self.geometry = build_geometry(self.info)
+        self.normalize = build_normalize(self.info)
         self.transform = build_transform(self.info)
+        self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     @property
     def dim(self) -> int:
@@ -208,12 +373,18 @@ class Embedder:
         import torch
 
         assert self._model is not None
-        net = self._model.eval().to(self.device)
-        if self.device.type in ("cuda", "cpu"):
-            net = net.to(memory_format=torch.channels_last)
+        net = self._model.eval().to(self.device).to(memory_format=torch.channels_last)
         for p in net.parameters():
             p.requires_grad_(False)
         return net
+
+    @cached_property
+    def _runner(self) -> nn.Module:
+        """What inference runs: in float32, :attr:`model` with its BatchNorms folded into a copy (7 % faster
+        on a CPU, same vectors to float rounding); in bf16/fp16, ``model`` itself, since rounding folded
+        weights costs fidelity (bf16 neighbour overlap 0.9889 folded, 0.9917 not; benchmarks/RESULTS.md).
+        """
+        return _fold_batchnorm(self.model) if self.precision == "float32" else self.model
 
     def describe(self) -> dict[str, Any]:
         """What makes these vectors: model, weights, preprocessing, precision (stored with an index)."""
@@ -234,6 +405,10 @@ class Embedder:
 
     def preprocess(self, image: str | os.PathLike[str] | Image.Image | torch.Tensor) -> torch.Tensor:
         """One image (path, PIL image, or uint8 / [0, 1] float C×H×W tensor) → normalised 3×H×W float32."""
+        return self.normalize(self._pixels(image))
+
+    def _pixels(self, image: str | os.PathLike[str] | Image.Image | torch.Tensor) -> torch.Tensor:
+        """One image → resized and cropped 3×H×W, uint8 (or float, for a float tensor)."""
         import torch
 
         if isinstance(image, (str, os.PathLike)):
@@ -245,39 +420,52 @@ class Embedder:
                 )
             if image.shape[0] == 1:
                 image = image.expand(3, -1, -1)
-        else:
-            image = image.convert("RGB")
-        return self.transform(image)
+        return self.geometry(image)
 
     @property
     def _draft(self) -> tuple[int, int]:
-        return (self.info.resize_size, self.info.resize_size)
+        """What JPEG draft mode may shrink to: :data:`DRAFT_MARGIN` times the resize size."""
+        side = DRAFT_MARGIN * self.info.resize_size
+        return (side, side)
 
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised N×3×H×W on the device → N×D float32 on the device, in :attr:`precision`."""
         import torch
 
+        net: Any = self._runner
         if self.precision == "float32":
-            return contextlib.nullcontext()
+            return net(x)  # type: ignore[no-any-return]
         dtype = torch.bfloat16 if self.precision == "bfloat16" else torch.float16
-        return torch.autocast(self.device.type, dtype=dtype)
+        with torch.autocast(self.device.type, dtype=dtype):
+            if self.precision == "float16":
+                return net(x).float()  # type: ignore[no-any-return]
+            # bf16 for the stem and stages 1-3; the last stage and the pooling in float32 (fidelity)
+            x = net.layer3(net.layer2(net.layer1(net.maxpool(net.relu(net.bn1(net.conv1(x)))))))
+        return torch.flatten(net.avgpool(net.layer4(x.float())), 1)
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`_forward` on a batch already on the device, through torch.compile when asked and the
+        batch is full (one compiled shape; a short last batch runs eagerly)."""
+        import torch
+
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            if self.compile and x.shape[0] == self.batch_size:
+                if self._compiled is None:
+                    self._runner  # noqa: B018 - built (deep-copied) before tracing, not inside it
+                    self._compiled = torch.compile(self._forward, dynamic=False, options={"freezing": True})
+                try:
+                    return self._compiled(x)
+                except Exception as exc:  # no C++ compiler, unsupported platform, ...
+                    warnings.warn(f"torch.compile failed ({exc!r:.200}); running eagerly", stacklevel=3)
+                    self.compile = False  # for good: no second try
+            return self._forward(x)
 
     def embed_batch(self, batch: torch.Tensor) -> torch.Tensor:
         """Preprocessed N×3×H×W tensors → N×D float32 vectors on the CPU."""
-        import torch
-
         if batch.ndim != 4 or batch.shape[1] != 3:
             raise LookalikeError(f"expected a batch N×3×H×W, got {tuple(batch.shape)}")
-        net: Any = self.model
-        x = batch.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            if self.precision != "bfloat16":
-                with self._autocast():
-                    return net(x).float().cpu()  # type: ignore[no-any-return]
-            # bf16 for the stem and stages 1-3; the last stage and the pooling in float32 (fidelity)
-            with self._autocast():
-                x = net.layer3(net.layer2(net.layer1(net.maxpool(net.relu(net.bn1(net.conv1(x)))))))
-            x = net.layer4(x.float())
-            return torch.flatten(net.avgpool(x), 1).float().cpu()
+        return self._run(batch.to(self.device, non_blocking=True)).float().cpu()
 
     def embed(
         self,
@@ -314,24 +502,109 @@ class Embedder:
     ) -> Iterator[EmbeddedBatch]:
         """Stream vectors for many files in order, batch by batch; bad files become ``failures``.
 
-        Decoding runs in worker processes (overlapping inference) when there is enough work.
+        Each batch covers the next ``batch_size`` paths: ``indices`` (ascending) are positions in
+        ``paths``. Decoding runs in worker processes (overlapping inference) when there is enough work.
         """
-        import torch
         from torch.utils.data import DataLoader
 
         workers = num_workers if num_workers is not None else self.num_workers
         if workers is None:
-            workers = 0 if len(paths) < 2 * self.batch_size else min(os.cpu_count() or 1, 8)
+            workers = 0 if len(paths) < 2 * self.batch_size else self._default_workers()
+        cuda = self.device.type == "cuda"
         loader: DataLoader[Any] = DataLoader(
-            _FileDataset(paths, self.transform, self._draft),  # type: ignore[arg-type]
+            _FileDataset(paths, self.geometry, self._draft, self.device_decode),  # type: ignore[arg-type]
             batch_size=self.batch_size,
             num_workers=workers,
             collate_fn=_collate,
             worker_init_fn=_worker_init if workers else None,
-            pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
-            prefetch_factor=4 if workers else None,
+            pin_memory=cuda,
         )
-        for indices, batch, failures in loader:
-            vectors = self.embed_batch(batch) if batch is not None else torch.empty(0, self.dim)
-            yield EmbeddedBatch(indices, vectors, failures)
+        pending: tuple[EmbeddedBatch, Any] | None = None
+        for indices, pixels, jpegs, failures in loader:
+            batch = self._embed_loaded(paths, indices, pixels, _unpack(jpegs), failures)
+            if pending is not None:  # on CUDA, hand out the previous batch while this one computes
+                yield _finish(pending)
+            pending = batch
+        if pending is not None:
+            yield _finish(pending)
+
+    def _default_workers(self) -> int:
+        cores = os.cpu_count() or 1
+        return min(cores, 32) if self.device.type == "cuda" else max(1, cores // 2)
+
+    def _embed_loaded(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        indices: list[int],
+        pixels: torch.Tensor | None,
+        jpegs: list[tuple[int, torch.Tensor]],
+        failures: list[tuple[int, str]],
+    ) -> tuple[EmbeddedBatch, Any]:
+        """One loaded batch → its vectors, started; on CUDA they arrive with the returned event."""
+        import torch
+
+        failures = list(failures)
+        parts = [] if pixels is None else [pixels.to(self.device, non_blocking=True)]
+        if jpegs:
+            decoded, done, failed = self._decode_jpegs(jpegs, paths)
+            parts += decoded
+            indices = indices + done
+            failures += failed
+        if not parts:
+            return EmbeddedBatch([], torch.empty(0, self.dim), failures), None
+        order = sorted(range(len(indices)), key=indices.__getitem__)
+        u8 = torch.cat(parts)[order] if jpegs else parts[0]
+        vectors = self._run(self.normalize(u8)).float()
+        batch = EmbeddedBatch([indices[k] for k in order], vectors, sorted(failures))
+        if self.device.type != "cuda":
+            return batch, None
+        batch.vectors = torch.empty(vectors.shape, pin_memory=True).copy_(vectors, non_blocking=True)
+        event = torch.cuda.Event()  # type: ignore[no-untyped-call]
+        event.record()
+        return batch, event
+
+    def _decode_jpegs(
+        self, jpegs: list[tuple[int, torch.Tensor]], paths: Sequence[str | os.PathLike[str]]
+    ) -> tuple[list[torch.Tensor], list[int], list[tuple[int, str]]]:
+        """JPEG bytes → resized, cropped uint8 batches on the device (one per image size), their indices,
+        and failures. A file the device cannot decode gets a second chance with Pillow, which says why."""
+        import torch
+        from torchvision.io import ImageReadMode, decode_jpeg
+
+        def decode(data: Any) -> Any:
+            with warnings.catch_warnings():  # torchvision 0.29 deprecates its decoders for TorchCodec's
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return decode_jpeg(data, mode=ImageReadMode.RGB, device=self.device)
+
+        images: list[torch.Tensor | None]
+        try:
+            images = list(decode([d for _, d in jpegs]))
+        except RuntimeError:  # one bad file fails the whole batch: decode one by one
+            images = []
+            for _, d in jpegs:
+                try:
+                    images.append(decode(d))
+                except RuntimeError:
+                    images.append(None)
+        by_size: dict[tuple[int, ...], list[tuple[int, torch.Tensor]]] = {}
+        retry: list[tuple[int, torch.Tensor]] = []
+        failures: list[tuple[int, str]] = []
+        for (i, _), img in zip(jpegs, images, strict=True):
+            if img is not None:
+                by_size.setdefault(tuple(img.shape), []).append((i, img))
+                continue
+            try:
+                retry.append((i, self._pixels(paths[i]).to(self.device)))
+            except ImageError as exc:
+                failures.append((i, str(exc)))
+        groups = [*by_size.values(), *([retry] if retry else [])]
+        batches = [self.geometry(torch.stack([x for _, x in g])) for g in groups]
+        return batches, [i for g in groups for i, _ in g], failures
+
+
+def _finish(pending: tuple[EmbeddedBatch, Any]) -> EmbeddedBatch:
+    """The batch once its vectors have arrived on the CPU (``event`` is a CUDA event or ``None``)."""
+    batch, event = pending
+    if event is not None:
+        event.synchronize()
+    return batch
