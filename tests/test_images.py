@@ -506,3 +506,29 @@ def test_list_then_load_real_images(tmp_path: Path) -> None:
     assert [p.name for p in found] == ["0.jpg", "1.png", "2.webp", "3.bmp", "4.tif", "5.gif"]
     assert [load_image(p).size for p in found] == [(5 + i, 4) for i in range(6)]
     assert [image_size(p) for p in found] == [(5 + i, 4) for i in range(6)]
+
+
+def test_list_images_can_skip_unreadable_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "root"
+    _touch_image(root / "a.jpg")
+    _touch_image(root / "locked/b.jpg")
+    _touch_image(root / "open/c.jpg")
+    real_scandir = os.scandir
+
+    def refuse(path: Any = ".") -> Any:
+        if Path(path).name in ("locked", "root-locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    with pytest.raises(ImageError, match="locked: cannot list the folder"):
+        list_images(root)  # the default is unchanged: one bad folder stops the listing
+    skipped: list[tuple[Path, str]] = []
+    found = list_images(root, on_error=lambda folder, error: skipped.append((folder, str(error))))
+    assert found == [root / "a.jpg", root / "open/c.jpg"]
+    assert [f for f, _ in skipped] == [root / "locked"]
+    assert "cannot list the folder (Permission denied); fix its permissions" in skipped[0][1]
+    top = tmp_path / "root-locked"
+    top.mkdir()
+    with pytest.raises(ImageError, match="cannot list the folder"):
+        list_images(top, on_error=lambda folder, error: None)  # the root itself still raises

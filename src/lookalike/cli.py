@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
+from lookalike.dedup import MAX_RMSE, MIN_NCC  # light: thresholds only, no torch
 from lookalike.errors import LookalikeError
 
 console = Console()
@@ -656,6 +657,805 @@ def evaluate_model(
         f"{result.precision}" + (f" · confusion matrix in {confusion}" if confusion else ""),
         highlight=False,
     )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Collections: index, search, info
+
+
+IndexOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--index",
+        "-i",
+        show_default=False,
+        help="The index folder; default: FOLDER/.lookalike (for search: .lookalike in the query's folder "
+        "or the nearest folder above it).",
+    ),
+]
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it is below it, else as is."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return str(n)
+
+
+def _when(stamp: float | None) -> str:
+    import datetime
+
+    if not stamp:
+        return "—"
+    return datetime.datetime.fromtimestamp(stamp).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _structure_line(search: dict[str, Any] | None) -> str:
+    if not search:
+        return "none (no images)"
+    text = f"{search['factory']} ({search['reason']})"
+    if search.get("nprobe"):
+        text += f" · nprobe {search['nprobe']} of {search['nlist']:,} lists"
+    if search.get("tuned_recall_at_10") is not None:
+        text += f" · tuned recall@10 {search['tuned_recall_at_10']:.3f}"
+    return text
+
+
+class _IndexProgress:
+    """Progress of :func:`lookalike.index.index_folder` on stderr: a bar with images/s while embedding."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.text import Text
+
+        class Rate(ProgressColumn):
+            def render(self, task: Any) -> Text:
+                speed = task.finished_speed or task.speed
+                return Text(f"{speed:,.0f} img/s" if speed else "", style="progress.data.speed")
+
+        self.bar = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            Rate(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.labels = {
+            "scan": "listing files",
+            "hash": "checking changed files",
+            "embed": "embedding",
+            "search": "search index",
+        }
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if phase not in self.tasks:
+            self.tasks[phase] = self.bar.add_task(self.labels.get(phase, phase), total=total or None)
+        self.bar.update(self.tasks[phase], completed=done, total=total or None)
+
+    def __enter__(self) -> _IndexProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.__exit__(*exc)
+
+
+@app.command("index")
+def index_cmd(
+    folder: Annotated[
+        Path, typer.Argument(help="Folder of images to index, sub-folders included.", show_default=False)
+    ],
+    weights: WeightsOpt = "DEFAULT",
+    model: ModelOpt = None,
+    size: Annotated[
+        int | None,
+        typer.Option(help="Input size (crop) override, e.g. 224 or 32; default: the weights' own."),
+    ] = None,
+    index: IndexOpt = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Replace the index (e.g. one made with other weights).")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit with code 1 when any file or folder was skipped.")
+    ] = False,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = "auto",
+    batch_size: Annotated[
+        int | None, typer.Option(help="Images per batch; default 256 on CUDA, 64 on CPU.", show_default=False)
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes for decoding images.", show_default=False)
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Embed every image of FOLDER into its index once; later runs touch only new, changed, deleted files.
+
+    The index lives in FOLDER/.lookalike (or --index DIR): SQLite rows, the vectors, and a FAISS search
+    structure (exact below 50,000 images, IVF above). Renamed files keep their vectors; unreadable files
+    (corrupt, truncated, empty, not images, too large, no permission, broken links) are skipped and listed.
+    Interrupt it at any moment, even with kill -9: the next run finishes the job.
+
+    Example:
+
+        lookalike index photos/ --weights ../shared/models/resnet18-cifar10.pt
+
+        lookalike index photos/ --index /tmp/photos-index --json
+    """
+    from lookalike.features import Embedder
+    from lookalike.index import index_folder
+
+    with err.status("loading model…", spinner="dots"):
+        embedder = Embedder(
+            weights,
+            model=model,
+            size=size,
+            device=device,
+            precision=precision,  # type: ignore[arg-type]  # checked by the library
+            batch_size=batch_size,
+            num_workers=workers,
+        )
+    with _IndexProgress() as progress:
+        report = index_folder(folder, embedder, location=index, rebuild=rebuild, progress=progress)
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        verb = "rebuilt" if report.rebuilt else "created" if report.created else "updated"
+        console.print(f"{verb} {_shown(report.location)} for {_shown(report.root)}", highlight=False)
+        parts = [
+            ("new", report.new),
+            ("changed", report.changed),
+            ("moved", report.moved),
+            ("unchanged", report.unchanged),
+            ("removed", report.removed),
+            ("failed", len(report.failed)),
+        ]
+        console.print(
+            "  " + " · ".join(f"{name} {n:,}" for name, n in parts), highlight=False, soft_wrap=True
+        )
+        speed = f", embedding at {report.images_per_s:,.0f} images/s" if report.images_per_s else ""
+        console.print(
+            f"  {report.images:,} images searchable · {report.seconds:.1f} s{speed} · "
+            f"{embedder.describe()['model']} {embedder.precision} on {embedder.device}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print(f"  search: {_structure_line(report.search)}", highlight=False, soft_wrap=True)
+        if report.failed:
+            console.print(f"skipped {len(report.failed):,}:", highlight=False)
+            for failure in report.failed:
+                console.print(f"  {failure.reason}", highlight=False, soft_wrap=True)
+    if strict and report.failed:
+        err.print(
+            f"[bold red]error:[/] {len(report.failed):,} file(s) or folder(s) could not be indexed "
+            "(--strict)",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: Annotated[
+        str,
+        typer.Argument(help="An image file, or the path of an indexed image.", show_default=False),
+    ],
+    k: Annotated[int, typer.Option("-k", "--k", min=1, help="How many look-alikes to show.")] = 10,
+    index: IndexOpt = None,
+    metric: Annotated[
+        str,
+        typer.Option(
+            help="cosine (the search index's order), or l2, l1, mse, ncc on the raw feature vectors, "
+            "re-ranking the best cosine candidates."
+        ),
+    ] = "cosine",
+    candidates: Annotated[
+        int | None,
+        typer.Option(help="Cosine candidates re-ranked by l2/l1/mse/ncc; default max(10·k, 100).", min=1),
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Also write a contact sheet: a self-contained HTML page.", show_default=False),
+    ] = None,
+    png: Annotated[
+        Path | None, typer.Option(help="Also write a contact sheet as a PNG image.", show_default=False)
+    ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights",
+            "-w",
+            show_default=False,
+            help="Only if the weights file the index was built with has moved: its new path.",
+        ),
+    ] = None,
+    device: DeviceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find the indexed images most like QUERY: a table of rank, score and path, or JSON, or a contact sheet.
+
+    QUERY is an image file (embedded with the index's own model and preprocessing) or an indexed path
+    (its stored vector; the image itself is left out of the results). Cosine is higher-is-better; l2, l1
+    and mse are distances (lower is more alike).
+
+    Example:
+
+        lookalike search photos/cat.jpg -k 5
+
+        lookalike search ~/Downloads/query.jpg --index photos/.lookalike --metric ncc --html hits.html
+    """
+    from lookalike.index import Index, find_index
+    from lookalike.report import Tile, contact_sheet_html, contact_sheet_png
+
+    location = index if index is not None else find_index(query)
+    with Index.open(location) as idx:
+        with err.status("searching…", spinner="dots"):
+            if weights is not None or device is not None:
+                idx.embedder(weights, device=device)  # used by the search below
+            result = idx.search(query, k=k, metric=metric, candidates=candidates)
+        entry = idx.entry(query) if result.query_kind == "indexed" else None
+        query_file = idx.root / entry.path if entry is not None else Path(query)
+    how = "exact search" if result.exact else "approximate search"
+    if result.candidates:
+        how = f"{result.metric} re-ranking the {result.candidates} best cosine candidates of {how}"
+    title = f"{len(result.hits)} most like {query} ({result.metric})"
+    if html is not None or png is not None:
+        query_tile = Tile(query_file, "query", query)
+        tiles = [Tile(h.path, f"#{h.rank} · {h.score:.4f}", h.relpath) for h in result.hits]
+        if html is not None:
+            contact_sheet_html(tiles, html, title=title, query=query_tile)
+            err.print(f"contact sheet: {html}", highlight=False)
+        if png is not None:
+            contact_sheet_png(tiles, png, title=title, query=query_tile)
+            err.print(f"contact sheet: {png}", highlight=False)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    table = Table(title=title, title_justify="left")
+    table.add_column("Rank", justify="right")
+    table.add_column(f"{result.metric} {'↑' if result.higher_is_better else '↓'}", justify="right")
+    table.add_column("Path")
+    table.add_column("Size", justify="right", style="dim")
+    for h in result.hits:
+        dims = f"{h.width}×{h.height}" if h.width else ""
+        table.add_row(str(h.rank), f"{h.score:.4f}", _shown(h.path), dims)
+    console.print(table)
+    console.print(f"[dim]{how} · {result.structure} over {_shown(result.index)}[/]", highlight=False)
+
+
+@app.command()
+def info(
+    index: Annotated[
+        Path,
+        typer.Argument(help="An index folder, or an indexed folder (or a folder inside one)."),
+    ] = Path(),
+    as_json: JsonOpt = False,
+) -> None:
+    """Describe an index: images, model and weights, search structure and its parameters, size on disk.
+
+    Example:
+
+        lookalike info photos/
+
+        lookalike info photos/.lookalike --json
+    """
+    from lookalike.index import Index, find_index
+
+    with Index.open(find_index(index)) as idx:
+        data = idx.info()
+    if as_json:
+        _print_json(data)
+        return
+    pre = data["preprocessing"]
+    disk = data["disk_bytes"]
+    search = data["search"]
+    rows = [
+        ("Index", _shown(Path(data["location"]))),
+        ("Folder", _shown(Path(data["root"]))),
+        ("Images", f"{data['images']:,} searchable, {data['failed']:,} failed"),
+        ("Model", f"{data['model']}{' (CIFAR stem)' if data['cifar_stem'] else ''}, {data['dim']}-d vectors"),
+        ("Weights", f"{data['weights']}\n{data['fingerprint']}"),
+        (
+            "Preprocessing",
+            f"resize {pre['resize_size']}, crop {pre['crop_size']}, {pre['interpolation']}, "
+            f"mean {pre['mean']}, std {pre['std']}",
+        ),
+        ("Precision", data["precision"]),
+        ("Search", _structure_line(search)),
+    ]
+    if search:
+        rows.append(
+            (
+                "",
+                f"{search['ntotal']:,} vectors ({search['pending']:,} pending, {search['dead']:,} dead) · "
+                f"about {_bytes(search['bytes'])} in memory · built in {search['build_seconds'] or 0:.1f} s "
+                f"at {_when(search['built_at'])}",
+            )
+        )
+    rows += [
+        (
+            "On disk",
+            f"{_bytes(disk['total'])}: database {_bytes(disk['database'])}, vectors "
+            f"{_bytes(disk['vectors'])} ({data['vectors_rows']:,} rows, {data['dead_vectors']:,} unused), "
+            f"search {_bytes(disk['search'])}",
+        ),
+        ("Created", _when(data["created"])),
+        ("Updated", _when(data["updated"])),
+    ]
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table, highlight=False)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Collections: dedup, evaluate
+
+
+class _StageProgress:
+    """Bars on stderr for work that reports ``progress(stage, done, total)``, one bar per stage."""
+
+    def __init__(self, labels: dict[str, str]) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.bar = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        )
+        self.labels = labels
+        self.tasks: dict[str, Any] = {}
+        self.started = False
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.started:  # started on the first report: an early error prints nothing else
+            self.bar.start()
+            self.started = True
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(self.labels.get(stage, stage), total=total or None)
+        self.bar.update(self.tasks[stage], completed=done, total=total or None)
+
+    def __enter__(self) -> _StageProgress:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.started:
+            self.bar.stop()
+
+
+def _print_groups(result: Any) -> None:
+    """The duplicate groups as one table, a section per group, the keeper first and marked."""
+    table = Table(title_justify="left", show_edge=False, pad_edge=False)
+    for col in ("Group", "", "File", "Pixels", "Size", "Relation to keeper", "NCC", "RMSE"):
+        table.add_column(
+            col, justify="right" if col in ("Group", "Pixels", "Size", "NCC", "RMSE") else "left"
+        )
+    for n, group in enumerate(result.groups, 1):
+        if n > 1:
+            table.add_section()
+        for m in group.members:
+            table.add_row(
+                str(n) if m.keeper else "",
+                "[bold green]keep[/]" if m.keeper else "[dim]dup[/]",
+                f"[bold]{_shown(m.path)}[/]" if m.keeper else _shown(m.path),
+                f"{m.width}×{m.height}",
+                _bytes(m.bytes),
+                "" if m.keeper else m.kind,
+                "" if m.keeper else f"{m.ncc:.3f}",
+                "" if m.keeper else f"{m.rmse:.3f}",
+            )
+    console.print(table, highlight=False)
+
+
+@app.command()
+def dedup(
+    folder: Annotated[
+        Path | None,
+        typer.Argument(help="Folder of images to check, sub-folders included.", show_default=False),
+    ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights",
+            "-w",
+            show_default=False,
+            help="Also take candidate pairs from deep features of these weights (a .pt file or a "
+            "torchvision name). Pairs are verified on pixels either way; without it candidates come from "
+            "pixels alone, which is faster and found every planted duplicate in benchmarks/dedup.py.",
+        ),
+    ] = None,
+    model: ModelOpt = None,
+    json_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--json",
+            show_default=False,
+            help="Write the groups as JSON to this file; '-' prints them instead of the table.",
+        ),
+    ] = None,
+    move_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--move-to",
+            show_default=False,
+            help="Move every non-keeper into this folder (sub-folders kept, taken names get -1, -2, …; "
+            "nothing is deleted or overwritten) and write a log that --undo reverses.",
+        ),
+    ] = None,
+    log: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where --move-to writes its log; default DIR/lookalike-dedup-<time>.jsonl.",
+            show_default=False,
+        ),
+    ] = None,
+    undo: Annotated[
+        Path | None,
+        typer.Option(
+            "--undo",
+            show_default=False,
+            help="Put every file that the move log LOG moved back where it was (no scan).",
+        ),
+    ] = None,
+    min_ncc: Annotated[
+        float,
+        typer.Option(
+            help="Least normalized cross-correlation of two 12×12 thumbnails to count as duplicates."
+        ),
+    ] = MIN_NCC,
+    max_rmse: Annotated[
+        float,
+        typer.Option(
+            help="Largest RMS pixel difference (0–1 scale) of the thumbnails to count as duplicates."
+        ),
+    ] = MAX_RMSE,
+    flips: Annotated[
+        bool, typer.Option("--flips/--no-flips", help="Count mirror images as duplicates.")
+    ] = True,
+    crops: Annotated[
+        bool, typer.Option("--crops/--no-crops", help="Count crops keeping ≥ 90% of the area as duplicates.")
+    ] = True,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit with code 1 when any file could not be read.")
+    ] = False,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = "auto",
+) -> None:
+    """Find near-duplicate images in FOLDER: exact copies, re-encodes, resizes, mirror images and crops.
+
+    Each group keeps the file with the most pixels, then the largest file, then the oldest; the others
+    are listed as its duplicates with how they differ. Nothing changes unless you pass --move-to, which
+    moves the duplicates (never deletes) and writes a log that --undo LOG reverses. Unreadable files are
+    skipped and listed.
+
+    Example:
+
+        lookalike dedup photos/
+
+        lookalike dedup photos/ --json groups.json --move-to photos-duplicates/
+
+        lookalike dedup --undo photos-duplicates/lookalike-dedup-20250101-120000.jsonl
+    """
+    from lookalike.dedup import find_duplicates, move_duplicates, undo_moves
+
+    if undo is not None:
+        if move_to is not None:
+            raise LookalikeError("--undo and --move-to cannot be combined; run them one at a time")
+        report = undo_moves(undo)
+        if json_out is not None and str(json_out) == "-":
+            _print_json(report.to_dict())
+            return
+        console.print(
+            f"restored {len(report.restored):,} file(s) from {_shown(undo)}"
+            + (f"; {len(report.already_in_place):,} already in place" if report.already_in_place else ""),
+            highlight=False,
+        )
+        return
+    if folder is None:
+        raise LookalikeError("pass a FOLDER to check (or --undo LOG to reverse a --move-to)")
+    if not folder.exists():
+        raise LookalikeError(f"{folder}: no such folder; pass a folder of images")
+    embedder = None
+    if weights is not None:
+        from lookalike.features import Embedder
+
+        with err.status("loading model…", spinner="dots"):
+            embedder = Embedder(
+                weights,
+                model=model,
+                device=device,
+                precision=precision,  # type: ignore[arg-type]  # checked by the library
+            )
+    # SEAM(index): when FOLDER has a lookalike index made with these weights, pass its vectors instead of
+    # embedding again: find_duplicates(paths, vectors=<one row per path, in the order of paths>).
+    labels = {"reading": "reading images", "embedding": "embedding", "verifying": "crop search"}
+    with _StageProgress(labels) as progress:
+        result = find_duplicates(
+            folder,
+            embedder=embedder,
+            min_ncc=min_ncc,
+            max_rmse=max_rmse,
+            flips=flips,
+            crops=crops,
+            progress=progress,
+        )
+    to_stdout = json_out is not None and str(json_out) == "-"
+    if json_out is not None and not to_stdout:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(
+            json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+    log_path = move_duplicates(result, move_to, log=log) if move_to is not None and result.groups else None
+    if to_stdout:
+        data = result.to_dict()
+        data["move_log"] = None if log_path is None else str(log_path)
+        _print_json(data)
+    else:
+        if result.groups:
+            _print_groups(result)
+        freed = sum(m.bytes for g in result.groups for m in g.duplicates)
+        console.print(
+            f"{len(result.groups):,} group(s) · {result.duplicates:,} duplicate(s), {_bytes(freed)} · "
+            f"{result.images:,} images checked in {result.seconds:.1f} s"
+            + (f" · {len(result.failures):,} unreadable" if result.failures else ""),
+            highlight=False,
+            soft_wrap=True,
+        )
+        if json_out is not None:
+            console.print(f"groups written to {_shown(json_out)}", highlight=False)
+        if log_path is not None:
+            console.print(
+                f"moved {result.duplicates:,} file(s) to {_shown(move_to or Path())}; undo with: "
+                f"lookalike dedup --undo {_shown(log_path)}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        elif result.groups:
+            console.print(
+                "[dim]nothing was changed; --move-to DIR moves the duplicates (undo with --undo LOG)[/]",
+                highlight=False,
+            )
+        if result.failures:
+            console.print(f"skipped {len(result.failures):,}:", highlight=False)
+            for _, reason in result.failures:
+                console.print(f"  {reason}", highlight=False, soft_wrap=True)
+    if strict and result.failures:
+        err.print(
+            f"[bold red]error:[/] {len(result.failures):,} file(s) could not be read (--strict)",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    folder: Annotated[
+        Path,
+        typer.Argument(help="A labelled folder: one sub-folder of images per class.", show_default=False),
+    ],
+    weights: WeightsOpt = "DEFAULT",
+    model: ModelOpt = None,
+    size: Annotated[
+        int | None,
+        typer.Option(help="Input size (crop) override, e.g. 224 or 32; default: the weights' own."),
+    ] = None,
+    k: Annotated[
+        int, typer.Option("-k", "--k", help="Neighbours per query (the k of P@k, mAP@k, kNN).")
+    ] = 10,
+    queries: Annotated[
+        int,
+        typer.Option(help="Images held out as queries: the same share of every class, fixed by --seed."),
+    ] = 1000,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            help="Gallery of only N of the other images, drawn evenly from the classes; default: all.",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the query/gallery split.")] = 0,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metric", help="Only this metric (repeat for several): l1, mse, cosine, ncc; default: all."
+        ),
+    ] = None,
+    png: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also draw a few queries with their 5 nearest images by pixels and by features (cosine).",
+            show_default=False,
+        ),
+    ] = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = "auto",
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure retrieval quality on labelled images: pixels vs deep features, for L1, MSE, cosine and NCC.
+
+    Held-out query images look for their k nearest gallery images; a neighbour counts when it has the
+    query's class. Reports precision@k, mAP@k and kNN accuracy (majority vote of the k nearest). Pixels
+    are the preprocessed tensors that feed the network, so both columns see the same input.
+
+    Example:
+
+        lookalike evaluate ../shared/datasets/cifar10/train --weights ../shared/models/resnet18-cifar10.pt \\
+            --queries 1000 --limit 10000 --png retrieval.png
+    """
+    from lookalike.evaluate import draw_examples, evaluate
+    from lookalike.features import Embedder
+    from lookalike.metrics import METRICS
+
+    with err.status("loading model…", spinner="dots"):
+        embedder = Embedder(
+            weights,
+            model=model,
+            size=size,
+            device=device,
+            precision=precision,  # type: ignore[arg-type]  # checked by the library
+        )
+    labels = {"embedding": "embedding (pixels + features)", "ranking": "ranking"}
+    with _StageProgress(labels) as progress:
+        result = evaluate(
+            folder,
+            embedder=embedder,
+            queries=queries,
+            limit=limit,
+            k=k,
+            seed=seed,
+            metrics=tuple(metric) if metric else tuple(METRICS),
+            progress=progress,
+        )
+    if png is not None:
+        shown = "cosine" if "cosine" in result.table else next(iter(result.table))
+        draw_examples(result, png, metric=shown)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    table = Table(
+        title=f"{_shown(Path(result.root))}: {len(result.query_paths):,} queries · "
+        f"{len(result.gallery_paths):,} gallery images · {len(result.classes)} classes · k = {result.k}",
+        title_justify="left",
+    )
+    table.add_column("Metric")
+    for measure in (f"P@{result.k}", f"mAP@{result.k}", "kNN acc"):
+        table.add_column(f"{measure}\npixels", justify="right")
+        table.add_column(f"{measure}\nfeatures", justify="right")
+    for name, spaces in result.table.items():
+        row = ["Cosine" if name == "cosine" else name.upper()]
+        for key in ("p_at_k", "map_at_k", "knn_accuracy"):
+            row += [f"{spaces['pixels'][key]:.3f}", f"[bold]{spaces['features'][key]:.3f}[/]"]
+        table.add_row(*row)
+    console.print(table)
+    s = result.seconds
+    console.print(
+        f"[dim]chance P@{result.k} {result.chance_p_at_k:.3f} · {result.model} features, "
+        f"input 3×{result.input_size}×{result.input_size}, {result.precision} · embedding "
+        f"{s['embedding']:.1f} s, ranking {s['ranking']:.1f} s · split seed {result.seed}[/]",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if png is not None:
+        console.print(f"examples drawn to {_shown(png)}", highlight=False)
+    if result.failures:
+        console.print(f"skipped {len(result.failures):,} unreadable:", highlight=False)
+        for _, reason in result.failures:
+            console.print(f"  {reason}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def serve(
+    folder: Annotated[
+        Path | None,
+        typer.Argument(
+            help="An indexed folder (or a folder inside one); default: the working folder.",
+            show_default=False,
+        ),
+    ] = None,
+    index: Annotated[
+        Path | None,
+        typer.Option("--index", "-i", show_default=False, help="The index folder, instead of FOLDER."),
+    ] = None,
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on. 127.0.0.1 keeps the page to this machine; 0.0.0.0 shows your images "
+            "to anyone who can reach it."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port to listen on; 0 picks a free one.")
+    ] = 8000,
+    max_upload: Annotated[
+        str, typer.Option("--max-upload", help="Largest image a visitor may upload, e.g. 20MB, 512K.")
+    ] = "20MB",
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the page in the default browser.")
+    ] = False,
+) -> None:
+    """Serve a local web page over an index: find look-alikes, compare two images, see duplicates.
+
+    Drop or pick an image to see its nearest images with scores, click one to search from it; compare two
+    images on pixels and features (L1, MSE, cosine, NCC); list near-duplicate groups with the file to keep;
+    see what the index holds. The same features are a JSON API under /api (reference at /api/docs).
+    Uploads stay in memory; images are served by id only, from inside the indexed folder.
+
+    Example:
+
+        lookalike index photos/ --weights ../shared/models/resnet18-cifar10.pt
+
+        lookalike serve photos/ --open
+
+        curl -F file=@cat.jpg 'http://127.0.0.1:8000/api/search?k=5'
+    """
+    from lookalike.web.server import missing_extra
+
+    absent = missing_extra()
+    if absent is not None:  # printed here: the error handler would read [web] as markup
+        err.print(
+            f"[bold red]error:[/] lookalike serve needs the web extra ({absent} is not installed); install "
+            "it with: pip install 'lookalike\\[web]'",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    from lookalike.index import find_index
+    from lookalike.search import parse_bytes
+    from lookalike.web.app import create_app
+    from lookalike.web.server import allowed_hosts_for, is_loopback, listen, run, url_for
+
+    limit = parse_bytes(max_upload, where="--max-upload")
+    location = index if index is not None else find_index(folder if folder is not None else Path())
+    web_app = create_app(location, upload_limit=limit, allowed_hosts=allowed_hosts_for(host))
+    sock = listen(host, port)
+    images = web_app.state.collection.index.count
+    console.print(
+        f"serving {_shown(Path(location))} ({images:,} images) at {url_for(sock)} · Ctrl+C to stop",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if not is_loopback(host):
+        err.print(
+            f"[yellow]warning:[/] listening on {host}: anyone who can reach this machine can see the indexed "
+            "images",
+            highlight=False,
+        )
+    sys.stdout.flush()
+    run(web_app, sock, open_browser=open_browser)
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from functools import cache
 from pathlib import Path
@@ -150,7 +150,12 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
         return (height, width) if _orientation(img) in _SWAPS_SIDES else (width, height)
 
 
-def list_images(root: str | os.PathLike[str], *, recursive: bool = True) -> list[Path]:
+def list_images(
+    root: str | os.PathLike[str],
+    *,
+    recursive: bool = True,
+    on_error: Callable[[Path, ImageError], None] | None = None,
+) -> list[Path]:
     """Every image file under ``root`` (by extension, any case), sorted by path components.
 
     Hidden files and folders (names starting with ``.``, such as the ``.lookalike`` index folder) are
@@ -159,7 +164,9 @@ def list_images(root: str | os.PathLike[str], *, recursive: bool = True) -> list
     as failures instead of losing them silently. A ``root`` that is a file is returned alone, whatever its
     extension. Paths are ``root`` joined with the names found (not resolved).
 
-    Raises :class:`ImageError` if ``root`` does not exist or a folder under it cannot be listed.
+    Raises :class:`ImageError` if ``root`` does not exist or a folder under it cannot be listed. With
+    ``on_error``, a folder under ``root`` that cannot be listed is passed to it with its error and skipped
+    instead (``root`` itself still raises), so that one unreadable folder does not stop a whole run.
 
     >>> list_images("photos")  # doctest: +SKIP
     [PosixPath('photos/a.jpg'), PosixPath('photos/trip/b.PNG')]
@@ -177,10 +184,14 @@ def list_images(root: str | os.PathLike[str], *, recursive: bool = True) -> list
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            raise ImageError(
+            error = ImageError(
                 f"{folder}: cannot list the folder ({exc.strerror or exc}); fix its "
                 f"permissions or move it out of {top}"
-            ) from None
+            )
+            if on_error is None or folder == top:
+                raise error from None
+            on_error(folder, error)
+            continue
         for entry in entries:
             if entry.name.startswith("."):
                 continue

@@ -1,0 +1,452 @@
+"""Near-duplicate groups, keeper policy, moves and their undo, and the ``lookalike dedup`` command."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from lookalike.cli import app
+from lookalike.dedup import (
+    DedupResult,
+    find_duplicates,
+    move_duplicates,
+    plan_moves,
+    read_move_log,
+    undo_moves,
+    verify_pair,
+)
+from lookalike.errors import LookalikeError
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED_TRAIN = SHARED / "datasets" / "cifar10" / "train"
+SHARED_WEIGHTS = SHARED / "models" / "resnet18-cifar10.pt"
+needs_shared = pytest.mark.skipif(
+    not (SHARED_TRAIN.is_dir() and SHARED_WEIGHTS.is_file()), reason="needs ../shared CIFAR-10 and weights"
+)
+runner = CliRunner()
+
+KINDS = ("copy", "jpeg", "resize", "flip", "crop")
+
+
+def pattern(seed: int, size: tuple[int, int] = (96, 96)) -> Image.Image:
+    """A smooth random colour picture (a 6×6 grid blown up): distinct seeds give unrelated pictures."""
+    rng = np.random.default_rng(seed)
+    cells = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
+    return Image.fromarray(cells).resize(size, Image.Resampling.BICUBIC)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
+    """Every file under ``folder``: relative path → (sha256, mtime in ns)."""
+    return {
+        p.relative_to(folder).as_posix(): (sha(p), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def make_variant(src: Path, kind: str, dst: Path) -> None:
+    with Image.open(src) as opened:
+        img = opened.convert("RGB")
+    if kind == "copy":
+        shutil.copyfile(src, dst)
+    elif kind == "jpeg":
+        img.save(dst, quality=50)
+    elif kind == "resize":
+        img.resize((img.width // 2, img.height // 2), Image.Resampling.BICUBIC).save(dst)
+    elif kind == "flip":
+        img.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(dst)
+    else:  # 30×31 of 32×32 at an offset: 90.8% of the area
+        img.crop((1, 0, 1 + round(img.width * 30 / 32), round(img.height * 31 / 32))).save(dst)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# CIFAR-10: every kind of variant, among distinct images of the same classes
+
+
+@pytest.fixture(scope="module")
+def cifar(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[Path, Path], dict[Path, str]]:
+    """150 CIFAR-10 images (15 per class) and 10 variants, 2 of each kind, each of another original.
+    Returns the folder, variant → original, and variant → kind."""
+    if not SHARED_TRAIN.is_dir():
+        pytest.skip("needs ../shared/datasets/cifar10/train")
+    folder = tmp_path_factory.mktemp("cifar")
+    originals = []
+    for cls in sorted(p.name for p in SHARED_TRAIN.iterdir()):
+        for name in sorted((SHARED_TRAIN / cls).iterdir())[100:115]:
+            dst = folder / cls / name.name
+            dst.parent.mkdir(exist_ok=True)
+            shutil.copyfile(name, dst)
+            originals.append(dst)
+    source: dict[Path, Path] = {}
+    kind: dict[Path, str] = {}
+    for j, k in enumerate(KINDS * 2):
+        src = originals[j * 13 + 5]  # spread over the classes
+        dst = folder / "variants" / f"v{j}-{k}.{'jpg' if k in ('copy', 'jpeg') else 'png'}"
+        dst.parent.mkdir(exist_ok=True)
+        make_variant(src, k, dst)
+        source[dst], kind[dst] = src, k
+    return folder, source, kind
+
+
+@pytest.fixture(scope="module")
+def cifar_result(cifar: tuple[Path, dict[Path, Path], dict[Path, str]]) -> DedupResult:
+    return find_duplicates(cifar[0])
+
+
+@needs_shared
+def test_every_variant_kind_joins_its_original(
+    cifar: tuple[Path, dict[Path, Path], dict[Path, str]], cifar_result: DedupResult
+) -> None:
+    _, source, kind = cifar
+    expected_hint = {"copy": "exact", "jpeg": "near-identical", "resize": "resized", "flip": "flipped"}
+    for variant, original in source.items():
+        group = cifar_result.group_of(variant)
+        assert group is not None, f"{kind[variant]} variant {variant.name} was not grouped"
+        assert set(group.paths) == {variant, original}, kind[variant]
+        member = next(m for m in group.members if m.path == variant)
+        if kind[variant] == "crop":
+            assert "cropped" in member.hints and group.keeper == original  # the original has more pixels
+        elif kind[variant] != "flip":  # a flip has the same pixel count: the bigger file keeps
+            assert member.kind == expected_hint[kind[variant]]
+            assert group.keeper == original
+        else:
+            assert {m.kind for m in group.members} == {"keeper", "flipped"}
+
+
+@needs_shared
+def test_distinct_images_of_a_class_stay_apart(
+    cifar: tuple[Path, dict[Path, Path], dict[Path, str]], cifar_result: DedupResult
+) -> None:
+    _, source, _ = cifar
+    assert len(cifar_result.groups) == len(source)  # one group per planted variant, nothing else
+    assert cifar_result.images == 160 and cifar_result.duplicates == len(source)
+    # the closest distinct pair of one class by the 8×8 candidate search is still rejected
+    folder = cifar[0] / "cat"
+    files = sorted(folder.iterdir())
+    checks = [verify_pair(files[0], f) for f in files[1:]]
+    best = max(checks, key=lambda c: c.ncc)
+    assert not best.duplicate
+
+
+@needs_shared
+def test_precomputed_vectors_only_add_candidates(
+    cifar: tuple[Path, dict[Path, Path], dict[Path, str]], cifar_result: DedupResult
+) -> None:
+    """The index seam: one vector per listed path; feature candidates are verified on pixels like the rest."""
+    folder = cifar[0]
+    vectors = torch.randn(cifar_result.images, 16, generator=torch.Generator().manual_seed(0))
+    reused = find_duplicates(folder, vectors=vectors)
+    assert reused.stats["feature_candidates"] > 0 and reused.stats["feature_only_candidates"] > 0
+    assert [g.paths for g in reused.groups] == [g.paths for g in cifar_result.groups]
+    with pytest.raises(LookalikeError, match="one row per path"):
+        find_duplicates(folder, vectors=vectors[:-1])
+
+
+@needs_shared
+def test_an_embedder_supplies_feature_candidates(tmp_path: Path) -> None:
+    from lookalike.features import Embedder
+
+    photos = duplicates_tree(tmp_path)
+    embedder = Embedder(SHARED_WEIGHTS, device="cpu", precision="float32")
+    result = find_duplicates(photos, embedder=embedder)
+    assert result.settings["features"] and result.stats["feature_candidates"] > 0
+    assert [g.paths for g in result.groups] == [g.paths for g in find_duplicates(photos).groups]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The pixel check on generated pictures
+
+
+def test_brightness_and_contrast_changes_are_not_duplicates(tmp_path: Path) -> None:
+    base = pattern(1)
+    base.save(tmp_path / "a.png")
+    # the same structure (NCC 1.0 after centring), but darker and flatter: another picture
+    arr = np.asarray(base, dtype=np.float32)
+    Image.fromarray((arr * 0.5 + 20).astype(np.uint8)).save(tmp_path / "dark.png")
+    check = verify_pair(tmp_path / "a.png", tmp_path / "dark.png")
+    assert check.ncc > 0.99 and check.rmse > 0.1 and not check.duplicate
+    # flat pictures: NCC is undefined, the RMSE decides
+    Image.new("RGB", (40, 40), (200, 30, 30)).save(tmp_path / "red.png")
+    Image.new("RGB", (80, 80), (200, 30, 30)).save(tmp_path / "red-big.png")
+    Image.new("RGB", (40, 40), (30, 30, 200)).save(tmp_path / "blue.png")
+    result = find_duplicates(tmp_path)
+    assert [sorted(p.name for p in g.paths) for g in result.groups] == [["red-big.png", "red.png"]]
+    assert result.groups[0].keeper.name == "red-big.png"
+
+
+def test_flips_and_crops_can_be_switched_off(tmp_path: Path) -> None:
+    img = pattern(2)
+    img.save(tmp_path / "a.png")
+    img.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp_path / "a-flip.png")
+    pattern(3).save(tmp_path / "b.png")
+    pattern(3).crop((5, 4, 96, 96)).save(tmp_path / "b-crop.png")  # 91×92 of 96×96: 90.8% of the area
+    assert len(find_duplicates(tmp_path).groups) == 2
+    assert [g.keeper.name for g in find_duplicates(tmp_path, flips=False).groups] == ["b.png"]
+    assert [g.keeper.name for g in find_duplicates(tmp_path, crops=False).groups] == ["a-flip.png"]
+
+
+def _blend(u: np.ndarray, v: np.ndarray, degrees: float) -> Image.Image:
+    t = np.radians(degrees)
+    arr = 128 + 60 * (np.cos(t) * u + np.sin(t) * v)
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+def test_chains_do_not_merge_into_one_group(tmp_path: Path) -> None:
+    """A ≈ B and B ≈ C, but A and C differ: B joins one of them, never both."""
+    rng = np.random.default_rng(0)
+    fields = []
+    for _ in range(2):
+        f = np.asarray(
+            Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)).resize(
+                (96, 96), Image.Resampling.BICUBIC
+            ),
+            dtype=np.float64,
+        )
+        f -= f.mean()
+        fields.append(f)
+    u = fields[0] / np.sqrt((fields[0] ** 2).mean())
+    v = fields[1] - (fields[1] * u).mean() * u  # orthogonal to u
+    v /= np.sqrt((v**2).mean())
+    for name, degrees in (("a", 0.0), ("b", 16.0), ("c", 32.0)):
+        _blend(u / 3, v / 3, degrees).save(tmp_path / f"{name}.png")
+    ab, bc = (
+        verify_pair(tmp_path / "a.png", tmp_path / "b.png"),
+        verify_pair(tmp_path / "b.png", tmp_path / "c.png"),
+    )
+    ac = verify_pair(tmp_path / "a.png", tmp_path / "c.png")
+    assert ab.duplicate and bc.duplicate and ac.ncc < 0.90  # the premise: a chain
+    result = find_duplicates(tmp_path)
+    assert len(result.groups) == 1 and len(result.groups[0].members) == 2
+    assert tmp_path / "b.png" in result.groups[0].paths
+
+
+def test_keeper_is_most_pixels_then_largest_file_then_oldest(tmp_path: Path) -> None:
+    now = 1_700_000_000
+    # pixels beat bytes: the big picture is a small JPEG, the small one a large PNG
+    pattern(10, (128, 128)).save(tmp_path / "p-big.jpg", quality=40)
+    pattern(10, (64, 64)).save(tmp_path / "p-small.png")
+    assert (tmp_path / "p-big.jpg").stat().st_size < (tmp_path / "p-small.png").stat().st_size
+    # same pixels: bytes beat age (the larger file is the newer one)
+    pattern(11).save(tmp_path / "b-large.jpg", quality=95)
+    pattern(11).save(tmp_path / "b-small.jpg", quality=70)
+    os.utime(tmp_path / "b-large.jpg", (now, now))
+    os.utime(tmp_path / "b-small.jpg", (now - 1000, now - 1000))
+    # same pixels and bytes: the oldest wins, whatever its name
+    pattern(12).save(tmp_path / "m-new.png")
+    shutil.copyfile(tmp_path / "m-new.png", tmp_path / "z-old.png")
+    os.utime(tmp_path / "m-new.png", (now, now))
+    os.utime(tmp_path / "z-old.png", (now - 1000, now - 1000))
+    # all equal: the path decides
+    pattern(13).save(tmp_path / "t-b.png")
+    shutil.copyfile(tmp_path / "t-b.png", tmp_path / "t-a.png")
+    for name in ("t-a.png", "t-b.png"):
+        os.utime(tmp_path / name, (now, now))
+    result = find_duplicates(tmp_path)
+    keepers = sorted(g.keeper.name for g in result.groups)
+    assert keepers == ["b-large.jpg", "p-big.jpg", "t-a.png", "z-old.png"]
+    for g in result.groups:
+        assert g.members[0].keeper and not any(m.keeper for m in g.duplicates)
+
+
+def test_unreadable_files_are_listed_not_fatal(tmp_path: Path) -> None:
+    pattern(20).save(tmp_path / "a.png")
+    pattern(20).save(tmp_path / "b-copy.png")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "text.jpg").write_text("not an image")
+    pattern(21).save(tmp_path / "z.png")
+    result = find_duplicates(tmp_path)
+    assert len(result.groups) == 1 and result.images == 3
+    assert sorted(p.name for p, _ in result.failures) == ["empty.jpg", "text.jpg"]
+    assert all(p.name in reason for p, reason in result.failures)
+    # vectors are given for every listed file; the rows of unreadable ones are dropped with them
+    vectors = torch.zeros(5, 2)
+    vectors[[0, 1]] = torch.tensor([1.0, 0.0])  # a.png and b-copy.png
+    vectors[[2, 3, 4]] = torch.tensor([0.0, 1.0])
+    again = find_duplicates(tmp_path, vectors=vectors, neighbours=1)
+    assert [g.paths for g in again.groups] == [g.paths for g in result.groups]
+
+
+def test_bad_settings_are_one_line_errors(tmp_path: Path) -> None:
+    with pytest.raises(LookalikeError, match="min_ncc"):
+        find_duplicates(tmp_path, min_ncc=1.5)
+    with pytest.raises(LookalikeError, match="neighbours"):
+        find_duplicates(tmp_path, neighbours=0)
+    with pytest.raises(LookalikeError, match="no such"):
+        find_duplicates(tmp_path / "missing")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Moving duplicates, and undoing it
+
+
+def duplicates_tree(root: Path) -> Path:
+    """photos/ with three groups across sub-folders; two duplicates are both called dup.png."""
+    photos = root / "photos"
+    for sub in ("x", "y"):
+        (photos / sub).mkdir(parents=True)
+    pattern(30, (128, 128)).save(photos / "x" / "one.png")
+    pattern(30, (64, 64)).save(photos / "x" / "dup.png")
+    pattern(31, (128, 128)).save(photos / "y" / "two.png")
+    pattern(31, (64, 64)).save(photos / "y" / "dup.png")
+    pattern(32, (128, 128)).save(photos / "three.png")
+    pattern(32).save(photos / "three small.png")  # a space in the name
+    pattern(33).save(photos / "alone.png")
+    return photos
+
+
+def test_move_and_undo_restore_every_file_exactly(tmp_path: Path) -> None:
+    photos = duplicates_tree(tmp_path)
+    before = snapshot(photos)
+    result = find_duplicates(photos)
+    assert result.duplicates == 3
+    dest = tmp_path / "dups"
+    (dest / "x").mkdir(parents=True)
+    (dest / "x" / "dup.png").write_bytes(b"someone else's file")  # a taken name: never overwritten
+    log = move_duplicates(result, dest)
+    moved = {m.source.relative_to(photos.absolute()).as_posix(): m.target for m in read_move_log(log)}
+    assert moved["x/dup.png"] == (dest / "x" / "dup-1.png").absolute()
+    assert moved["y/dup.png"] == (dest / "y" / "dup.png").absolute()
+    assert (dest / "x" / "dup.png").read_bytes() == b"someone else's file"
+    after = snapshot(photos)
+    assert set(after) == set(before) - set(moved)  # only the non-keepers left
+    for rel, target in moved.items():
+        assert (sha(target), target.stat().st_mtime_ns) == before[rel]
+    report = undo_moves(log)
+    assert len(report.restored) == 3 and not report.already_in_place
+    assert snapshot(photos) == before  # same names, bytes and mtimes
+    assert (dest / "x" / "dup.png").read_bytes() == b"someone else's file"
+    again = undo_moves(log)  # a second undo changes nothing
+    assert not again.restored and len(again.already_in_place) == 3
+
+
+def test_planned_names_never_collide(tmp_path: Path) -> None:
+    photos = duplicates_tree(tmp_path)
+    result = find_duplicates(photos)
+    # with root x/, y/dup.png is outside it and keeps only its name, which x/dup.png takes first
+    moves = plan_moves(result, tmp_path / "dups", root=photos / "x")
+    targets = [m.target.name for m in moves]
+    assert len(set(moves)) == len(moves) and sorted(targets) == ["dup-1.png", "dup.png", "three small.png"]
+    assert not (tmp_path / "dups").exists()  # planning touches nothing
+
+
+def test_undo_refuses_to_overwrite_and_moves_nothing(tmp_path: Path) -> None:
+    photos = duplicates_tree(tmp_path)
+    log = move_duplicates(find_duplicates(photos), tmp_path / "dups")
+    moves = read_move_log(log)
+    moves[0].source.write_bytes(b"new file in the old place")
+    with pytest.raises(LookalikeError, match="exists again"):
+        undo_moves(log)
+    assert all(m.target.exists() for m in moves)  # all-or-nothing: nothing went back
+    moves[0].source.unlink()
+    moves[1].target.unlink()
+    with pytest.raises(LookalikeError, match="missing"):
+        undo_moves(log)
+    with pytest.raises(LookalikeError, match="already exists"):
+        move_duplicates(find_duplicates(photos), tmp_path / "dups", log=log)
+
+
+def test_undo_after_an_interrupted_move(tmp_path: Path) -> None:
+    """The log names each file before it moves: an entry whose file never moved is left alone."""
+    photos = duplicates_tree(tmp_path)
+    before = snapshot(photos)
+    log = move_duplicates(find_duplicates(photos), tmp_path / "dups")
+    last = read_move_log(log)[-1]
+    shutil.move(last.target, last.source)  # as if the run died after logging it, before moving it
+    report = undo_moves(log)
+    assert len(report.restored) == 2 and report.already_in_place == [last]
+    assert snapshot(photos) == before
+
+
+def test_not_a_move_log(tmp_path: Path) -> None:
+    bad = tmp_path / "log.jsonl"
+    bad.write_text('{"hello": 1}\n')
+    with pytest.raises(LookalikeError, match="not a lookalike dedup move log"):
+        undo_moves(bad)
+    with pytest.raises(LookalikeError, match="no such move log"):
+        undo_moves(tmp_path / "missing.jsonl")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The command line
+
+
+def invoke(*args: Any) -> tuple[int, str]:
+    result = runner.invoke(app, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+def test_cli_lists_groups_and_changes_nothing(tmp_path: Path) -> None:
+    photos = duplicates_tree(tmp_path)
+    before = snapshot(photos)
+    code, out = invoke("dedup", photos)
+    assert code == 0, out
+    assert "3 group(s) · 3 duplicate(s)" in out and "keep" in out and "resized" in out
+    assert "nothing was changed" in out
+    assert snapshot(photos) == before
+
+
+def test_cli_json_move_and_undo(tmp_path: Path) -> None:
+    photos = duplicates_tree(tmp_path)
+    before = snapshot(photos)
+    result = runner.invoke(app, ["dedup", str(photos), "--json", "-"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert len(data["groups"]) == 3 and data["duplicates"] == 3 and data["move_log"] is None
+    assert all(g["members"][0]["keeper"] and g["members"][0]["path"] == g["keeper"] for g in data["groups"])
+    code, out = invoke("dedup", photos, "--json", tmp_path / "groups.json", "--move-to", tmp_path / "dups")
+    assert code == 0, out
+    assert json.loads((tmp_path / "groups.json").read_text())["duplicates"] == 3
+    log = next((tmp_path / "dups").glob("lookalike-dedup-*.jsonl"))
+    assert "lookalike dedup --undo" in out and log.name in out
+    assert len(snapshot(photos)) == len(before) - 3
+    code, out = invoke("dedup", "--undo", log)
+    assert code == 0 and "restored 3 file(s)" in out
+    assert snapshot(photos) == before
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    for args in (
+        ("dedup", tmp_path / "missing"),
+        ("dedup",),
+        ("dedup", "--undo", tmp_path / "missing.jsonl"),
+        ("dedup", tmp_path, "--min-ncc", "2"),
+    ):
+        code, out = invoke(*args)
+        assert code == 1 and out.startswith("error:") and len(out.strip().splitlines()) == 1, out
+        assert "Traceback" not in out
+
+
+def test_cli_unreadable_files_and_strict(tmp_path: Path) -> None:
+    pattern(40).save(tmp_path / "a.png")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    code, out = invoke("dedup", tmp_path)
+    assert code == 0 and "1 unreadable" in out and "broken.jpg" in out
+    code, out = invoke("dedup", tmp_path, "--strict")
+    assert code == 1 and "--strict" in out
+
+
+def test_cli_help_has_an_example() -> None:
+    code, out = invoke("dedup", "--help")
+    assert code == 0 and "Example" in out and "--move-to" in out and "--undo" in out
+
+
+def test_move_log_lines_are_json(tmp_path: Path) -> None:
+    photos = duplicates_tree(tmp_path)
+    log = move_duplicates(find_duplicates(photos), tmp_path / "dups")
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert lines[0]["format"] == "lookalike-dedup-moves" and lines[0]["files"] == 3
+    assert all({"source", "target"} <= set(line) for line in lines[1:]) and len(lines) == 4
