@@ -1,0 +1,204 @@
+"""The JSON the web API answers with: one pydantic model per response, so that ``/api/openapi.json``
+describes every field (the page, scripts and the schema-driven tests rely on it)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Metric = Literal["cosine", "l2", "l1", "mse", "ncc"]
+
+
+class ErrorOut(BaseModel):
+    """Every error: one line saying what is wrong and what to do."""
+
+    detail: str = Field(examples=["no image with id 7 in this index; list the ids with GET /api/images"])
+
+
+class ImageOut(BaseModel):
+    """An indexed image: its id (the only way to address it), path inside the indexed folder, size."""
+
+    id: int
+    path: str = Field(description="Path relative to the indexed folder, '/'-separated.")
+    width: int | None
+    height: int | None
+    bytes: int | None
+    thumb: str = Field(description="URL of its thumbnail (JPEG).")
+    full: str = Field(description="URL of the image itself.")
+
+
+class ImagesPage(BaseModel):
+    total: int = Field(description="Images that match q (all searchable images without q).")
+    offset: int
+    limit: int
+    order: Literal["path", "random"]
+    seed: int
+    q: str | None
+    images: list[ImageOut]
+
+
+class HitOut(ImageOut):
+    rank: int
+    score: float
+
+
+class QueryOut(BaseModel):
+    """What was searched for or compared: an indexed image (``id``) or an upload (``name``)."""
+
+    kind: Literal["indexed", "upload"]
+    id: int | None = None
+    path: str | None = None
+    name: str | None = None
+    width: int | None = None
+    height: int | None = None
+    bytes: int | None = None
+    thumb: str | None = None
+
+
+class SearchTiming(BaseModel):
+    """Milliseconds, measured in the server: decoding and embedding an upload apart from the search."""
+
+    decode_ms: float | None = Field(description="Reading the uploaded image (None for an indexed query).")
+    embed_ms: float | None = Field(description="Running the model on the upload (None for an indexed query).")
+    search_ms: float
+    total_ms: float = Field(description="From the first byte read to the answer, waits included.")
+
+
+class SearchOut(BaseModel):
+    query: QueryOut
+    metric: Metric
+    higher_is_better: bool
+    k: int
+    structure: str = Field(description="The search structure, as a FAISS factory string.")
+    exact: bool
+    candidates: int | None = Field(description="Cosine candidates re-ranked by the metric (None for cosine).")
+    hits: list[HitOut]
+    timing: SearchTiming
+
+
+class Scores(BaseModel):
+    l1: float
+    mse: float
+    cosine: float
+    ncc: float
+
+
+class CompareTiming(BaseModel):
+    decode_ms: float
+    compare_ms: float = Field(description="Preprocessing both images and running the model on them.")
+    total_ms: float
+
+
+class CompareOut(BaseModel):
+    """The two-image report: the four metrics on the preprocessed pixels and on the model's features."""
+
+    a: QueryOut
+    b: QueryOut
+    pixels: Scores
+    features: Scores
+    model: str
+    cifar_stem: bool
+    weights: str
+    input_size: int = Field(description="Both images are resized and cropped to this square first.")
+    precision: str
+    timing: CompareTiming
+
+
+class Preprocessing(BaseModel):
+    crop_size: int | None
+    resize_size: int | None
+    mean: list[float] | None
+    std: list[float] | None
+    interpolation: str | None
+
+
+class StructureOut(BaseModel):
+    kind: str | None = None
+    factory: str
+    reason: str | None = None
+    ntotal: int
+    pending: int
+    dead: int
+    nlist: int | None = None
+    nprobe: int | None = None
+    tuned_recall_at_10: float | None = None
+    bytes: int | None = None
+    built_at: float | None = None
+    build_seconds: float | None = None
+
+
+class UploadsOut(BaseModel):
+    enabled: bool = Field(description="Whether uploads can be embedded (False for random weights, …).")
+    ready: bool = Field(description="Whether the model is loaded; until then the first upload waits.")
+    reason: str | None
+    max_bytes: int
+    max_pixels: int | None
+
+
+class InfoOut(BaseModel):
+    """The index overview."""
+
+    location: str
+    root: str
+    version: str = Field(description="Changes whenever the index does.")
+    images: int
+    failed: int
+    dim: int
+    model: str | None
+    cifar_stem: bool | None
+    weights: str | None
+    fingerprint: str | None
+    precision: str
+    preprocessing: Preprocessing
+    search: StructureOut | None
+    disk_bytes: int
+    created: float | None
+    updated: float | None
+    metrics: list[Metric]
+    uploads: UploadsOut
+    thumb_side: int
+
+
+class MemberOut(BaseModel):
+    id: int | None
+    path: str
+    keeper: bool
+    kind: str = Field(
+        description="keeper, or how it differs: exact, flipped, cropped, resized, near-identical."
+    )
+    width: int
+    height: int
+    bytes: int
+    ncc: float
+    rmse: float
+    thumb: str | None
+    full: str | None
+
+
+class GroupOut(BaseModel):
+    keeper: int | None
+    members: list[MemberOut]
+
+
+class FailureOut(BaseModel):
+    path: str
+    reason: str
+
+
+class DuplicatesOut(BaseModel):
+    """The duplicates job: ``idle`` until asked (POST), ``working`` with progress, then ``done`` with the
+    groups for this index version (or ``failed`` with why)."""
+
+    state: Literal["idle", "working", "done", "failed"]
+    version: str
+    stage: str | None
+    done: int | None
+    total: int | None
+    started: float | None
+    seconds: float | None
+    error: str | None
+    images: int | None
+    duplicates: int | None
+    groups: list[GroupOut]
+    failures: list[FailureOut]

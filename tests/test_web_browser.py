@@ -1,0 +1,172 @@
+"""``lookalike serve`` in a real browser: headless Chromium (Debian's, driven by Playwright) against the
+server started as a user starts it, on 127.0.0.1. Uploads an image, sees its look-alikes, clicks through
+to a second search (and a third, by keyboard), opens the compare view, finds the duplicates, reads the
+index overview, and saves the screenshot the README shows.
+
+``LOOKALIKE_SCREENSHOT=docs/serve.png pytest tests/test_web_browser.py`` also copies the screenshot there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from web_support import make_collection, needs_shared, serve
+
+pytest.importorskip("fastapi", reason="needs the web extra: pip install 'lookalike[web]'")
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    needs_shared,
+    pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium on PATH (apt-get install chromium)"),
+]
+ALL_LOADED = "() => [...document.querySelectorAll('#results img')].every(i => i.complete)"
+# thumbnails that did not load: only the link out of the indexed folder, which is never served
+BROKEN = "() => [...document.querySelectorAll('#results .tile.broken .path')].map(e => e.textContent)"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def test_upload_click_through_compare_and_duplicates_in_chromium(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    expect = sync_api.expect
+    expect.set_options(timeout=30_000)  # a loaded 2-core machine embeds slowly; assertions still hold
+    base = tmp_path_factory.mktemp("browser")
+    location = make_collection(base)
+    query = sorted((location.parent / "horse").iterdir())[5]
+    shots = base / "screenshots"
+    shots.mkdir()
+    with serve(location) as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page.set_default_timeout(30_000)
+            elsewhere: list[str] = []
+            problems: list[str] = []
+
+            def only_this_server(route: Any) -> None:
+                if route.request.url.startswith(url):
+                    route.continue_()
+                else:  # the page must work without any other host: no CDN, no fonts, nothing
+                    elsewhere.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", only_this_server)
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            refused: list[tuple[int, str]] = []
+            page.on("response", lambda r: refused.append((r.status, r.url)) if r.status >= 400 else None)
+            link = httpx.get(url + "api/images", params={"q": "link-out"}).json()["images"][0]["id"]
+
+            page.goto(url)
+            expect(page.locator("#summary")).to_contain_text("85 images")
+            expect(page.locator("#gallery .tile")).to_have_count(24)
+            page.wait_for_function(ALL_LOADED.replace("#results", "#gallery"))
+
+            # 1. upload an image (once the model is loaded): its look-alikes, the embedding time apart
+            expect(page.locator("#drop")).to_have_attribute("data-ready", "true", timeout=120_000)
+            page.set_input_files("#file", str(query))
+            results = page.locator("#results .tile")
+            expect(results).to_have_count(12)
+            expect(page.locator("#query .eyebrow")).to_have_text("Your image")
+            expect(page.locator("#query .query-name")).to_have_text(query.name)
+            expect(page.get_by_test_id("embed-time")).to_contain_text(re.compile(r"embedded in [\d.]+ ms"))
+            expect(page.get_by_test_id("search-time")).to_contain_text("searched in")
+            top = results.first
+            expect(top.locator(".path")).to_have_text(f"horse/{query.name}")  # itself, indexed
+            expect(top.locator(".score")).to_have_text(re.compile(r"^1\.000|^0\.99"))
+            page.wait_for_function(ALL_LOADED)
+            assert set(page.evaluate(BROKEN)) <= {"link-out.jpg"}
+            page.screenshot(path=str(shots / "serve.png"))
+
+            # 2. click a result: a second search, from that indexed image
+            second = results.nth(1)
+            second_path = second.locator(".path").inner_text()
+            second.locator(".tile-main").click()
+            expect(page).to_have_url(re.compile(r"#/search\?id=\d+&k=12&metric=cosine$"))
+            expect(page.locator("#query .eyebrow")).to_have_text("Indexed image")
+            expect(page.locator("#query .query-name")).to_have_text(second_path)
+            expect(results).to_have_count(12)
+            expect(
+                results.locator(".path", has_text=re.compile(f"^{re.escape(second_path)}$"))
+            ).to_have_count(0)
+
+            # 3. the keyboard does the same: focus a result and press Enter; then fewer results
+            third = page.locator("#results .tile-main").nth(2)
+            third_path = results.nth(2).locator(".path").inner_text()
+            third.focus()
+            page.keyboard.press("Enter")
+            expect(page.locator("#query .query-name")).to_have_text(third_path)
+            page.select_option("#k", "24")
+            expect(results).to_have_count(24)
+            page.select_option("#k", "12")
+            expect(results).to_have_count(12)
+            page.wait_for_function(ALL_LOADED)
+            assert set(page.evaluate(BROKEN)) <= {"link-out.jpg"}
+            page.screenshot(path=str(shots / "click-through.png"))
+
+            # 4. compare the query with a result: two images side by side and the lecture's table
+            hit = results.nth(0)
+            hit_path = hit.locator(".path").inner_text()
+            hit.hover()
+            hit.locator(".tile-compare").click()
+            expect(page).to_have_url(re.compile(r"#/compare\?a=\d+&b=\d+$"))
+            table = page.get_by_test_id("compare-table")
+            expect(table.locator("tbody tr")).to_have_count(4)
+            for row, name in enumerate(("L1", "MSE", "Cosine", "NCC")):
+                cells = table.locator("tbody tr").nth(row)
+                expect(cells.locator("th")).to_have_text(name)
+                expect(cells.locator("td").nth(0)).to_have_text(re.compile(r"^-?[\d.,]+(e-?\d+)?$"))
+                expect(cells.locator("td").nth(1)).to_have_text(re.compile(r"^-?[\d.,]+(e-?\d+)?$"))
+            expect(page.locator("#slot-a .slot-name")).to_have_text(third_path)
+            expect(page.locator("#slot-b .slot-name")).to_have_text(hit_path)
+            expect(page.locator("#slot-a img")).to_be_visible()
+            expect(page.locator("#slot-b img")).to_be_visible()
+            page.screenshot(path=str(shots / "compare.png"))
+
+            # 5. duplicates on demand: the planted group with its keeper
+            page.click("a[data-view=duplicates]")
+            expect(page.locator("#dup-status")).to_contain_text("Not computed yet")
+            page.click("#dup-start")
+            group = page.locator(".group").filter(has_text="cat-large.png")
+            expect(group).to_have_count(1)
+            expect(group.locator(".tile.keeper .path")).to_have_text("copies/cat-large.png")
+            expect(group.locator(".badge.keep")).to_have_count(1)
+            expect(page.locator("#dup-status")).to_contain_text("duplicate(s) among 84 images")
+            page.screenshot(path=str(shots / "duplicates.png"))
+
+            # 6. the index overview
+            page.click("a[data-view=index]")
+            expect(page.locator("#info")).to_contain_text("85 searchable")
+            expect(page.locator("#info")).to_contain_text("resnet18 (CIFAR stem), 512-d features")
+            expect(page.locator("#info")).to_contain_text("Flat")
+
+            assert not elsewhere, f"the page asked other hosts: {elsewhere}"
+            # the only refusal allowed: the thumbnail of the link out of the folder, if it was shown
+            assert {(s, urlsplit(u).path) for s, u in refused} <= {(403, f"/api/images/{link}/thumb")}, (
+                refused
+            )
+            problems = [p for p in problems if not (refused and p.startswith("Failed to load resource"))]
+            assert not problems, f"errors in the browser console: {problems}"
+        finally:
+            browser.close()
+    target = os.environ.get("LOOKALIKE_SCREENSHOT")
+    if target:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shots / "serve.png", target)
