@@ -22,12 +22,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from lookalike import index as index_module
-from lookalike import search as search_module
 from lookalike.cli import app
 from lookalike.errors import StoreError
 from lookalike.features import Embedder
 from lookalike.index import Entry, Index, embedder_meta, find_index, index_folder
-from lookalike.search import ArraySource, build, choose_structure, exact_search, ivf_lists, unit
+from lookalike.search import ivf_lists
 from pixel_embedder import PixelEmbedder
 
 SIZE = 16  # input pixels: a CIFAR-stem ResNet-18 at 16×16 embeds a few hundred images a second on 2 cores
@@ -547,31 +546,6 @@ def test_compressed_structure_when_memory_is_short(tmp_path: Path) -> None:
         assert hit.score == pytest.approx(
             float(v @ queries[0] / np.linalg.norm(v) / np.linalg.norm(queries[0])), abs=1e-5
         )
-
-
-def test_choose_structure_rule() -> None:
-    assert choose_structure(49_999, 512).kind == "flat"
-    assert choose_structure(50_000, 512, memory_budget=1 << 34).factory == f"IVF{ivf_lists(50_000)},SQfp16"
-    assert ivf_lists(1_000_000) == 4096 and ivf_lists(100) == 256 and ivf_lists(10**12) == 65_536
-    small = choose_structure(1_000_000, 512, memory_budget=300 << 20)
-    assert small.kind == "ivf-pq" and small.bytes <= 300 << 20
-    assert choose_structure(60_000, 512, memory_budget=1 << 20).reason.endswith(
-        "even the smallest codes exceed it"
-    )
-
-
-def test_build_tunes_nprobe_to_the_target(tmp_path: Path) -> None:
-    data = clustered(4000, seed=3)
-    source = ArraySource(data)
-    s = build(choose_structure(len(data), 32, flat_max=100), source)
-    assert s.recall is not None and s.recall >= search_module.TUNE_RECALL and s.nprobe is not None
-    if s.nprobe > 1:  # one list fewer would miss the target
-        s.set_nprobe(s.nprobe - 1)
-        q = unit(source.sample(256, seed=1)[1])
-        _, truth = exact_search(source, q, 11)
-        _, found = s.search(q, 11)
-        ids = source.sample(256, seed=1)[0]
-        assert search_module.recall_at(found, truth, 10, exclude=ids) < search_module.TUNE_RECALL
 
 
 def test_query_kinds(tmp_path: Path, embedder: Embedder) -> None:

@@ -42,12 +42,21 @@ _EXPORTS: dict[str, str] = {
     "pairwise_ncc": "metrics",
     "Embedder": "features",
     "compare": "compare",
+    "Index": "index",
+    "index_folder": "index",
+    "find_index": "index",
+    "find_duplicates": "dedup",
+    "move_duplicates": "dedup",
+    "undo_moves": "dedup",
+    "Evaluation": "evaluate",
 }
 
 __all__ = [
     "DataError",
     "Embedder",
+    "Evaluation",
     "ImageError",
+    "Index",
     "LookalikeError",
     "ModelInfo",
     "ShapeError",
@@ -57,11 +66,15 @@ __all__ = [
     "compare",
     "cosine",
     "create_model",
+    "find_duplicates",
+    "find_index",
+    "index_folder",
     "l1",
     "list_images",
     "list_models",
     "load_image",
     "load_weights",
+    "move_duplicates",
     "mse",
     "ncc",
     "pairwise_cosine",
@@ -69,13 +82,17 @@ __all__ = [
     "pairwise_mse",
     "pairwise_ncc",
     "summary",
+    "undo_moves",
 ]
 
 if TYPE_CHECKING:
     from lookalike.compare import compare
+    from lookalike.dedup import find_duplicates, move_duplicates, undo_moves
     from lookalike.errors import DataError, ImageError, LookalikeError, ShapeError, StoreError, WeightsError
+    from lookalike.evaluate import Evaluation
     from lookalike.features import Embedder
     from lookalike.images import list_images, load_image
+    from lookalike.index import Index, find_index, index_folder
     from lookalike.metrics import (
         cosine,
         l1,

@@ -1201,8 +1201,6 @@ def dedup(
                 device=device,
                 precision=precision,  # type: ignore[arg-type]  # checked by the library
             )
-    # SEAM(index): when FOLDER has a lookalike index made with these weights, pass its vectors instead of
-    # embedding again: find_duplicates(paths, vectors=<one row per path, in the order of paths>).
     labels = {"reading": "reading images", "embedding": "embedding", "verifying": "crop search"}
     with _StageProgress(labels) as progress:
         result = find_duplicates(
