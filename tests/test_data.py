@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import urllib.error
 import urllib.request
 import zipfile
@@ -171,6 +172,8 @@ def test_cifar10_offline_fails_fast_and_says_how_to_pass_a_folder(
         calls.append(args)
         raise urllib.error.URLError("[Errno -2] Name or service not known")
 
+    # the host answers, the download itself fails
+    monkeypatch.setattr("lookalike.data.check_reachable", lambda url: None)
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(DataError) as info:
         load_data("cifar10", root=tmp_path / "cifar")
@@ -179,6 +182,21 @@ def test_cifar10_offline_fails_fast_and_says_how_to_pass_a_folder(
     assert "\n" not in message
     assert "Name or service not known" in message
     assert "--data ../shared/datasets/cifar10/train" in message
+
+
+def test_cifar10_unreachable_host_fails_before_downloading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(url: str) -> None:
+        raise socket.gaierror(-2, "Name or service not known")
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("no download should start when the host cannot be reached")
+
+    monkeypatch.setattr("lookalike.data.check_reachable", unreachable)
+    monkeypatch.setattr(urllib.request, "urlopen", never)
+    with pytest.raises(DataError, match="Name or service not known"):
+        load_data("cifar10", root=tmp_path / "cifar")
 
 
 def test_split_is_fixed_stratified_and_disjoint() -> None:

@@ -245,10 +245,26 @@ def test_offline_download_fails_fast_with_the_fix(tmp_path: Path, monkeypatch: p
     def offline(*args: object, **kwargs: object) -> None:
         raise urllib.error.URLError("[Errno -2] Name or service not known")
 
+    monkeypatch.setattr("lookalike.models.check_reachable", lambda url: None)  # the host answers
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
     with pytest.raises(WeightsError, match="--weights PATH") as err:
         load_weights("IMAGENET1K_V1", arch="resnet18")
     assert "could not download" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unreachable_host_fails_before_torchvision_prints_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+
+    def unreachable(url: str) -> None:
+        raise OSError(-2, "Name or service not known")
+
+    monkeypatch.setattr("lookalike.models.check_reachable", unreachable)
+    with pytest.raises(WeightsError, match="Name or service not known"):
+        load_weights("IMAGENET1K_V1", arch="resnet18")
+    out, err = capfd.readouterr()
+    assert "Downloading" not in out + err
 
 
 def test_random_weights_only_when_asked() -> None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from lookalike.download import network_timeout, reason
+from lookalike.download import check_reachable, network_timeout, reason
 from lookalike.errors import DataError, ImageError
 
 if TYPE_CHECKING:
@@ -166,6 +166,7 @@ def load_cifar10(root: str | os.PathLike[str], *, train: bool = True, download: 
             except RuntimeError:
                 if not download:
                     raise
+                check_reachable(CIFAR10.url)
                 with network_timeout():
                     ds = CIFAR10(str(base), train=train, download=True)
     except Exception as exc:  # URLError, timeouts, DNS failures, a damaged archive

@@ -6,6 +6,7 @@ operation gives up after a few seconds instead.
 from __future__ import annotations
 
 import socket
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -27,3 +28,15 @@ def reason(exc: BaseException) -> str:
     """The first line of an exception's cause, e.g. ``[Errno -2] Name or service not known``."""
     text = str(getattr(exc, "reason", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def check_reachable(url: str, seconds: float = DEFAULT_TIMEOUT_S) -> None:
+    """Open (and close) a TCP connection to ``url``'s host; raises ``OSError`` when it cannot be reached.
+
+    Called before a download so that an offline machine fails before torchvision prints its
+    "Downloading: …" line and progress bar.
+    """
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    with socket.create_connection((parts.hostname or "", port), timeout=seconds):
+        pass

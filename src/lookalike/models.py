@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lookalike.download import network_timeout, reason
+from lookalike.download import check_reachable, network_timeout, reason
 from lookalike.errors import WeightsError
 
 if TYPE_CHECKING:
@@ -257,6 +257,7 @@ def _load_torchvision(name: str, arch: str) -> tuple[dict[str, torch.Tensor], Mo
     cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
     if not cached.is_file():
         try:
+            check_reachable(weights.url)
             with network_timeout():
                 weights.get_state_dict(progress=True)
         except Exception as exc:  # URLError, timeouts, DNS failures, hash mismatch
