@@ -608,6 +608,13 @@ def test_cli_index_search_info_and_contact_sheets(tmp_path: Path, weights: Path)
     code, out = invoke("index", folder, "--weights", weights, "--size", str(SIZE))
     assert code == 0, out
     assert "created" in out and "new 6" in out and "images/s" in out and "Flat" in out
+    (folder / "cat 5.png").write_bytes((folder / "cat 4.png").read_bytes())
+    code, out = invoke("index", folder)  # an update: the index's own weights and size
+    assert code == 0, out
+    assert "updated" in out and "new 1" in out and "unchanged 6" in out
+    (folder / "cat 5.png").unlink()
+    code, out = invoke("index", folder)
+    assert code == 0 and "removed 1" in out, out
     html, png = tmp_path / "out" / "sheet.html", tmp_path / "sheet.png"
     code, out = invoke("search", folder / "cat 0.png", "-k", "5", "--html", html, "--png", png)
     assert code == 0, out

@@ -289,7 +289,9 @@ def samples(
 
     Example:
 
-        lookalike samples samples/ && lookalike compare samples/chelsea.png samples/chelsea-flipped.png
+        lookalike samples samples/
+
+        lookalike compare samples/chelsea.png samples/coffee.png -w ../shared/models/resnet18-cifar10.pt
     """
     from lookalike.samples import write_samples
 
@@ -768,7 +770,18 @@ def index_cmd(
     folder: Annotated[
         Path, typer.Argument(help="Folder of images to index, sub-folders included.", show_default=False)
     ],
-    weights: WeightsOpt = "DEFAULT",
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights",
+            "-w",
+            envvar="LOOKALIKE_WEIGHTS",
+            help="Weights: a torchvision name (DEFAULT, IMAGENET1K_V1, IMAGENET1K_V2; downloaded when "
+            "online), a local .pt file (state dict or lookalike checkpoint), or 'none' for random weights; "
+            "default: those the index was built with, else DEFAULT.",
+            show_default=False,
+        ),
+    ] = None,
     model: ModelOpt = None,
     size: Annotated[
         int | None,
@@ -802,10 +815,21 @@ def index_cmd(
 
         lookalike index photos/ --weights ../shared/models/resnet18-cifar10.pt
 
+        lookalike index photos/                     # later: only new, changed, deleted files
+
         lookalike index photos/ --index /tmp/photos-index --json
     """
     from lookalike.features import Embedder
-    from lookalike.index import index_folder
+    from lookalike.index import DB_NAME, Index, default_location, index_folder
+
+    if weights is None:  # an update: the weights the index was made with
+        location = index if index is not None else default_location(folder)
+        weights = "DEFAULT"
+        if not rebuild and (location / DB_NAME).is_file():
+            with Index.open(location) as existing:
+                weights = existing.weights_source()
+                model = model or existing.made_by.get("model")
+                size = size or existing.made_by.get("crop_size")
 
     with err.status("loading model…", spinner="dots"):
         embedder = Embedder(

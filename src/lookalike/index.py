@@ -749,6 +749,28 @@ class Index:
 
     # -- embedding queries --------------------------------------------------------------------------------
 
+    def weights_source(self) -> str:
+        """What to pass as ``weights`` to make this index's vectors again: the weights file it was built
+        with, or the torchvision weights name. Raises :class:`StoreError` for random weights or a weights
+        file that is gone."""
+        d = self.made_by
+        source = str(d.get("weights", ""))
+        if str(d.get("fingerprint", "")).startswith("random"):
+            raise StoreError(
+                f"{self.location} was built with random weights (--weights none), which cannot be made "
+                "again to embed a new image; query by an indexed path, or rebuild the index with "
+                "real weights"
+            )
+        if source.startswith("file:"):
+            path = str(d.get("weights_location") or source.removeprefix("file:"))
+            if not Path(path).is_file():
+                raise StoreError(
+                    f"{self.location} was built with the weights file {path}, which is gone; pass "
+                    f"--weights PATH to that file ({d.get('fingerprint')})"
+                )
+            return path
+        return source.removeprefix("torchvision:")
+
     def embedder(
         self, weights: str | os.PathLike[str] | None = None, *, device: str | None = None
     ) -> Embedder:
@@ -760,23 +782,8 @@ class Index:
         if self._embedder is not None and weights is None and device is None:
             return self._embedder
         d = self.made_by
-        source = str(d.get("weights", ""))
         if weights is None:
-            if str(d.get("fingerprint", "")).startswith("random"):
-                raise StoreError(
-                    f"{self.location} was built with random weights (--weights none), which cannot be made "
-                    "again to embed a new image; query by an indexed path, or rebuild the index with "
-                    "real weights"
-                )
-            if source.startswith("file:"):
-                weights = d.get("weights_location") or source.removeprefix("file:")
-                if not Path(weights).is_file():
-                    raise StoreError(
-                        f"{self.location} was built with the weights file {weights}, which is gone; pass "
-                        f"--weights PATH to that file ({d.get('fingerprint')})"
-                    )
-            else:
-                weights = source.removeprefix("torchvision:")
+            weights = self.weights_source()
         precision: Any = d.get("precision") or "auto"
         try:
             emb = Embedder(
