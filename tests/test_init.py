@@ -15,6 +15,12 @@ def test_every_public_name_resolves_to_its_module() -> None:
             assert value.__module__ == f"lookalike.{lookalike._EXPORTS[name]}", name
 
 
+def test_compare_images_is_the_function_even_after_its_module_is_imported() -> None:
+    import lookalike.compare
+
+    assert lookalike.compare_images is lookalike.compare.compare
+
+
 def test_all_lists_exactly_the_exports() -> None:
     assert set(lookalike.__all__) == {*lookalike._EXPORTS, "__version__"}
 

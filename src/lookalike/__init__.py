@@ -41,7 +41,7 @@ _EXPORTS: dict[str, str] = {
     "pairwise_cosine": "metrics",
     "pairwise_ncc": "metrics",
     "Embedder": "features",
-    "compare": "compare",
+    "compare_images": "compare",
     "Index": "index",
     "index_folder": "index",
     "find_index": "index",
@@ -63,7 +63,7 @@ __all__ = [
     "StoreError",
     "WeightsError",
     "__version__",
-    "compare",
+    "compare_images",
     "cosine",
     "create_model",
     "find_duplicates",
@@ -86,7 +86,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from lookalike.compare import compare
+    from lookalike.compare import compare as compare_images
     from lookalike.dedup import find_duplicates, move_duplicates, undo_moves
     from lookalike.errors import DataError, ImageError, LookalikeError, ShapeError, StoreError, WeightsError
     from lookalike.evaluate import Evaluation
@@ -106,11 +106,15 @@ if TYPE_CHECKING:
     from lookalike.models import ModelInfo, create_model, list_models, load_weights, summary
 
 
+# exported under another name than in its module (``lookalike.compare`` is the module itself)
+_RENAMED = {"compare_images": "compare"}
+
+
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'lookalike' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"lookalike.{module}"), name)
+    value = getattr(importlib.import_module(f"lookalike.{module}"), _RENAMED.get(name, name))
     globals()[name] = value
     return value
 
