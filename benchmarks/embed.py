@@ -157,11 +157,15 @@ def make_photo(i: int, path: Path) -> None:
     Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(path, quality=90)
 
 
-def cifar_paths(n: int) -> list[Path]:
-    """The first ``n`` CIFAR-10 training JPEGs, interleaving the classes."""
-    per_class = [sorted(d.glob("*.jpg")) for d in sorted(CIFAR_DIR.iterdir()) if d.is_dir()]
+def cifar_paths(n: int, root: Path = CIFAR_DIR) -> list[Path]:
+    """The first ``n`` CIFAR-10 training JPEGs under ``root`` (class folders), interleaving the classes."""
+    if not root.is_dir():
+        raise SystemExit(f"{root}: no CIFAR-10 folder; pass --cifar-dir (e.g. an unzipped copy)")
+    per_class = [sorted(d.glob("*.jpg")) for d in sorted(root.iterdir()) if d.is_dir()]
     mixed = [p for group in zip(*per_class, strict=False) for p in group]
-    return mixed[:n]
+    if not mixed:
+        raise SystemExit(f"{root}: no JPEGs in class folders")
+    return [mixed[i % len(mixed)] for i in range(n)]  # files repeat when n exceeds the folder
 
 
 def imagenet_resnet18(weights: str) -> torch.nn.Module:
@@ -410,6 +414,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=256, help="photos each pipeline run embeds (default 256)")
     p.add_argument("--rounds", type=int, default=4, help="baseline/pipeline rounds (default 4)")
     p.add_argument("--cifar-n", type=int, default=None, help="CIFAR-10 JPEGs (default 2,000; 50,000 on cuda)")
+    p.add_argument("--cifar-dir", type=Path, default=CIFAR_DIR, help="CIFAR-10 class folders of JPEGs")
+    p.add_argument(
+        "--cifar-weights", default=str(CIFAR_WEIGHTS), help="weights for the cifar stage (a CIFAR-stem file)"
+    )
     p.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, of: {', '.join(STAGES)}")
     p.add_argument("--weights", default="none", help="224-pixel ResNet-18 weights (default: seeded random)")
     p.add_argument("--batch", type=int, default=64, help="batch for the model stage")
@@ -555,8 +563,8 @@ def run_pipeline(emb: Any, paths: list[Path], out: Path, **kw: Any) -> tuple[dic
 def stage_cifar(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from lookalike.features import Embedder
 
-    paths = cifar_paths(args.cifar_n)
-    emb = Embedder(str(CIFAR_WEIGHTS), device=args.device)
+    paths = cifar_paths(args.cifar_n, args.cifar_dir)
+    emb = Embedder(args.cifar_weights, device=args.device)
     run_pipeline(emb, paths[: emb.batch_size], work / "warm.npy")
     r, _ = run_pipeline(emb, paths, work / "cifar.npy")
     name = f"cifar 32×32 JPEGs, shared ResNet-18 ({emb.precision}, batch {emb.batch_size})"

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from embed import CIFAR_WEIGHTS, cifar_paths, machine, overlap
+from embed import CIFAR_DIR, CIFAR_WEIGHTS, cifar_paths, machine, overlap
 
 STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
 
@@ -50,12 +50,14 @@ def forward(net: Any, x: torch.Tensor, dtype: torch.dtype | None, reduced_stages
     return torch.flatten(net.avgpool(x.float()), 1)
 
 
-def precision_study(n: int, batch: int) -> dict[str, Any]:
+def precision_study(
+    n: int, batch: int, cifar_dir: Path = CIFAR_DIR, weights: str = str(CIFAR_WEIGHTS)
+) -> dict[str, Any]:
     from lookalike.features import Embedder, _fold_batchnorm
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    emb = Embedder(str(CIFAR_WEIGHTS), device=device, precision="float32")
-    x = torch.stack([emb.preprocess(p) for p in cifar_paths(n)]).to(device)
+    emb = Embedder(weights, device=device, precision="float32")
+    x = torch.stack([emb.preprocess(p) for p in cifar_paths(n, cifar_dir)]).to(device)
     x = x.contiguous(memory_format=torch.channels_last)
     nets = {"as built": emb.model, "BN folded": _fold_batchnorm(emb.model)}
 
@@ -139,12 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=1000, help="CIFAR images for the precision study")
     p.add_argument("--photos", type=int, default=256, help="photos of each size for the draft study")
     p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--cifar-dir", type=Path, default=CIFAR_DIR, help="CIFAR-10 class folders of JPEGs")
+    p.add_argument("--weights", default=str(CIFAR_WEIGHTS), help="CIFAR-stem weights for the precision study")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     results: dict[str, Any] = {"machine": machine()}
     print(json.dumps(results["machine"]), flush=True)
     if "precision" in args.study:
-        results["precision"] = precision_study(args.n, args.batch)
+        results["precision"] = precision_study(args.n, args.batch, args.cifar_dir, args.weights)
     if "draft" in args.study:
         results["draft"] = draft_study(args.photos)
     if args.json:
