@@ -419,8 +419,10 @@ def test_cli_json_move_and_undo(tmp_path: Path) -> None:
 
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "one.png").write_bytes(b"")
     for args in (
         ("dedup", tmp_path / "missing"),
+        ("dedup", tmp_path / "one.png"),
         ("dedup",),
         ("dedup", "--undo", tmp_path / "missing.jsonl"),
         ("dedup", tmp_path, "--min-ncc", "2"),

@@ -1214,6 +1214,8 @@ def dedup(
         raise LookalikeError("pass a FOLDER to check (or --undo LOG to reverse a --move-to)")
     if not folder.exists():
         raise LookalikeError(f"{folder}: no such folder; pass a folder of images")
+    if not folder.is_dir():
+        raise LookalikeError(f"{folder}: is a file, not a folder; pass the folder of images to check")
     embedder = None
     if weights is not None:
         from lookalike.features import Embedder
@@ -1253,7 +1255,7 @@ def dedup(
         freed = sum(m.bytes for g in result.groups for m in g.duplicates)
         console.print(
             f"{len(result.groups):,} group(s) · {result.duplicates:,} duplicate(s), {_bytes(freed)} · "
-            f"{result.images:,} images checked in {result.seconds:.1f} s"
+            f"{result.images:,} image{'s' if result.images != 1 else ''} checked in {result.seconds:.1f} s"
             + (f" · {len(result.failures):,} unreadable" if result.failures else ""),
             highlight=False,
             soft_wrap=True,
