@@ -90,11 +90,15 @@ def url_for(sock: socket.socket) -> str:
 def run(app: Any, sock: socket.socket, *, open_browser: bool = False) -> None:
     """Serve ``app`` on ``sock`` until interrupted (Ctrl+C or SIGTERM stop it cleanly)."""
     import faiss
+    import torch
     import uvicorn
 
     # One query per request, many requests at once: an OpenMP team per query only adds synchronisation
-    # (on a busy 2-core machine a search took 9 ms with 2 threads, 3 ms with 1).
+    # (on a busy 2-core machine a search took 9 ms with 2 threads, 3 ms with 1). The same holds for the
+    # model embedding one upload at a time: with other processes on the cores, a spinning 2-thread team
+    # waits on a preempted thread (see benchmarks/RESULTS.md, "Web").
     faiss.omp_set_num_threads(1)
+    torch.set_num_threads(1)
     config = uvicorn.Config(
         app,
         log_level="warning",
