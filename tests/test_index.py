@@ -843,3 +843,45 @@ def test_stray_files_of_a_crash_are_cleaned(tmp_path: Path, embedder: Embedder) 
     index_folder(folder, embedder)
     assert_consistent(location)
     assert set(vectors(location)) == {"a.png", "b.png", "c.png"}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Reuse of stored vectors (lookalike dedup --weights)
+
+
+def test_current_vectors_only_for_unchanged_files_and_the_same_model(
+    tmp_path: Path, embedder: Embedder, random_embedder: Embedder
+) -> None:
+    folder = tmp_path / "photos"
+    paths = write_images(folder, [f"{i}.png" for i in range(4)])
+    index_folder(folder, embedder)
+    with Index.open(folder / ".lookalike") as idx:
+        stored = idx.current_vectors(paths, embedder)
+        assert stored is not None and stored.shape == (4, 512)
+        fresh = embedder.embed(paths).numpy()
+        np.testing.assert_allclose(stored, fresh, rtol=1e-4, atol=1e-5)
+        assert idx.current_vectors(paths, random_embedder) is None  # other weights
+        assert idx.current_vectors([*paths, tmp_path / "elsewhere.png"], embedder) is None  # not indexed
+        picture(9).save(paths[2])  # changed since indexing
+        os.utime(paths[2], ns=(1, 1))
+        assert idx.current_vectors(paths, embedder) is None
+
+
+def test_cli_dedup_reuses_an_up_to_date_index(tmp_path: Path, weights: Path) -> None:
+    folder = tmp_path / "photos"
+    write_images(folder, [f"{i}.png" for i in range(5)])
+    (folder / "copy.png").write_bytes((folder / "3.png").read_bytes())
+    code, out = invoke("index", folder, "--weights", weights)
+    assert code == 0, out
+
+    def dedup() -> tuple[str, list[set[str]]]:
+        result = runner.invoke(app, ["dedup", str(folder), "--weights", str(weights), "--json", "-"])
+        assert result.exit_code == 0, result.output
+        groups = json.loads(result.stdout)["groups"]
+        return result.output, [{Path(m["path"]).name for m in g["members"]} for g in groups]
+
+    out, groups = dedup()
+    assert "feature vectors from" in out and groups == [{"3.png", "copy.png"}]
+    picture(7).save(folder / "4.png")  # the index is now behind: embed instead
+    out, groups = dedup()
+    assert "feature vectors from" not in out and groups == [{"3.png", "copy.png"}]

@@ -6,6 +6,7 @@ shows the traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -1120,7 +1121,8 @@ def dedup(
             show_default=False,
             help="Also take candidate pairs from deep features of these weights (a .pt file or a "
             "torchvision name). Pairs are verified on pixels either way; without it candidates come from "
-            "pixels alone, which is faster and found every planted duplicate in benchmarks/dedup.py.",
+            "pixels alone, which is faster and found every planted duplicate in benchmarks/dedup.py. "
+            "An up-to-date index of FOLDER made with these weights lends its stored vectors.",
         ),
     ] = None,
     model: ModelOpt = None,
@@ -1227,10 +1229,23 @@ def dedup(
                 device=device,
                 precision=precision,  # type: ignore[arg-type]  # checked by the library
             )
+    targets: Path | list[Path] = folder
+    vectors = None
+    if embedder is not None:  # an up-to-date index made with these weights spares the embedding
+        from lookalike.images import list_images
+        from lookalike.index import Index, find_index
+
+        with contextlib.suppress(LookalikeError), Index.open(find_index(folder)) as idx:
+            listed = list_images(folder)
+            vectors = idx.current_vectors(listed, embedder)
+            if vectors is not None:
+                targets, embedder = listed, None
+                err.print(f"feature vectors from {_shown(idx.location)}", highlight=False)
     labels = {"reading": "reading images", "embedding": "embedding", "verifying": "crop search"}
     with _StageProgress(labels) as progress:
         result = find_duplicates(
-            folder,
+            targets,
+            vectors=vectors,
             embedder=embedder,
             min_ncc=min_ncc,
             max_rmse=max_rmse,

@@ -631,6 +631,30 @@ class Index:
             raise StoreError(f"{bad.path} has no vector ({bad.status}: {bad.error})")
         return self._read_vectors(ids)
 
+    def current_vectors(
+        self, paths: Sequence[str | os.PathLike[str]], embedder: Embedder
+    ) -> npt.NDArray[np.float32] | None:
+        """The stored vectors of ``paths``, one row each in their order, when this index was made by
+        ``embedder``'s model, weights and preprocessing and every file is indexed and unchanged since (same
+        size and modification time); otherwise ``None`` — embed them instead (or update the index first)."""
+        try:
+            _check_same_vectors(self.made_by, embedder_meta(embedder), self.location)
+        except StoreError:
+            return None
+        entries = []
+        for path in paths:
+            e = self.entry(path)
+            if e is None or e.status != "ok" or e.vector is None:
+                return None
+            try:
+                st = Path(path).stat()
+            except OSError:
+                return None
+            if (st.st_size, st.st_mtime_ns) != (e.size, e.mtime_ns):
+                return None
+            entries.append(e)
+        return self.vectors(entries) if entries else None
+
     def iter_vectors(self, batch: int = 65_536) -> Iterator[tuple[list[Entry], npt.NDArray[np.float32]]]:
         """All searchable rows with their raw vectors, ``batch`` at a time, in path order."""
         chunk: list[Entry] = []
