@@ -13,11 +13,7 @@ from lookalike.compare import compare, scores
 from lookalike.errors import LookalikeError
 from lookalike.features import Embedder
 from lookalike.metrics import cosine, ncc
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-WEIGHTS = SHARED / "models" / "resnet18-cifar10.pt"
-CIFAR = SHARED / "datasets" / "cifar10" / "train"
-needs_shared = pytest.mark.skipif(not (WEIGHTS.is_file() and CIFAR.is_dir()), reason="../shared is not here")
+from shared_data import CIFAR, WEIGHTS, needs_shared
 
 
 @pytest.fixture(scope="module")

@@ -28,8 +28,8 @@ from lookalike.data import (
     subsample,
 )
 from lookalike.errors import DataError
-
-SHARED_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10" / "train"
+from shared_data import CIFAR as SHARED_TRAIN
+from shared_data import needs_cifar
 
 
 @pytest.fixture(autouse=True)
@@ -242,7 +242,7 @@ def test_channel_stats_are_exact() -> None:
     assert std == pytest.approx((0.5, 0.0, 0.0))
 
 
-@pytest.mark.skipif(not SHARED_TRAIN.is_dir(), reason="needs ../shared/datasets/cifar10/train")
+@needs_cifar
 def test_real_cifar_statistics_are_close_to_the_published_ones() -> None:
     files = [p for c in sorted(SHARED_TRAIN.iterdir()) for p in sorted(c.iterdir())[:40]]
     images, ok, _ = decode_files(files, size=32, workers=0)

@@ -16,13 +16,10 @@ from lookalike.cli import app
 from lookalike.errors import DataError, LookalikeError
 from lookalike.evaluate import Evaluation, _split, draw_examples, evaluate, nearest, retrieval_scores
 from lookalike.features import Embedder
+from shared_data import CIFAR as SHARED_TRAIN
+from shared_data import WEIGHTS as SHARED_WEIGHTS
+from shared_data import needs_shared
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SHARED_TRAIN = SHARED / "datasets" / "cifar10" / "train"
-SHARED_WEIGHTS = SHARED / "models" / "resnet18-cifar10.pt"
-needs_shared = pytest.mark.skipif(
-    not (SHARED_TRAIN.is_dir() and SHARED_WEIGHTS.is_file()), reason="needs ../shared CIFAR-10 and weights"
-)
 runner = CliRunner()
 PER_CLASS = 30
 

@@ -18,11 +18,8 @@ import lookalike.features as features
 from lookalike.errors import ImageError, LookalikeError, WeightsError
 from lookalike.features import Embedder, resolve_precision
 from lookalike.models import CIFAR10_MEAN, CIFAR10_STD, create_model, save_checkpoint
+from shared_data import CIFAR, WEIGHTS, needs_shared
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-WEIGHTS = SHARED / "models" / "resnet18-cifar10.pt"
-CIFAR = SHARED / "datasets" / "cifar10" / "train"
-needs_shared = pytest.mark.skipif(not (WEIGHTS.is_file() and CIFAR.is_dir()), reason="../shared is not here")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 

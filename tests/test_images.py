@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import struct
 import threading
 import warnings
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -18,6 +16,7 @@ from PIL import Image
 from lookalike import images
 from lookalike.errors import ImageError
 from lookalike.images import IMAGE_EXTENSIONS, image_size, list_images, load_image
+from png_bomb import png_header
 
 RED, GREEN, BLUE, WHITE, BLACK = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (0, 0, 0)
 
@@ -354,19 +353,6 @@ def test_broken_symlink(tmp_path: Path) -> None:
     assert "broken symbolic link" in msg and "gone.jpg" in msg
 
 
-def _png_header(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
-
-
 def test_bomb_over_explicit_limit(tmp_path: Path) -> None:
     path = tmp_path / "twenty.png"
     Image.new("RGB", (20, 20)).save(path)
@@ -400,13 +386,13 @@ def test_bomb_default_follows_pillow_limit(tmp_path: Path, monkeypatch: pytest.M
 
 def test_crafted_huge_header_is_refused_before_decoding(tmp_path: Path) -> None:
     path = tmp_path / "bomb.png"
-    path.write_bytes(_png_header(100_000, 100_000))
+    path.write_bytes(png_header(100_000, 100_000))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no raw DecompressionBombWarning either
         msg = _error(path)
         # between Pillow's warning and error thresholds
         side = int((1.5 * (Image.MAX_IMAGE_PIXELS or 10**8)) ** 0.5)
-        path.write_bytes(_png_header(side, side))
+        path.write_bytes(png_header(side, side))
         assert "over the limit" in _error(path)
     assert "100000×100000 = 10,000,000,000 pixels" in msg and "LOOKALIKE_MAX_PIXELS" in msg
     assert image_size(tmp_path / "bomb.png") == (side, side)

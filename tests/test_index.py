@@ -7,11 +7,9 @@ import json
 import os
 import signal
 import sqlite3
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from lookalike.features import Embedder
 from lookalike.index import Entry, Index, embedder_meta, find_index, index_folder
 from lookalike.search import ivf_lists
 from pixel_embedder import PixelEmbedder
+from png_bomb import png_header
 
 SIZE = 16  # input pixels: a CIFAR-stem ResNet-18 at 16×16 embeds a few hundred images a second on 2 cores
 ROOT = Path(__file__).resolve().parents[1]
@@ -264,19 +263,6 @@ def test_random_weights_are_fingerprinted_by_value(random_embedder: Embedder) ->
 # Bad files and odd paths
 
 
-def _png_header(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
-
-
 BAD = {
     "corrupt.png": "image data is corrupt",
     "truncated.jpg": "truncated",
@@ -303,7 +289,7 @@ def make_bad_files(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (folder / "truncated.jpg").write_bytes(data[: len(data) // 2])
     (folder / "empty.jpg").touch()
     (folder / "notes.jpg").write_text("these are my notes, not a photo\n" * 20)
-    (folder / "bomb.png").write_bytes(_png_header(100_000, 100_000))
+    (folder / "bomb.png").write_bytes(png_header(100_000, 100_000))
     locked = folder / "locked.png"
     picture(2).save(locked)
     locked.chmod(0)

@@ -23,9 +23,8 @@ from lookalike.models import (
     summary,
     torchvision_info,
 )
-
-SHARED_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "models" / "resnet18-cifar10.pt"
-needs_shared = pytest.mark.skipif(not SHARED_WEIGHTS.is_file(), reason="../shared/models is not here")
+from shared_data import WEIGHTS as SHARED_WEIGHTS
+from shared_data import needs_weights as needs_shared
 
 TORCHVISION_PARAMS = {
     "resnet18": 11_689_512,

@@ -32,9 +32,10 @@ from lookalike.train import (
     train,
     weights_digest,
 )
+from shared_data import CIFAR as SHARED_TRAIN
+from shared_data import needs_cifar
 
-SHARED_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10" / "train"
-pytestmark = pytest.mark.skipif(not SHARED_TRAIN.is_dir(), reason="needs ../shared/datasets/cifar10/train")
+pytestmark = needs_cifar
 runner = CliRunner()
 
 

@@ -9,13 +9,11 @@ import io
 import os
 import re
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
-import zlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,7 @@ from lookalike.cli import app as cli_app
 from lookalike.web.app import LOCAL_HOSTS, create_app
 from lookalike.web.collection import Collection
 from lookalike.web.uploads import UploadError, read_uploads
+from png_bomb import png_header
 from web_support import make_collection as build_collection
 from web_support import needs_shared, serve
 
@@ -82,19 +81,7 @@ def png_bytes(size: tuple[int, int] = (40, 30), seed: int = 0) -> bytes:
 
 
 def bomb_png(width: int = 60_000, height: int = 60_000) -> bytes:
-    """A PNG whose header claims width × height pixels, with a few bytes of data: decoding it would need
-    gigabytes, reading its header costs nothing."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 1024))
-        + chunk(b"IEND", b"")
-    )
+    return png_header(width, height)
 
 
 def one_line(response: Any) -> str:

@@ -16,18 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 from PIL import Image, ImageOps
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-WEIGHTS = SHARED / "models" / "resnet18-cifar10.pt"
-CIFAR = SHARED / "datasets" / "cifar10" / "train"
+from shared_data import CIFAR, WEIGHTS, needs_shared
+
+__all__ = ["CIFAR", "WEIGHTS", "make_collection", "needs_shared", "serve"]
+
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 PER_CLASS = 8
-
-needs_shared = pytest.mark.skipif(
-    not (WEIGHTS.is_file() and CIFAR.is_dir()), reason="needs ../shared CIFAR-10 images and weights"
-)
 
 
 def make_collection(base: Path) -> Path:
