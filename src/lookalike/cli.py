@@ -713,57 +713,13 @@ def _structure_line(search: dict[str, Any] | None) -> str:
     return text
 
 
-class _IndexProgress:
-    """Progress of :func:`lookalike.index.index_folder` on stderr: a bar with images/s while embedding."""
-
-    def __init__(self) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            ProgressColumn,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-        from rich.text import Text
-
-        class Rate(ProgressColumn):
-            def render(self, task: Any) -> Text:
-                speed = task.finished_speed or task.speed
-                return Text(f"{speed:,.0f} img/s" if speed else "", style="progress.data.speed")
-
-        self.bar = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(bar_width=24),
-            MofNCompleteColumn(),
-            Rate(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=False,
-        )
-        self.tasks: dict[str, Any] = {}
-        self.labels = {
-            "scan": "listing files",
-            "hash": "checking changed files",
-            "embed": "embedding",
-            "search": "search index",
-        }
-
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        if phase not in self.tasks:
-            self.tasks[phase] = self.bar.add_task(self.labels.get(phase, phase), total=total or None)
-        self.bar.update(self.tasks[phase], completed=done, total=total or None)
-
-    def __enter__(self) -> _IndexProgress:
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.bar.__exit__(*exc)
+# The phases index_folder reports, as the bars name them.
+_INDEX_LABELS = {
+    "scan": "listing files",
+    "hash": "checking changed files",
+    "embed": "embedding",
+    "search": "search index",
+}
 
 
 @app.command("index")
@@ -842,7 +798,7 @@ def index_cmd(
             batch_size=batch_size,
             num_workers=workers,
         )
-    with _IndexProgress() as progress:
+    with _StageProgress(_INDEX_LABELS, rate=True, keep=True) as progress:
         report = index_folder(folder, embedder, location=index, rebuild=rebuild, progress=progress)
     if as_json:
         _print_json(report.to_dict())
@@ -1042,27 +998,37 @@ def info(
 
 
 class _StageProgress:
-    """Bars on stderr for work that reports ``progress(stage, done, total)``, one bar per stage."""
+    """Bars on stderr for work that reports ``progress(stage, done, total)``, one bar per stage.
 
-    def __init__(self, labels: dict[str, str]) -> None:
+    ``rate`` adds images/s and the time remaining; ``keep`` leaves the finished bars on screen.
+    """
+
+    def __init__(self, labels: dict[str, str], *, rate: bool = False, keep: bool = False) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
             Progress,
+            ProgressColumn,
             SpinnerColumn,
             TextColumn,
             TimeElapsedColumn,
+            TimeRemainingColumn,
         )
+        from rich.text import Text
 
-        self.bar = Progress(
+        class Rate(ProgressColumn):
+            def render(self, task: Any) -> Text:
+                speed = task.finished_speed or task.speed
+                return Text(f"{speed:,.0f} img/s" if speed else "", style="progress.data.speed")
+
+        columns: list[Any] = [
             SpinnerColumn(),
             TextColumn("{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=24 if rate else None),
             MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        )
+        ]
+        columns += [Rate(), TimeElapsedColumn(), TimeRemainingColumn()] if rate else [TimeElapsedColumn()]
+        self.bar = Progress(*columns, console=err, transient=not keep)
         self.labels = labels
         self.tasks: dict[str, Any] = {}
         self.started = False
