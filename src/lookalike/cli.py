@@ -1202,10 +1202,10 @@ def dedup(
         from lookalike.index import Index, find_index
 
         with contextlib.suppress(LookalikeError), Index.open(find_index(folder)) as idx:
-            listed = list_images(folder)
-            vectors = idx.current_vectors(listed, embedder)
+            targets = list_images(folder)  # listed once, for the index and for the search
+            vectors = idx.current_vectors(targets, embedder)
             if vectors is not None:
-                targets, embedder = listed, None
+                embedder = None
                 err.print(f"feature vectors from {_shown(idx.location)}", highlight=False)
     labels = {"reading": "reading images", "embedding": "embedding", "verifying": "crop search"}
     with _StageProgress(labels) as progress:
