@@ -848,6 +848,13 @@ def test_current_vectors_only_for_unchanged_files_and_the_same_model(
         np.testing.assert_allclose(stored, fresh, rtol=1e-4, atol=1e-5)
         assert idx.current_vectors(paths, random_embedder) is None  # other weights
         assert idx.current_vectors([*paths, tmp_path / "elsewhere.png"], embedder) is None  # not indexed
+    (folder / "empty.jpg").write_bytes(b"")  # unreadable: indexed as failed, a zero row
+    index_folder(folder, embedder)
+    with Index.open(folder / ".lookalike") as idx:
+        with_failed = idx.current_vectors([*paths, folder / "empty.jpg"], embedder)
+        assert with_failed is not None and with_failed.shape == (5, 512)
+        np.testing.assert_array_equal(with_failed[:4], stored)
+        assert not with_failed[4].any()
         picture(9).save(paths[2])  # changed since indexing
         os.utime(paths[2], ns=(1, 1))
         assert idx.current_vectors(paths, embedder) is None

@@ -636,7 +636,9 @@ class Index:
     ) -> npt.NDArray[np.float32] | None:
         """The stored vectors of ``paths``, one row each in their order, when this index was made by
         ``embedder``'s model, weights and preprocessing and every file is indexed and unchanged since (same
-        size and modification time); otherwise ``None`` — embed them instead (or update the index first)."""
+        size and modification time); otherwise ``None`` — embed them instead (or update the index first).
+        A file the index could not read (and that is unchanged since) gets a row of zeros: it matches
+        nothing, as :func:`lookalike.dedup.find_duplicates` does with a file the network cannot read."""
         try:
             _check_same_vectors(self.made_by, embedder_meta(embedder), self.location)
         except StoreError:
@@ -644,7 +646,7 @@ class Index:
         entries = []
         for path in paths:
             e = self.entry(path)
-            if e is None or e.status != "ok" or e.vector is None:
+            if e is None or (e.status == "ok") != (e.vector is not None):
                 return None
             try:
                 st = Path(path).stat()
@@ -653,7 +655,13 @@ class Index:
             if (st.st_size, st.st_mtime_ns) != (e.size, e.mtime_ns):
                 return None
             entries.append(e)
-        return self.vectors(entries) if entries else None
+        if not entries:
+            return None
+        out = np.zeros((len(entries), self.dim), dtype=np.float32)
+        ok = [i for i, e in enumerate(entries) if e.vector is not None]
+        if ok:
+            out[ok] = self.vectors([entries[i] for i in ok])
+        return out
 
     def iter_vectors(self, batch: int = 65_536) -> Iterator[tuple[list[Entry], npt.NDArray[np.float32]]]:
         """All searchable rows with their raw vectors, ``batch`` at a time, in path order."""
