@@ -748,6 +748,14 @@ def index_cmd(
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Replace the index (e.g. one made with other weights).")
     ] = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Check the catalogue and every stored vector; embed again only the files whose vectors "
+            "are lost or unreadable, drop rows of files that are gone, rebuild the search structure.",
+        ),
+    ] = False,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit with code 1 when any file or folder was skipped.")
     ] = False,
@@ -766,7 +774,9 @@ def index_cmd(
     The index lives in FOLDER/.lookalike (or --index DIR): SQLite rows, the vectors, and a FAISS search
     structure (exact below 50,000 images, IVF above). Renamed files keep their vectors; unreadable files
     (corrupt, truncated, empty, not images, too large, no permission, broken links) are skipped and listed.
-    Interrupt it at any moment, even with kill -9: the next run finishes the job.
+    Interrupt it at any moment, even with kill -9: the next run finishes the job. A damaged catalogue is
+    restored from its last good copy (index.db.good, saved after every run that changed the index) and
+    brought up to date; vectors lost from a truncated file are embedded again.
 
     Example:
 
@@ -775,15 +785,31 @@ def index_cmd(
         lookalike index photos/                     # later: only new, changed, deleted files
 
         lookalike index photos/ --index /tmp/photos-index --json
+
+        lookalike index photos/ --repair             # after a disk error or a partial copy
     """
     from lookalike.features import Embedder
     from lookalike.index import DB_NAME, Index, default_location, index_folder
+    from lookalike.storage import StorageError, restore_if_damaged
 
+    if rebuild and repair:
+        raise LookalikeError("--rebuild and --repair cannot be combined: --rebuild starts afresh")
+    restored = None
     if weights is None:  # an update: the weights the index was made with
         location = index if index is not None else default_location(folder)
         weights = "DEFAULT"
         if not rebuild and (location / DB_NAME).is_file():
-            with Index.open(location) as existing:
+            try:
+                existing = Index.open(location)
+                existing.made_by  # noqa: B018  # reads the catalogue: raises if it is damaged
+            except StorageError as exc:
+                if exc.kind != "damaged":
+                    raise
+                restored = restore_if_damaged(location)  # its copy says which weights made it
+                if restored is None:
+                    raise
+                existing = Index.open(location)
+            with existing:
                 weights = existing.weights_source()
                 model = model or existing.made_by.get("model")
                 size = size or existing.made_by.get("crop_size")
@@ -799,7 +825,17 @@ def index_cmd(
             num_workers=workers,
         )
     with _StageProgress(_INDEX_LABELS, rate=True, keep=True) as progress:
-        report = index_folder(folder, embedder, location=index, rebuild=rebuild, progress=progress)
+        report = index_folder(
+            folder, embedder, location=index, rebuild=rebuild, repair=repair, progress=progress
+        )
+    report.restored = report.restored or restored
+    if report.restored:
+        err.print(f"[yellow]note:[/] {report.restored}", highlight=False, soft_wrap=True)
+    if report.repaired:
+        err.print(
+            f"[yellow]note:[/] embedded again {report.repaired:,} image(s) whose vectors were lost",
+            highlight=False,
+        )
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -889,9 +925,10 @@ def search(
     """
     from lookalike.index import Index, find_index
     from lookalike.report import Tile, contact_sheet_html, contact_sheet_png
+    from lookalike.storage import guarded
 
     location = index if index is not None else find_index(query)
-    with Index.open(location) as idx:
+    with guarded(location), Index.open(location) as idx:
         with err.status("searching…", spinner="dots"):
             if weights is not None or device is not None:
                 idx.embedder(weights, device=device)  # used by the search below
@@ -934,7 +971,8 @@ def info(
     ] = Path(),
     as_json: JsonOpt = False,
 ) -> None:
-    """Describe an index: images, model and weights, search structure and its parameters, size on disk.
+    """Describe an index: images, model and weights, search structure and its parameters, size on disk,
+    and its health (catalogue sound, vectors present, last good copy, search structure current or stale).
 
     Example:
 
@@ -943,9 +981,16 @@ def info(
         lookalike info photos/.lookalike --json
     """
     from lookalike.index import Index, find_index
+    from lookalike.storage import StorageError, guarded, health
 
-    with Index.open(find_index(index)) as idx:
-        data = idx.info()
+    location = find_index(index)
+    try:
+        with guarded(location), Index.open(location) as idx:
+            data = idx.info()
+    except StorageError:
+        _print_health(health(location), as_json=as_json)
+        raise
+    data["health"] = health(location)
     if as_json:
         _print_json(data)
         return
@@ -984,13 +1029,57 @@ def info(
         ),
         ("Created", _when(data["created"])),
         ("Updated", _when(data["updated"])),
+        *_health_rows(data["health"]),
     ]
+    _print_rows(rows)
+
+
+def _print_rows(rows: list[tuple[str, str]]) -> None:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     for name, value in rows:
         table.add_row(name, value)
     console.print(table, highlight=False)
+
+
+def _health_rows(h: dict[str, Any]) -> list[tuple[str, str]]:
+    """``lookalike info``'s health lines: catalogue, vectors, last good copy, search structure, the fix."""
+    copy = h["copy"]
+    saved = (
+        f"{copy['images']:,} images, saved {_when(copy['saved'])} ({_bytes(copy['bytes'])})"
+        if copy
+        else "none yet"
+    )
+    rows = [("Health", f"catalogue {h['catalogue']}"), ("", f"last good copy: {saved}")]
+    vectors = h["vectors"]
+    if vectors is not None:
+        state = "all present" if not vectors["lost"] else f"{vectors['lost']:,} lost"
+        if not vectors["file"]:
+            state += " (the vectors file is missing)"
+        rows.insert(
+            1, ("", f"vectors: {vectors['present']:,} of {vectors['committed']:,} rows present, {state}")
+        )
+    search = h["search"]
+    if search is not None:
+        text = search["state"]
+        if search["state"] == "stale":
+            text += (
+                f" ({search['pending']:,} vectors not in it yet, {search['dead']:,} unused; updated on use)"
+            )
+        elif search["state"] == "missing":
+            text += " (rebuilt from the rows on use)"
+        rows.append(("", f"search structure: {text}"))
+    if h["command"]:
+        rows.append(("", f"to fix: {h['command']}"))
+    return rows
+
+
+def _print_health(h: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        _print_json({"health": h})
+    else:
+        _print_rows(_health_rows(h))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1465,6 +1554,10 @@ def serve(
 
 def main() -> None:
     """Console-script entry point."""
+    import signal
+
+    if hasattr(signal, "SIGXFSZ"):  # past a file-size limit (ulimit -f): a clear error, not a core dump
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     app()
 
 

@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from lookalike import storage
 from lookalike.errors import ImageError, LookalikeError, StoreError
 from lookalike.search import FLAT_MAX, Structure, build, choose_structure, chunk_rows, unit
 
@@ -213,6 +214,8 @@ class UpdateReport:
     images: int = 0
     created: bool = False
     rebuilt: bool = False
+    restored: str | None = None
+    repaired: int = 0
     seconds: float = 0.0
     embed_seconds: float = 0.0
     search: dict[str, Any] | None = None
@@ -239,6 +242,8 @@ class UpdateReport:
             "images": self.images,
             "created": self.created,
             "rebuilt": self.rebuilt,
+            "restored": self.restored,
+            "repaired": self.repaired,
             "seconds": round(self.seconds, 3),
             "embed_seconds": round(self.embed_seconds, 3),
             "images_per_s": None if self.images_per_s is None else round(self.images_per_s, 1),
@@ -574,10 +579,12 @@ class Index:
         """Searchable images (rows with status ``ok``)."""
         return self._scalar("SELECT COUNT(*) FROM images WHERE status = 'ok'")
 
+    @storage.translated
     def _scalar(self, sql: str, args: Sequence[Any] = ()) -> int:
         with self._lock:
             return int(self._conn.execute(sql, args).fetchone()[0] or 0)
 
+    @storage.translated
     def entries(self, status: Literal["ok", "failed", "all"] = "ok") -> Iterator[Entry]:
         """Rows in path order (streamed; fine for millions)."""
         where = "" if status == "all" else f"WHERE status = '{status}'"
@@ -595,6 +602,7 @@ class Index:
                 yield _entry(row)
             last = rows[-1][1]
 
+    @storage.translated
     def entry(self, path: str | os.PathLike[str]) -> Entry | None:
         """The row of an indexed file, by path relative to the folder (or any path that resolves into it)."""
         rel = self.relpath(path)
@@ -623,6 +631,7 @@ class Index:
                     return rel
         return None
 
+    @storage.translated
     def vectors(self, entries: Sequence[Entry]) -> npt.NDArray[np.float32]:
         """Raw vectors of ``entries`` (which must have status ``ok``), as an N×dim float32 array."""
         ids = np.array([e.vector for e in entries], dtype=np.int64)
@@ -683,7 +692,9 @@ class Index:
         ids = np.asarray(ids, dtype=np.int64)
         fd, count, dim = self._vectors_file()
         if len(ids) and (ids.min() < 0 or ids.max() >= count):
-            raise StoreError(f"{self.location}: a row points past the vectors file; rebuild with --rebuild")
+            raise storage.short_vectors(
+                self.location, str(self.meta()["vectors_file"]), count, int(ids.max()) + 1
+            )
         out = np.empty((len(ids), dim), dtype=np.float32)
         order = np.argsort(ids, kind="stable")
         ordered = ids[order]
@@ -705,20 +716,19 @@ class Index:
             path = self.location / name
             try:
                 fd = os.open(path, os.O_RDONLY)
-            except OSError:
+            except FileNotFoundError:
                 fd = -1
-            if fd < 0 or os.fstat(fd).st_size < count * 4 * dim:
+            have = os.fstat(fd).st_size // (4 * dim) if fd >= 0 else -1
+            if have < count:
                 if fd >= 0:
                     os.close(fd)
-                raise StoreError(
-                    f"{self.location}: the vectors file {name} is missing or shorter than the rows "
-                    "that point into it; rebuild the index with --rebuild"
-                )
+                raise storage.short_vectors(self.location, name, have, count)
             if self._vectors is not None:
                 os.close(self._vectors[1])
             self._vectors = (name, fd)
             return fd, count, dim
 
+    @storage.translated
     def info(self) -> dict[str, Any]:
         """Everything ``lookalike info`` shows: counts, model, structure, sizes on disk, times."""
         meta = self.meta()
@@ -871,6 +881,7 @@ class Index:
             raise StoreError("the query vector contains NaN or inf")
         return arr, "vector", None
 
+    @storage.translated
     def search(
         self,
         query: str | os.PathLike[str] | Image.Image | torch.Tensor | npt.ArrayLike,
@@ -928,6 +939,7 @@ class Index:
             index=self.location,
         )
 
+    @storage.translated
     def search_batch(
         self, queries: npt.ArrayLike, *, k: int = 10, skip: Sequence[str | None] | None = None
     ) -> list[list[tuple[float, Entry]]]:
@@ -1057,15 +1069,29 @@ def _size(path: Path) -> int:
 
 
 def _damaged(location: Path, exc: Exception) -> StoreError:
-    return StoreError(f"{location}/{DB_NAME} is damaged ({exc}); rebuild the index with --rebuild")
+    return storage.explain(exc, location) or storage.damaged(location, exc)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.executescript(_SCHEMA)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.executescript(_SCHEMA)
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if not path.is_file() or "readonly" not in str(exc).replace("read-only", "readonly"):
+                raise
+            # a read-only disk or a catalogue this user may only read: enough to search (writes fail clearly)
+            conn = sqlite3.connect(
+                f"{path.absolute().as_uri()}?mode=ro",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=30.0,
+            )
+            conn.execute("SELECT COUNT(*) FROM meta").fetchone()
     except sqlite3.DatabaseError as exc:
         raise _damaged(path.parent, exc) from None
     return conn
@@ -1177,12 +1203,10 @@ class Writer:
         self._path = index.location / meta["vectors_file"]
         self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
         self._count = int(meta["vectors_count"])
-        if os.fstat(self._fd).st_size < self._count * 4 * self.dim:
+        have = os.fstat(self._fd).st_size // (4 * self.dim)
+        if have < self._count:
             os.close(self._fd)
-            raise StoreError(
-                f"{index.location}: the vectors file is shorter than the rows that point into it "
-                "(was it copied partially?); rebuild the index with --rebuild"
-            )
+            raise storage.short_vectors(index.location, self._path.name, have, self._count)
         os.ftruncate(self._fd, self._count * 4 * self.dim)  # orphans of an interrupted run
         self._remove_unreferenced(meta)
         self._buf = np.empty((self._flush_rows, self.dim), dtype=np.float32)
@@ -1390,6 +1414,7 @@ def index_folder(
     *,
     location: str | os.PathLike[str] | None = None,
     rebuild: bool = False,
+    repair: bool = False,
     memory_budget: int | None = None,
     flat_max: int = FLAT_MAX,
     progress: Progress | None = None,
@@ -1403,7 +1428,11 @@ def index_folder(
     ``flat_max`` steer the search structure (:func:`lookalike.search.choose_structure`).
     ``progress(phase, done, total)`` reports ``scan``, ``hash``, ``embed`` and ``search``.
 
-    Safe to interrupt at any moment (even kill -9): the next run finishes the job.
+    Safe to interrupt at any moment (even kill -9): the next run finishes the job. A damaged or missing
+    catalogue is replaced by its last good copy (``report.restored`` says so), rows whose vectors were
+    lost (a truncated or missing vectors file) are embedded again (``report.repaired``); ``repair`` also
+    checks the catalogue in full and every stored vector, and rebuilds the search structure
+    (:mod:`lookalike.storage`). Storage failures raise :class:`lookalike.storage.StorageError`.
     """
     started = time.perf_counter()
     root = Path(folder)
@@ -1414,30 +1443,56 @@ def index_folder(
     loc = Path(location) if location is not None else default_location(root)
     asked = embedder_meta(embedder)
     report = UpdateReport(location=loc, root=root)
-    with _write_lock(loc):
+    with storage.guarded(loc) as guard, _write_lock(loc):
+        if not rebuild:
+            report.restored = storage.recover(loc, full=repair)
         idx = _open_for_update(loc, root, asked, rebuild=rebuild, report=report)
         try:
+            lost = set(storage.repair_vectors(idx, full=repair or report.restored is not None))
+            changes = idx._conn.total_changes
             w = Writer(idx)
+            embedding = {"rows": idx.count, "total": 0, "done": 0}
+
+            def need() -> int:  # to write still: vectors and rows, the search structure, the copy
+                left = embedding["total"] - embedding["done"]
+                rows = embedding["rows"] + embedding["total"]
+                return left * (4 * w.dim + 512) + rows * 4 * w.dim + storage.catalogue_bytes(loc)
+
+            guard.need = need
+
+            def tell(phase: str, done: int, total: int) -> None:
+                if phase == "embed":
+                    embedding.update(total=total, done=done)
+                if progress:
+                    progress(phase, done, total)
+
             try:
                 try:
-                    _update(idx, w, root, embedder, report, progress)
+                    _update(idx, w, root, embedder, report, tell)
                 except KeyboardInterrupt:
                     w.flush()  # keep what was embedded: the next run goes on from there
                     raise
+                if lost:
+                    embedded = {p for p in lost if (e := idx.entry(p)) is not None and e.status == "ok"}
+                    report.repaired = min(len(embedded), report.new)
+                    report.new -= report.repaired
                 dead = w._count - idx.count
                 if dead >= _COMPACT_MIN and dead > _COMPACT_DEAD * w._count:
                     w.compact()
                 report.search = w.refresh_search(
-                    memory_budget=memory_budget, flat_max=flat_max, progress=progress
+                    memory_budget=memory_budget, flat_max=flat_max, progress=progress, force=repair
                 )
                 report.images = idx.count
                 report.seconds = time.perf_counter() - started
+                changed = idx._conn.total_changes != changes or report.created or bool(lost)
                 precisions = list(idx.meta().get("precisions") or [])
                 if asked.get("precision") not in precisions:
                     precisions.append(asked.get("precision"))
                 summary = {k: v for k, v in report.to_dict().items() if k != "failed"}
                 summary["failed"] = len(report.failed)
                 w.set_meta(updated=time.time(), last_run=summary, precisions=precisions)
+                if changed or report.restored or not (loc / storage.COPY_NAME).is_file():
+                    storage.save_copy(idx._conn, loc)
             finally:
                 w.close()
         finally:
