@@ -421,7 +421,8 @@ def test_bfloat16_keeps_top10_neighbours_of_float32() -> None:
 # ----------------------------------------------------------------------------------- the speed machinery
 
 
-def test_channels_last_weights_and_inputs(cifar_embedder: Embedder) -> None:
+def test_channels_last_weights_and_inputs() -> None:
+    cifar_embedder = Embedder("none", size=32, precision="float32", device="cpu", backend="torch")
     assert cifar_embedder.model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     formats: list[bool] = []
     hook = cifar_embedder._runner.conv1.register_forward_pre_hook(
@@ -437,7 +438,7 @@ def test_channels_last_weights_and_inputs(cifar_embedder: Embedder) -> None:
 
 def test_float32_runs_a_batchnorm_folded_copy_with_the_same_vectors() -> None:
     torch.manual_seed(3)
-    emb = Embedder("none", model="resnet50", size=32, device="cpu", precision="float32")
+    emb = Embedder("none", model="resnet50", size=32, device="cpu", precision="float32", backend="torch")
     randomize_batchnorm(emb.model)
     runner = emb._runner
     assert not any(isinstance(m, nn.BatchNorm2d) for m in runner.modules())
@@ -460,7 +461,7 @@ def test_compile_is_used_for_full_batches_and_falls_back_when_it_fails(
 
     monkeypatch.setattr(torch, "compile", fake_compile)
     torch.manual_seed(0)
-    emb = Embedder("none", size=32, device="cpu", precision="float32", batch_size=2)
+    emb = Embedder("none", size=32, device="cpu", precision="float32", batch_size=2, backend="torch")
     paths = [photo(tmp_path / f"{i}.png", seed=i) for i in range(5)]
     eager = emb.embed(paths)
     assert seen == []  # not compiled unless asked

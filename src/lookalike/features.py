@@ -43,7 +43,10 @@ if TYPE_CHECKING:
     from PIL import Image
     from torch import nn
 
+    from lookalike.onnx_backend import OnnxModel
+
 Precision = Literal["auto", "float32", "bfloat16", "float16"]
+Backend = Literal["auto", "onnx", "torch"]
 
 # Pillow's JPEG draft mode (DCT-domain 1/2, 1/4, 1/8 scaling) may shrink a photo only down to this many
 # times the resize size; the antialiased resize does the rest. Drafting down to the resize size itself
@@ -94,6 +97,38 @@ def resolve_precision(precision: Precision, device: str) -> str:
     if precision == "float16" and kind == "cpu":
         raise LookalikeError("float16 is not supported on the CPU; use --precision bfloat16 or float32")
     return precision
+
+
+def resolve_backend(backend: Backend, device: str, precision: str, *, compile: bool = False) -> str:
+    """Pick what runs the network: ``onnx`` (ONNX Runtime) or ``torch``.
+
+    ``auto`` is ONNX Runtime on the CPU in float32 (1.4–2× faster than eager PyTorch there, same vectors
+    to float rounding; benchmarks/RESULTS.md) and PyTorch on CUDA, in bf16/fp16, or with ``compile``.
+    ``precision`` is the resolved one (see :func:`resolve_precision`).
+    """
+    import torch
+
+    from lookalike.onnx_backend import onnxruntime_available
+
+    if backend not in ("auto", "onnx", "torch"):
+        raise LookalikeError(f"unknown backend {backend!r}; choose auto, onnx or torch")
+    if backend == "torch":
+        return "torch"
+    cpu = torch.device(device).type == "cpu"
+    if backend == "onnx":
+        if not cpu:
+            raise LookalikeError("--backend onnx runs on the CPU; pass --device cpu or --backend torch")
+        if precision != "float32":
+            raise LookalikeError(
+                f"--backend onnx computes in float32, not {precision}; pass --precision float32 or "
+                "--backend torch"
+            )
+        if compile:
+            raise LookalikeError("--compile needs --backend torch")
+        if not onnxruntime_available():
+            raise LookalikeError("onnxruntime is not installed: pip install onnxruntime, or --backend torch")
+        return "onnx"
+    return "onnx" if cpu and precision == "float32" and not compile and onnxruntime_available() else "torch"
 
 
 def preprocess_info(info: ModelInfo, size: int | None) -> ModelInfo:
@@ -304,6 +339,11 @@ class Embedder:
     * ``device_decode`` — decode ordinary JPEG files with ``torchvision.io.decode_jpeg`` on the device
       (nvjpeg on CUDA) instead of Pillow in the workers; on for CUDA.
 
+    ``backend`` — what runs the network (see :func:`resolve_backend`): ``auto`` is ONNX Runtime on the
+    CPU in float32, PyTorch otherwise. The ONNX file is exported once per weights fingerprint, model and
+    input size into the user cache (:func:`lookalike.onnx_backend.cache_dir`), or where
+    :meth:`use_model_file` says (an index keeps its own copy).
+
     ``compile=True`` runs full batches through :func:`torch.compile` (inductor, weights frozen; one
     shape, so a short last batch runs eagerly), falling back to eager mode with a warning where compiling
     fails. Off by default: it costs 30-50 s on a 2-core CPU, and per CPU-second it measured no faster than
@@ -326,6 +366,7 @@ class Embedder:
         size: int | None = None,
         compile: bool = False,
         device_decode: bool | None = None,
+        backend: Backend = "auto",
     ) -> None:
         import torch
 
@@ -336,6 +377,9 @@ class Embedder:
                 "--device cuda was asked for but no CUDA device is visible; use --device cpu"
             )
         self.precision = resolve_precision(precision, str(self.device))
+        self.backend = resolve_backend(backend, str(self.device), self.precision, compile=compile)
+        self._model_file: Path | None = None
+        self._model_description: dict[str, Any] | None = None
         self.num_workers = num_workers
         self.compile = compile
         self.device_decode = self.device.type == "cuda" if device_decode is None else device_decode
@@ -386,6 +430,26 @@ class Embedder:
         """
         return _fold_batchnorm(self.model) if self.precision == "float32" else self.model
 
+    def use_model_file(self, path: str | os.PathLike[str], description: dict[str, Any] | None = None) -> None:
+        """Keep the ONNX export in ``path`` (an index's own copy) instead of the user cache, described by
+        ``description`` (default :meth:`describe`; an index passes its own, which fingerprints random
+        weights by their values)."""
+        self._model_file = Path(path)
+        self._model_description = dict(description) if description is not None else None
+        self.__dict__.pop("onnx_model", None)
+
+    @cached_property
+    def onnx_model(self) -> OnnxModel:
+        """The network as ONNX Runtime runs it: loaded from its file, exported there first if missing,
+        damaged or made for other weights (one line on stderr says so)."""
+        from lookalike.onnx_backend import cached_path, ensure_model
+
+        description = self._model_description or self.describe()
+        path = self._model_file
+        if path is None and not str(description.get("fingerprint", "")).startswith("random"):
+            path = cached_path(description)
+        return ensure_model(path, description, lambda: self.model)
+
     def describe(self) -> dict[str, Any]:
         """What makes these vectors: model, weights, preprocessing, precision (stored with an index)."""
         i = self.info
@@ -401,6 +465,7 @@ class Embedder:
             "std": list(i.std),
             "interpolation": i.interpolation,
             "precision": self.precision,
+            "backend": self.backend,
         }
 
     def preprocess(self, image: str | os.PathLike[str] | Image.Image | torch.Tensor) -> torch.Tensor:
@@ -432,6 +497,8 @@ class Embedder:
         """Normalised N×3×H×W on the device → N×D float32 on the device, in :attr:`precision`."""
         import torch
 
+        if self.backend == "onnx":
+            return torch.from_numpy(self.onnx_model.run(x.cpu().contiguous().numpy()))
         net: Any = self._runner
         if self.precision == "float32":
             return net(x)  # type: ignore[no-any-return]
@@ -448,6 +515,9 @@ class Embedder:
         batch is full (one compiled shape; a short last batch runs eagerly)."""
         import torch
 
+        if self.backend == "onnx":
+            self.onnx_model  # noqa: B018 - exported (with autograd available) before inference mode
+            return self._forward(x)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             if self.compile and x.shape[0] == self.batch_size:
