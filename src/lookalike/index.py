@@ -1081,17 +1081,9 @@ def _connect(path: Path) -> sqlite3.Connection:
             conn.executescript(_SCHEMA)
         except sqlite3.OperationalError as exc:
             conn.close()
-            if not path.is_file() or "readonly" not in str(exc).replace("read-only", "readonly"):
+            if not path.is_file() or not any(w in str(exc) for w in ("readonly", "unable to open")):
                 raise
-            # a read-only disk or a catalogue this user may only read: enough to search (writes fail clearly)
-            conn = sqlite3.connect(
-                f"{path.absolute().as_uri()}?mode=ro",
-                uri=True,
-                isolation_level=None,
-                check_same_thread=False,
-                timeout=30.0,
-            )
-            conn.execute("SELECT COUNT(*) FROM meta").fetchone()
+            conn = storage.connect_read_only(path)  # enough to search; writes fail with a clear line
     except sqlite3.DatabaseError as exc:
         raise _damaged(path.parent, exc) from None
     return conn
@@ -1253,7 +1245,10 @@ class Writer:
         if not n and not self._failed:
             return
         if n:
-            os.pwrite(self._fd, self._buf[:n].tobytes(), self._count * 4 * self.dim)
+            data, at = memoryview(self._buf[:n].tobytes()), self._count * 4 * self.dim
+            while data:  # after a short write (disk full, file-size limit) the next one raises the error
+                written = os.pwrite(self._fd, data, at)
+                data, at = data[written:], at + written
             _fsync(self._fd)
         now = time.time()
         rows = [

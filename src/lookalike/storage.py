@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COPY_NAME",
     "StorageError",
+    "connect_read_only",
     "explain",
     "guarded",
     "health",
@@ -98,6 +99,35 @@ def _root_of(location: Path) -> Path | None:
             beside = location.absolute() / str(meta.get("root_relative", ".."))
             return Path(os.path.normpath(beside)) if beside.is_dir() else Path(str(meta["root"]))
     return None
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection to the catalogue ``path`` for a user who may not write it, or on a read-only
+    disk. Where SQLite cannot make the shared-memory file a reader of a WAL database needs (a folder this
+    user may not write), the file is opened as immutable: right on a read-only disk, and on a folder of
+    someone else's while they are not updating it."""
+
+    def connect(how: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            f"{path.absolute().as_uri()}?{how}",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=30.0,
+        )
+        try:
+            conn.execute("SELECT COUNT(*) FROM meta").fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    try:
+        return connect("mode=ro")
+    except sqlite3.OperationalError:
+        if os.access(path.parent, os.W_OK) and not _is_read_only(path.parent):
+            raise
+        return connect("immutable=1")
 
 
 def _read_meta(path: Path) -> dict[str, Any] | None:
@@ -223,7 +253,13 @@ def explain(
                 kind="permission",
                 path=file,
             )
-        if code.startswith("SQLITE_IOERR"):
+        if code.startswith("SQLITE_IOERR"):  # SQLite's word for a write past a limit, or to a full disk
+            limit = _size_limit()
+            free = _free(file)
+            if limit is not None and any(size + 65_536 >= limit for size in _file_sizes(loc, file)):
+                return _full(loc, file, need, too_big=True)
+            if free is not None and free[0] < 1 << 20:
+                return _full(loc, file, need)
             return _io(loc, file, str(exc))
         if code.startswith("SQLITE_PERM"):
             return _permission(loc, file)
@@ -233,7 +269,7 @@ def explain(
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             return _full(loc, file, need, quota=exc.errno == errno.EDQUOT)
         if exc.errno == errno.EFBIG:
-            return _full(loc, file, need)
+            return _full(loc, file, need, too_big=True)
         if exc.errno == errno.EROFS:
             return _read_only(loc, file)
         if exc.errno in (errno.EACCES, errno.EPERM):
@@ -261,19 +297,36 @@ def _inside(file: Path, loc: Path) -> bool:
     return True
 
 
-def _full(loc: Path, file: Path, need: int | None, *, quota: bool = False) -> StorageError:
-    limit = _size_limit()
-    size = 0
+def _file_sizes(loc: Path, file: Path) -> list[int]:
+    """Sizes of ``file`` and of the files of the index in ``loc``."""
+    sizes = []
     with contextlib.suppress(OSError):
-        size = file.stat().st_size
-    if limit is not None and size + 65_536 >= limit:
+        for path in [file, *loc.iterdir()]:
+            if path.is_file():
+                sizes.append(path.stat().st_size)
+    return sizes
+
+
+def _full(
+    loc: Path, file: Path, need: int | None, *, quota: bool = False, too_big: bool = False
+) -> StorageError:
+    limit = _size_limit()
+    if limit is not None and (too_big or any(size + 65_536 >= limit for size in _file_sizes(loc, file))):
+        name = file if file.is_file() else f"a file of {file}"
         return StorageError(
-            f"{file} reached this process's file-size limit ({_bytes(limit)}, `ulimit -f`); raise the limit "
-            f"and run the same command again — nothing already written is lost",
+            f"{name} reached this process's file-size limit ({_bytes(limit)}, `ulimit -f`); raise the "
+            "limit and run the same command again — nothing already written is lost",
             kind="limit",
             path=file,
         )
     mount, fstype = _mount(file)
+    if too_big:
+        return StorageError(
+            f"a file of {loc} grew too large for its file system ({fstype or 'the disk'} at {mount}); pass "
+            "--index DIR on a disk with another file system, and run the same command again",
+            kind="full",
+            path=file,
+        )
     free = _free(file)
     disk = f"{fstype + ' ' if fstype else ''}at {mount}"
     if free is not None:
