@@ -562,12 +562,19 @@ def test_query_kinds(tmp_path: Path, embedder: Embedder) -> None:
             idx.search(vec, metric="hamming")
 
 
-def test_queries_need_reproducible_weights(tmp_path: Path, random_embedder: Embedder) -> None:
+def test_queries_need_reproducible_weights_or_the_indexs_own_model(
+    tmp_path: Path, random_embedder: Embedder
+) -> None:
     folder = tmp_path / "photos"
     write_images(folder, ["a.png", "b.png"])
-    index_folder(folder, random_embedder)
+    assert random_embedder.backend == "onnx"
+    index_folder(folder, random_embedder)  # keeps its exported model: random weights live on in it
     with Index.open(folder / ".lookalike") as idx:
         assert idx.search("a.png", k=1).hits[0].relpath == "b.png"  # stored vectors need no model
+        assert idx.search(picture(0), k=1).query_kind == "image"
+        assert idx.info()["backend"] == "onnx" and idx.info()["model_file"] > 0
+    (folder / ".lookalike" / "model.onnx").unlink()
+    with Index.open(folder / ".lookalike") as idx:
         with pytest.raises(StoreError, match="random weights"):
             idx.search(picture(0))
 

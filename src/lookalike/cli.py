@@ -94,6 +94,13 @@ PrecisionOpt = Annotated[
         help="auto (bf16 + channels_last on CUDA or AMX CPUs, else float32), float32, bfloat16 or float16."
     ),
 ]
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        help="What runs the network: auto (ONNX Runtime on the CPU in float32, PyTorch on CUDA), onnx or "
+        "torch."
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
 
 
@@ -120,6 +127,7 @@ def compare(
     ] = None,
     device: DeviceOpt = None,
     precision: PrecisionOpt = "auto",
+    backend: BackendOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
     """Compare two images: L1, MSE, cosine and NCC on raw pixels and on deep ResNet features.
@@ -145,6 +153,7 @@ def compare(
             size=size,
             device=device,
             precision=precision,  # type: ignore[arg-type]  # checked by the library
+            backend=backend,  # type: ignore[arg-type]  # checked by the library
         )
     if as_json:
         _print_json(result.to_dict())
@@ -167,9 +176,14 @@ def compare(
     stem = " (CIFAR stem)" if result.cifar_stem else ""
     console.print(
         f"[dim]{result.model}{stem} · input 3×{result.input_size}×{result.input_size} · {result.precision} · "
-        f"weights {result.weights}\n↑ higher is more alike · ↓ lower is more alike[/]",
+        f"{_BACKENDS.get(result.backend, result.backend)} · weights {result.weights}\n"
+        "↑ higher is more alike · ↓ lower is more alike[/]",
         highlight=False,
     )
+
+
+# How the backends are named in tables and summary lines.
+_BACKENDS = {"onnx": "ONNX Runtime", "torch": "PyTorch"}
 
 
 def _parse_input(text: str) -> tuple[int, int, int]:
@@ -277,6 +291,72 @@ def list_models_cmd(as_json: JsonOpt = False) -> None:
             f"{r['mult_adds_g']:.2f}",
         )
     console.print(table)
+
+
+@app.command("export-model")
+def export_model(
+    out: Annotated[Path, typer.Argument(help="The ONNX file to write.", show_default=False)],
+    weights: WeightsOpt = "DEFAULT",
+    model: ModelOpt = None,
+    size: Annotated[
+        int | None,
+        typer.Option(help="Input size (crop) override, e.g. 224 or 32; default: the weights' own."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the feature extractor (classifier removed) of any supported weights as an ONNX file.
+
+    The file takes N×3×SIZE×SIZE float32 RGB and gives N×D float32 features; its metadata records the
+    preprocessing (resize, crop, interpolation, mean, std) for use outside lookalike, e.g. with
+    onnxruntime.InferenceSession(OUT).run(None, {"pixels": x}). The export is checked against PyTorch
+    on a random batch before it is reported.
+
+    Example:
+
+        lookalike export-model resnet18-cifar10.onnx --weights ../shared/models/resnet18-cifar10.pt
+    """
+    import numpy as np
+    import torch
+
+    from lookalike.features import Embedder
+    from lookalike.onnx_backend import OnnxModel, export
+
+    with err.status("exporting…", spinner="dots"):
+        emb = Embedder(weights, model=model, size=size, device="cpu", precision="float32", backend="torch")
+        description = emb.describe()
+        path = export(emb.model, description, out)
+        onnx_model = OnnxModel(path)
+        shape = (2, 3, emb.info.crop_size, emb.info.crop_size)
+        x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+        want = emb.embed_batch(torch.from_numpy(x)).numpy()
+        got = onnx_model.run(x)
+        cosine = float(
+            ((want * got).sum(1) / (np.linalg.norm(want, axis=1) * np.linalg.norm(got, axis=1))).min()
+        )
+    size_bytes = path.stat().st_size
+    data = {
+        "path": str(path),
+        "bytes": size_bytes,
+        "input": {"name": "pixels", "shape": ["N", 3, emb.info.crop_size, emb.info.crop_size]},
+        "output": {"name": "features", "shape": ["N", emb.dim]},
+        "metadata": onnx_model.description,
+        "check_cosine_vs_torch": round(cosine, 6),
+    }
+    if as_json:
+        _print_json(data)
+        return
+    i = emb.info
+    console.print(f"wrote {_shown(path)} ({_bytes(size_bytes)})", highlight=False)
+    console.print(
+        f"  {i.arch}{' (CIFAR stem)' if i.cifar_stem else ''} · weights {i.source} ({i.fingerprint})\n"
+        f"  input  pixels   N×3×{i.crop_size}×{i.crop_size} float32 RGB: resize the shorter side to "
+        f"{i.resize_size} ({i.interpolation}, antialiased), centre-crop {i.crop_size}, scale to [0, 1], "
+        f"normalise with mean {list(i.mean)}, std {list(i.std)}\n"
+        f"  output features N×{emb.dim} float32 (not normalised)\n"
+        f"  checked against PyTorch on a random batch: cosine {cosine:.6f}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()
@@ -761,6 +841,7 @@ def index_cmd(
     ] = False,
     device: DeviceOpt = None,
     precision: PrecisionOpt = "auto",
+    backend: BackendOpt = "auto",
     batch_size: Annotated[
         int | None, typer.Option(help="Images per batch; default 256 on CUDA, 64 on CPU.", show_default=False)
     ] = None,
@@ -823,6 +904,7 @@ def index_cmd(
             precision=precision,  # type: ignore[arg-type]  # checked by the library
             batch_size=batch_size,
             num_workers=workers,
+            backend=backend,  # type: ignore[arg-type]  # checked by the library
         )
     with _StageProgress(_INDEX_LABELS, rate=True, keep=True) as progress:
         report = index_folder(
@@ -837,7 +919,7 @@ def index_cmd(
             highlight=False,
         )
     if as_json:
-        _print_json(report.to_dict())
+        _print_json({**report.to_dict(), "backend": embedder.backend})
     else:
         verb = "rebuilt" if report.rebuilt else "created" if report.created else "updated"
         console.print(f"{verb} {_shown(report.location)} for {_shown(report.root)}", highlight=False)
@@ -855,7 +937,8 @@ def index_cmd(
         speed = f", embedding at {report.images_per_s:,.0f} images/s" if report.images_per_s else ""
         console.print(
             f"  {report.images:,} images searchable · {report.seconds:.1f} s{speed} · "
-            f"{embedder.describe()['model']} {embedder.precision} on {embedder.device}",
+            f"{embedder.describe()['model']} {embedder.precision} on {embedder.device} "
+            f"({_BACKENDS[embedder.backend]})",
             highlight=False,
             soft_wrap=True,
         )
@@ -981,6 +1064,7 @@ def info(
         lookalike info photos/.lookalike --json
     """
     from lookalike.index import Index, find_index
+    from lookalike.onnx_backend import INDEX_MODEL_NAME
     from lookalike.storage import StorageError, guarded, health
 
     location = find_index(index)
@@ -1009,6 +1093,15 @@ def info(
             f"mean {pre['mean']}, std {pre['std']}",
         ),
         ("Precision", data["precision"]),
+        (
+            "Backend",
+            f"{_BACKENDS.get(data['backend'], data['backend'])} (last run) · queries by image: "
+            + (
+                f"{INDEX_MODEL_NAME} in the index ({_bytes(data['model_file'])}), no torch"
+                if data["model_file"]
+                else "PyTorch until the first query exports the model"
+            ),
+        ),
         ("Search", _structure_line(search)),
     ]
     if search:
@@ -1398,6 +1491,7 @@ def evaluate_cmd(
     ] = None,
     device: DeviceOpt = None,
     precision: PrecisionOpt = "auto",
+    backend: BackendOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
     """Measure retrieval quality on labelled images: pixels vs deep features, for L1, MSE, cosine and NCC.
@@ -1422,6 +1516,7 @@ def evaluate_cmd(
             size=size,
             device=device,
             precision=precision,  # type: ignore[arg-type]  # checked by the library
+            backend=backend,  # type: ignore[arg-type]  # checked by the library
         )
     labels = {"embedding": "embedding (pixels + features)", "ranking": "ranking"}
     with _StageProgress(labels) as progress:
@@ -1459,7 +1554,8 @@ def evaluate_cmd(
     s = result.seconds
     console.print(
         f"[dim]chance P@{result.k} {result.chance_p_at_k:.3f} · {result.model} features, "
-        f"input 3×{result.input_size}×{result.input_size}, {result.precision} · embedding "
+        f"input 3×{result.input_size}×{result.input_size}, {result.precision}, "
+        f"{_BACKENDS.get(result.backend, result.backend)} · embedding "
         f"{s['embedding']:.1f} s, ranking {s['ranking']:.1f} s · split seed {result.seed}[/]",
         highlight=False,
         soft_wrap=True,

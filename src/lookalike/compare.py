@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from lookalike.errors import LookalikeError
-from lookalike.features import Embedder, Precision
+from lookalike.features import Backend, Embedder, Precision
 from lookalike.metrics import METRICS
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ class Comparison:
     weights: str
     input_size: int
     precision: str
+    backend: str = "torch"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +51,7 @@ class Comparison:
             "weights": self.weights,
             "input_size": [3, self.input_size, self.input_size],
             "precision": self.precision,
+            "backend": self.backend,
             "pixels": self.pixels,
             "features": self.features,
         }
@@ -77,6 +79,7 @@ def compare(
     size: int | None = None,
     device: str | None = None,
     precision: Precision = "auto",
+    backend: Backend = "auto",
 ) -> Comparison:
     """Compare two images on pixels, on deep features, or both.
 
@@ -87,7 +90,9 @@ def compare(
 
     if space not in ("pixels", "features", "both"):
         raise LookalikeError(f"unknown space {space!r}; choose pixels, features or both")
-    emb = embedder or Embedder(weights, model=model, size=size, device=device, precision=precision)
+    emb = embedder or Embedder(
+        weights, model=model, size=size, device=device, precision=precision, backend=backend
+    )
     x = torch.stack([emb.preprocess(a), emb.preprocess(b)])
     pixels = scores(x[0], x[1]) if space in ("pixels", "both") else None
     features = None
@@ -104,4 +109,5 @@ def compare(
         weights=emb.info.source,
         input_size=emb.info.crop_size,
         precision=emb.precision,
+        backend=emb.backend,
     )

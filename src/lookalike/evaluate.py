@@ -146,6 +146,7 @@ class Evaluation:
     weights: str = ""
     input_size: int = 0
     precision: str = ""
+    backend: str = ""
     seed: int = 0
     failures: list[tuple[Path, str]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -171,6 +172,7 @@ class Evaluation:
             "weights": self.weights,
             "input_size": [3, self.input_size, self.input_size],
             "precision": self.precision,
+            "backend": self.backend,
             "seed": self.seed,
             "chance_p_at_k": round(self.chance_p_at_k, 4),
             "metrics": self.table,
@@ -316,6 +318,7 @@ def evaluate(
         weights=emb.info.source,
         input_size=emb.info.crop_size,
         precision=emb.precision,
+        backend=emb.backend,
         seed=seed,
         failures=[(p, r) for p, r in failures],
         seconds={"embedding": embed_s, "ranking": rank_s, "total": time.perf_counter() - started},

@@ -59,6 +59,7 @@ import numpy.typing as npt
 
 from lookalike import storage
 from lookalike.errors import ImageError, LookalikeError, StoreError
+from lookalike.onnx_backend import INDEX_MODEL_NAME
 from lookalike.search import FLAT_MAX, Structure, build, choose_structure, chunk_rows, unit
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from lookalike.features import Embedder
+    from lookalike.onnx_backend import OnnxModel
 
 __all__ = [
     "INDEX_DIRNAME",
@@ -469,6 +471,7 @@ class Index:
         self._structure: tuple[tuple[str, str | None], Structure | None, int] | None = None
         self._checked: tuple[tuple[int, int], int] | None = None  # (database version, dead vectors)
         self._embedder: Embedder | None = None
+        self._query_model: OnnxModel | None = None
         meta = self.meta()
         if meta.get("format") != FORMAT or int(meta.get("version", 0)) > FORMAT_VERSION:
             conn.close()
@@ -763,6 +766,8 @@ class Index:
             "weights_location": d.get("weights_location"),
             "fingerprint": d.get("fingerprint"),
             "precision": ", ".join(p for p in meta.get("precisions", []) if p),
+            "backend": (meta.get("last_run") or {}).get("backend") or d.get("backend") or "torch",
+            "model_file": _size(self.location / INDEX_MODEL_NAME) or None,
             "preprocessing": {k: d.get(k) for k in _PREPROCESSING},
             "vectors_rows": int(meta["vectors_count"]),
             "dead_vectors": int(meta["vectors_count"]) - live,
@@ -834,8 +839,29 @@ class Index:
         except LookalikeError:
             emb = Embedder(weights, model=d.get("model"), size=d.get("crop_size"), device=device)
         _check_same_vectors(d, embedder_meta(emb), self.location)
+        if emb.backend == "onnx":  # exported into the index's folder: later queries need no torch
+            emb.use_model_file(self.location / INDEX_MODEL_NAME, d)
         self._embedder = emb
         return emb
+
+    def query_model(self, *, threads: int | None = None) -> OnnxModel | None:
+        """The index's own ONNX model (``model.onnx`` in its folder) if it is there and makes this index's
+        vectors, else ``None``. With it, queries by image run Pillow, NumPy and ONNX Runtime: no torch.
+        ``threads`` is ONNX Runtime's thread count (default one per core), set by the first call."""
+        from lookalike.onnx_backend import find_model
+
+        if self._query_model is None:
+            self._query_model = find_model(self.location / INDEX_MODEL_NAME, self.made_by, threads=threads)
+        return self._query_model
+
+    def _embed_query(self, image: str | os.PathLike[str] | Image.Image) -> npt.NDArray[np.float32]:
+        """One image's raw vector: by :meth:`query_model` unless :meth:`embedder` was set up (or there is
+        no exported model yet: then the embedder exports one into the index, once)."""
+        own = self._embedder is None or self._embedder.backend == "onnx"  # the same vectors either way
+        if own and (model := self.query_model()) is not None:
+            vec: npt.NDArray[np.float32] = model.embed([image])[0]
+            return vec
+        return self.embedder().embed([image])[0].numpy().astype(np.float32)
 
     # -- search -------------------------------------------------------------------------------------------
 
@@ -858,8 +884,7 @@ class Index:
                 if fresh or not path.is_file():
                     return self.vectors([entry])[0], "indexed", entry.path
             if path.is_file():
-                vec = self.embedder().embed([path])[0].numpy()
-                return vec.astype(np.float32), "file", entry.path if entry else None
+                return self._embed_query(path), "file", entry.path if entry else None
             if entry is not None:
                 raise StoreError(f"{query}: indexed but failed ({entry.error}); query another image")
             raise StoreError(
@@ -870,8 +895,7 @@ class Index:
             from PIL import Image as PILImage
 
             if isinstance(query, PILImage.Image):
-                vec = self.embedder().embed([query])[0].numpy()
-                return vec.astype(np.float32), "image", None
+                return self._embed_query(query), "image", None
         except ImportError:  # pragma: no cover
             pass
         arr = np.asarray(query.detach().cpu() if hasattr(query, "detach") else query, dtype=np.float32)
@@ -1437,6 +1461,9 @@ def index_folder(
         raise StoreError(f"{root} is a file; pass the folder that holds the images")
     loc = Path(location) if location is not None else default_location(root)
     asked = embedder_meta(embedder)
+    backend = getattr(embedder, "backend", "torch")  # (test doubles of the Embedder have none)
+    if backend == "onnx":  # the index keeps its own copy of the model (torch-free queries)
+        embedder.use_model_file(loc / INDEX_MODEL_NAME, asked)
     report = UpdateReport(location=loc, root=root)
     with storage.guarded(loc) as guard, _write_lock(loc):
         if not rebuild:
@@ -1485,6 +1512,7 @@ def index_folder(
                     precisions.append(asked.get("precision"))
                 summary = {k: v for k, v in report.to_dict().items() if k != "failed"}
                 summary["failed"] = len(report.failed)
+                summary["backend"] = backend
                 w.set_meta(updated=time.time(), last_run=summary, precisions=precisions)
                 if changed or report.restored or not (loc / storage.COPY_NAME).is_file():
                     storage.save_copy(idx._conn, loc)

@@ -140,7 +140,7 @@ def export_bytes(net: nn.Module, description: Mapping[str, Any]) -> bytes:
     The batch axis is dynamic; the input size is ``description["crop_size"]``.
     """
     import copy
-    import tempfile
+    import io
     import warnings
 
     import onnx
@@ -149,21 +149,20 @@ def export_bytes(net: nn.Module, description: Mapping[str, Any]) -> bytes:
     crop = int(description["crop_size"])
     model = copy.deepcopy(net).float().cpu().eval()
     model = model.to(memory_format=torch.contiguous_format)
-    with tempfile.TemporaryDirectory(prefix="lookalike-onnx-") as tmp:
-        target = Path(tmp) / "model.onnx"
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-            torch.onnx.export(
-                model,
-                (torch.zeros(1, 3, crop, crop),),
-                target,
-                dynamo=False,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                opset_version=OPSET,
-            )
-        proto = onnx.load(target)
+    buffer = io.BytesIO()  # not a temporary file: nothing to clean up, nothing left behind
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(
+            model,
+            (torch.zeros(1, 3, crop, crop),),
+            buffer,  # type: ignore[arg-type]  # the TorchScript exporter writes to file objects too
+            dynamo=False,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            opset_version=OPSET,
+        )
+    proto = onnx.load_from_string(buffer.getvalue())
     del proto.metadata_props[:]
     for key, value in metadata(description).items():
         entry = proto.metadata_props.add()
@@ -239,7 +238,12 @@ def ensure_model(
         except ModelFileError as exc:
             why = f"{exc}; exporting it again"
     notice(f"{why} ({target})" if why.startswith("exporting") else why)
-    export(make_net(), description, target)
+    data = export_bytes(make_net(), description)
+    try:
+        write_atomic(target, data)
+    except OSError as exc:  # a read-only index or cache: run it from memory this time
+        notice(f"cannot write {target} ({exc.strerror or exc}); using the export from memory")
+        return OnnxModel(data, threads=threads)
     return OnnxModel(target, threads=threads)
 
 

@@ -286,7 +286,7 @@ class Collection:
         except LookalikeError as exc:
             log.warning("%s", exc)
         with contextlib.suppress(LookalikeError):  # kept in model_error and reported by /api/info
-            side = int(self.embedder().info.crop_size)
+            side = int(self.index.made_by["crop_size"])
             self.embed(Image.new("RGB", (side, side), (128, 128, 128)))
 
     def embedder(self) -> Embedder:
@@ -318,10 +318,17 @@ class Collection:
 
     def embed(self, image: Image.Image) -> tuple[np.ndarray[Any, np.dtype[np.float32]], float]:
         """``(raw feature vector, seconds the model ran)`` of a picture, made by the index's own model and
-        preprocessing (the seconds leave out waiting for the model)."""
-        with self.model():
+        preprocessing (the seconds leave out waiting for the model). The index's exported model
+        (:meth:`lookalike.index.Index.query_model`, one thread) runs it without torch; without one yet,
+        the PyTorch embedder exports it on the first upload."""
+        with self._model_lock:
             started = time.perf_counter()
-            vec, _, _ = self.index.query_vector(image)
+            try:
+                self.index.query_model(threads=1)
+                vec, _, _ = self.index.query_vector(image)
+            except LookalikeError as exc:
+                self._model_error = str(exc)
+                raise
             seconds = time.perf_counter() - started
         self._model_ready.set()
         return vec, seconds

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import os
 import socket
+import sys
 import threading
 import webbrowser
 from typing import Any
@@ -90,7 +92,6 @@ def url_for(sock: socket.socket) -> str:
 def run(app: Any, sock: socket.socket, *, open_browser: bool = False) -> None:
     """Serve ``app`` on ``sock`` until interrupted (Ctrl+C or SIGTERM stop it cleanly)."""
     import faiss
-    import torch
     import uvicorn
 
     # One query per request, many requests at once: an OpenMP team per query only adds synchronisation
@@ -98,7 +99,10 @@ def run(app: Any, sock: socket.socket, *, open_browser: bool = False) -> None:
     # model embedding one upload at a time: with other processes on the cores, a spinning 2-thread team
     # waits on a preempted thread (see benchmarks/RESULTS.md, "Web").
     faiss.omp_set_num_threads(1)
-    torch.set_num_threads(1)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+    else:  # uploads run ONNX Runtime (one thread, lookalike.web.collection); torch loads only if needed
+        os.environ["OMP_NUM_THREADS"] = "1"
     config = uvicorn.Config(
         app,
         log_level="warning",

@@ -1,0 +1,122 @@
+"""The query path imports no torch: each run happens in a fresh Python process that then reports whether
+``torch`` is in ``sys.modules``. The index is built (with torch) beforehand and holds its exported model."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared_data import CIFAR, WEIGHTS, needs_shared
+
+pytestmark = [needs_shared, pytest.mark.slow]
+
+CLASSES = ("airplane", "cat", "ship")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``photos/`` with 10 CIFAR-10 images of three classes, indexed on the default (ONNX) backend, and a
+    query image outside it."""
+    from lookalike.features import Embedder
+    from lookalike.index import index_folder
+
+    base = tmp_path_factory.mktemp("torch-free")
+    for name in CLASSES:
+        (base / "photos" / name).mkdir(parents=True)
+        for src in sorted((CIFAR / name).iterdir())[:10]:
+            shutil.copyfile(src, base / "photos" / name / src.name)
+    shutil.copyfile(sorted((CIFAR / "cat").iterdir())[-1], base / "query.jpg")
+    report = index_folder(base / "photos", Embedder(WEIGHTS, num_workers=0, device="cpu"))
+    assert (report.location / "model.onnx").is_file()
+    return base
+
+
+def run_fresh(code: str, cwd: Path) -> dict[str, object]:
+    """Run ``code`` in a new interpreter; it leaves its answer in ``out``. Returns that answer plus
+    ``torch``: whether torch was imported."""
+    report = "print(json.dumps({'out': out, 'torch': 'torch' in sys.modules}))"
+    script = f"import json, sys\nout = None\n{code}\n{report}"
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, env=os.environ, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    answer: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def test_search_by_an_image_file_imports_no_torch(site: Path) -> None:
+    got = run_fresh(
+        "from lookalike.cli import app\n"
+        "import contextlib, io\n"
+        "buf = io.StringIO()\n"
+        "with contextlib.redirect_stdout(buf), contextlib.suppress(SystemExit):\n"
+        "    app(['search', 'query.jpg', '--index', 'photos/.lookalike', '-k', '3', '--json'])\n"
+        "out = json.loads(buf.getvalue())",
+        site,
+    )
+    result = got["out"]
+    assert isinstance(result, dict) and len(result["hits"]) == 3 and result["query_kind"] == "file"
+    assert result["hits"][0]["relpath"].startswith("cat/")  # a cat finds cats
+    assert got["torch"] is False
+
+
+def test_the_torch_free_vector_is_the_torch_vector(site: Path) -> None:
+    import numpy as np
+
+    from lookalike.features import Embedder
+
+    got = run_fresh(
+        "from lookalike.index import Index\n"
+        "with Index.open('photos/.lookalike') as idx:\n"
+        "    out = idx.query_vector('query.jpg')[0].tolist()",
+        site,
+    )
+    assert got["torch"] is False
+    want = Embedder(WEIGHTS, device="cpu", backend="torch").embed([site / "query.jpg"])[0].numpy()
+    vec = np.asarray(got["out"], dtype=np.float32)
+    assert float(vec @ want / (np.linalg.norm(vec) * np.linalg.norm(want))) >= 0.9999
+
+
+def test_web_upload_search_imports_no_torch(site: Path) -> None:
+    pytest.importorskip("fastapi")
+    got = run_fresh(
+        "from fastapi.testclient import TestClient\n"
+        "from lookalike.web.app import create_app\n"
+        "client = TestClient(create_app('photos/.lookalike', warm=False))\n"
+        "data = open('query.jpg', 'rb').read()\n"
+        "r = client.post('/api/search', params={'k': 3}, files={'file': ('q.jpg', data, 'image/jpeg')})\n"
+        "out = [r.status_code, r.json()]",
+        site,
+    )
+    status, body = got["out"]  # type: ignore[misc]
+    assert status == 200 and len(body["hits"]) == 3
+    assert got["torch"] is False
+
+
+def test_without_an_exported_model_the_first_query_exports_it_once(site: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(site, copy, symlinks=True)
+    (copy / "photos" / ".lookalike" / "model.onnx").unlink()
+    code = (
+        "from lookalike.index import Index\n"
+        "with Index.open('photos/.lookalike') as idx:\n"
+        "    out = idx.search('query.jpg', k=1).hits[0].relpath"
+    )
+    first = subprocess.run(
+        [sys.executable, "-c", code.replace("    out = ", "    print(") + ")"],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count("exporting the model to ONNX once") == 1
+    assert (copy / "photos" / ".lookalike" / "model.onnx").is_file()
+    again = run_fresh(code, copy)
+    assert again["torch"] is False and again["out"] == first.stdout.strip()
