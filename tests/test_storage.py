@@ -230,6 +230,37 @@ def test_damaged_catalogue_is_restored_from_its_copy(tmp_path: Path) -> None:
     assert code == 0 and len(json.loads(out)["hits"]) == 3, err
 
 
+def test_running_readers_answer_from_the_restored_catalogue(tmp_path: Path) -> None:
+    """An open :class:`Index` and the web app, started before the damage, answer again once `index` has
+    restored the catalogue: no restart."""
+    pytest.importorskip("fastapi", reason="needs the web extra: pip install 'lookalike[web]'")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    from lookalike.web.app import create_app
+
+    folder = photos(tmp_path / "photos", 300)
+    location = folder / ".lookalike"
+    index_folder(folder, PixelEmbedder())
+    web = create_app(location, warm=False)
+    client = TestClient(web)
+    with Index.open(location) as reader:
+        assert reader.count == 300 and client.get("/api/info").json()["images"] == 300
+        damage(location / "index.db")
+        photos(folder, 5, start=300)
+        index_folder(folder, PixelEmbedder())
+        assert reader.count == 305
+        assert reader.search("0301.png", k=1, include_self=True).hits[0].relpath == "0301.png"
+        assert client.get("/api/info").json()["images"] == 305
+        ids = client.get("/api/images", params={"limit": 500}).json()["images"]
+        assert len(ids) == 305
+        found = client.get("/api/search", params={"id": ids[-1]["id"], "k": 3})
+        assert found.status_code == 200 and len(found.json()["hits"]) == 3
+    web.state.collection.close()
+
+
 def test_damaged_catalogue_without_a_copy_says_rebuild(tmp_path: Path) -> None:
     folder = photos(tmp_path / "photos", 300)
     location = folder / ".lookalike"
@@ -399,3 +430,101 @@ def test_info_reports_health(tmp_path: Path) -> None:
     assert code == 0
     assert "search structure: stale (1 vectors not in it yet, 1 unused" in out, out
     assert "last good copy: 30 images" in out and "vectors: 31 of 31 rows present, all present" in out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Readers and a writer at once
+
+WRITER = r"""
+import sys, time
+from pathlib import Path
+import lookalike.index as index
+from pixel_embedder import PixelEmbedder
+
+class Pixels(PixelEmbedder):
+    backend = "torch"
+
+folder, location, base = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+stops = [int(s) for s in sys.argv[4:]]  # wait at these committed row counts until the test says go
+index._FLUSH_ROWS = 8
+flush = index.Writer.flush
+
+def paused(self):
+    flush(self)
+    if stops and self.index.count >= stops[0]:
+        n = stops.pop(0)
+        (location / f"paused-{n}").write_text(str(self.index.count))
+        deadline = time.monotonic() + 120
+        while not (location / f"go-{n}").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+index.Writer.flush = paused
+index.index_folder(folder, Pixels(4), location=location)
+"""
+
+
+def test_readers_answer_while_a_writer_adds_images(tmp_path: Path) -> None:
+    """`serve` (a real server on 127.0.0.1) and an open :class:`Index` keep answering from the last committed
+    state while `index` adds 300 images, and see each new state without being restarted."""
+    httpx = pytest.importorskip("httpx")
+    from web_support import serve
+
+    folder = photos(tmp_path / "photos", 100)
+    location = folder / ".lookalike"
+    index_folder(folder, PixelEmbedder())
+    photos(folder, 300, start=100)
+    reader = Index.open(location)
+    probe = vectors(location)["0005.png"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests")])}
+    with serve(location) as url, httpx.Client(base_url=url, timeout=30) as http:
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(folder), str(location), "100", "160", "300"],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            counts: list[int] = []
+
+            def read_everything() -> int:
+                """One round of reads; returns the number of images both readers agree on."""
+                hits = reader.search(probe, k=5).hits
+                assert len(hits) == 5 and hits[0].relpath == "0005.png"
+                assert len(reader.search("0042.png", k=3).hits) == 3
+                info = http.get("/api/info")
+                assert info.status_code == 200, info.text
+                ids = http.get("/api/images", params={"limit": 500}).json()["images"]
+                found = http.get("/api/search", params={"id": ids[-1]["id"], "k": 4})
+                assert found.status_code == 200 and len(found.json()["hits"]) == 4, found.text
+                counts.append(info.json()["images"])
+                return counts[-1]
+
+            for stop in (160, 300):
+                marker = location / f"paused-{stop}"
+                for _ in range(200):  # bounded: load while the writer embeds, until it pauses
+                    read_everything()
+                    if marker.exists() or writer.poll() is not None:
+                        break
+                assert marker.exists(), writer.stderr.read() if writer.poll() is not None else "no pause"
+                committed_now = int(marker.read_text())
+                assert read_everything() == reader.count == committed_now  # the new state, no restart
+                new = f"{committed_now - 1:04d}.png"
+                assert reader.search(vectors(location)[new], k=1).hits[0].relpath == new
+                (location / f"go-{stop}").touch()
+            for _ in range(200):
+                read_everything()
+                if writer.poll() is not None:
+                    break
+            assert writer.wait(120) == 0, writer.stderr.read()
+            assert read_everything() == reader.count == 400
+            assert counts == sorted(counts)  # never a step back to an older state
+        finally:
+            if writer.poll() is None:
+                writer.kill()
+                writer.wait()
+            reader.close()
+    for marker in location.glob("paused-*"):
+        marker.unlink()
+    for marker in location.glob("go-*"):
+        marker.unlink()
+    assert_as_from_scratch(folder, location, tmp_path / "scratch")

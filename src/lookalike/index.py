@@ -470,6 +470,7 @@ class Index:
         # ((vectors file, search file), structure, highest vector row in it)
         self._structure: tuple[tuple[str, str | None], Structure | None, int] | None = None
         self._checked: tuple[tuple[int, int], int] | None = None  # (database version, dead vectors)
+        self._catalogue = storage.file_id(location / DB_NAME)  # reopened once another file replaces it
         self._embedder: Embedder | None = None
         self._query_model: OnnxModel | None = None
         meta = self.meta()
@@ -553,11 +554,29 @@ class Index:
     def meta(self) -> dict[str, Any]:
         """The ``meta`` table as a dict (JSON values decoded)."""
         with self._lock:
+            self._follow_catalogue()
             try:
                 rows = self._conn.execute("SELECT key, value FROM meta").fetchall()
             except sqlite3.DatabaseError as exc:
                 raise _damaged(self.location, exc) from None
         return {k: json.loads(v) for k, v in rows}
+
+    def _follow_catalogue(self) -> None:
+        """Reopen ``index.db`` when `lookalike index` put another file in its place (restored its last good
+        copy, or rebuilt it), so that a long-running reader (``serve``) answers from it without a restart."""
+        now = storage.file_id(self.location / DB_NAME)
+        if now is None or now == self._catalogue:
+            return
+        try:
+            conn = _connect(self.location / DB_NAME)
+        except StoreError:
+            return  # not complete yet: the old one answers meanwhile
+        self._conn.close()
+        self._conn, self._catalogue = conn, now
+        if self._vectors is not None:
+            os.close(self._vectors[1])
+            self._vectors = None
+        self._structure = self._checked = None
 
     @property
     def root(self) -> Path:
@@ -585,6 +604,7 @@ class Index:
     @storage.translated
     def _scalar(self, sql: str, args: Sequence[Any] = ()) -> int:
         with self._lock:
+            self._follow_catalogue()
             return int(self._conn.execute(sql, args).fetchone()[0] or 0)
 
     @storage.translated

@@ -101,6 +101,15 @@ def _root_of(location: Path) -> Path | None:
     return None
 
 
+def file_id(path: Path) -> tuple[int, int] | None:
+    """``(device, inode)`` of ``path``: tells a file from another put in its place (``None`` if absent)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def connect_read_only(path: Path) -> sqlite3.Connection:
     """A read-only connection to the catalogue ``path`` for a user who may not write it, or on a read-only
     disk. Where SQLite cannot make the shared-memory file a reader of a WAL database needs (a folder this
