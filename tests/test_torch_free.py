@@ -63,7 +63,19 @@ def test_search_by_an_image_file_imports_no_torch(site: Path) -> None:
     result = got["out"]
     assert isinstance(result, dict) and len(result["hits"]) == 3 and result["query_kind"] == "file"
     assert result["hits"][0]["relpath"].startswith("cat/")  # a cat finds cats
-    assert got["torch"] is False
+    assert result["backend"] == "onnx" and got["torch"] is False
+
+
+def test_search_with_backend_torch_runs_pytorch_and_finds_the_same(site: Path) -> None:
+    from typer.testing import CliRunner
+
+    from lookalike.cli import app
+
+    args = ["search", str(site / "query.jpg"), "--index", str(site / "photos" / ".lookalike"), "--json"]
+    by_torch = json.loads(CliRunner().invoke(app, [*args, "--backend", "torch"]).stdout)
+    by_onnx = json.loads(CliRunner().invoke(app, args).stdout)
+    assert (by_torch["backend"], by_onnx["backend"]) == ("torch", "onnx")
+    assert [h["relpath"] for h in by_torch["hits"]] == [h["relpath"] for h in by_onnx["hits"]]
 
 
 def test_the_torch_free_vector_is_the_torch_vector(site: Path) -> None:

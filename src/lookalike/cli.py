@@ -992,6 +992,13 @@ def search(
         ),
     ] = None,
     device: DeviceOpt = None,
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="What embeds an image file: auto (the index's exported model with ONNX Runtime, no "
+            "torch; PyTorch on CUDA), onnx or torch."
+        ),
+    ] = "auto",
     as_json: JsonOpt = False,
 ) -> None:
     """Find the indexed images most like QUERY: a table of rank, score and path, or JSON, or a contact sheet.
@@ -1013,9 +1020,10 @@ def search(
     location = index if index is not None else find_index(query)
     with guarded(location), Index.open(location) as idx:
         with err.status("searching…", spinner="dots"):
-            if weights is not None or device is not None:
-                idx.embedder(weights, device=device)  # used by the search below
+            if weights is not None or device is not None or backend != "auto":
+                idx.embedder(weights, device=device, backend=backend)  # type: ignore[arg-type]  # used below
             result = idx.search(query, k=k, metric=metric, candidates=candidates)
+        backend_ran = idx.query_backend  # None: a stored vector answered
         entry = idx.entry(query) if result.query_kind == "indexed" else None
         query_file = idx.root / entry.path if entry is not None else Path(query)
     how = "exact search" if result.exact else "approximate search"
@@ -1032,7 +1040,7 @@ def search(
             contact_sheet_png(tiles, png, title=title, query=query_tile)
             err.print(f"contact sheet: {png}", highlight=False)
     if as_json:
-        _print_json(result.to_dict())
+        _print_json({**result.to_dict(), "backend": backend_ran})
         return
     table = Table(title=title, title_justify="left")
     table.add_column("Rank", justify="right")

@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-    from lookalike.features import Embedder
+    from lookalike.features import Backend, Embedder
     from lookalike.onnx_backend import OnnxModel
 
 __all__ = [
@@ -473,6 +473,7 @@ class Index:
         self._catalogue = storage.file_id(location / DB_NAME)  # reopened once another file replaces it
         self._embedder: Embedder | None = None
         self._query_model: OnnxModel | None = None
+        self.query_backend: str | None = None  # what embedded the last query by image: onnx or torch
         meta = self.meta()
         if meta.get("format") != FORMAT or int(meta.get("version", 0)) > FORMAT_VERSION:
             conn.close()
@@ -839,14 +840,18 @@ class Index:
         return source.removeprefix("torchvision:")
 
     def embedder(
-        self, weights: str | os.PathLike[str] | None = None, *, device: str | None = None
+        self,
+        weights: str | os.PathLike[str] | None = None,
+        *,
+        device: str | None = None,
+        backend: Backend = "auto",
     ) -> Embedder:
         """An :class:`Embedder` that makes vectors comparable with this index's (the same model, weights and
         preprocessing). ``weights`` points at the weights file if it moved since indexing. The last one
         built is kept: later calls without arguments (and :meth:`search`) use it."""
         from lookalike.features import Embedder
 
-        if self._embedder is not None and weights is None and device is None:
+        if self._embedder is not None and weights is None and device is None and backend == "auto":
             return self._embedder
         d = self.made_by
         if weights is None:
@@ -854,10 +859,17 @@ class Index:
         precision: Any = d.get("precision") or "auto"
         try:
             emb = Embedder(
-                weights, model=d.get("model"), size=d.get("crop_size"), device=device, precision=precision
+                weights,
+                model=d.get("model"),
+                size=d.get("crop_size"),
+                device=device,
+                precision=precision,
+                backend=backend,
             )
         except LookalikeError:
-            emb = Embedder(weights, model=d.get("model"), size=d.get("crop_size"), device=device)
+            emb = Embedder(
+                weights, model=d.get("model"), size=d.get("crop_size"), device=device, backend=backend
+            )
         _check_same_vectors(d, embedder_meta(emb), self.location)
         if emb.backend == "onnx":  # exported into the index's folder: later queries need no torch
             emb.use_model_file(self.location / INDEX_MODEL_NAME, d)
@@ -880,8 +892,11 @@ class Index:
         own = self._embedder is None or self._embedder.backend == "onnx"  # the same vectors either way
         if own and (model := self.query_model()) is not None:
             vec: npt.NDArray[np.float32] = model.embed([image])[0]
+            self.query_backend = "onnx"
             return vec
-        return self.embedder().embed([image])[0].numpy().astype(np.float32)
+        emb = self.embedder()
+        self.query_backend = emb.backend
+        return emb.embed([image])[0].numpy().astype(np.float32)
 
     # -- search -------------------------------------------------------------------------------------------
 
