@@ -281,9 +281,14 @@ def test_deleted_catalogue_is_restored_from_its_copy(tmp_path: Path) -> None:
     index_folder(folder, PixelEmbedder())
     for name in ("index.db", "index.db-wal", "index.db-shm"):
         (location / name).unlink(missing_ok=True)
-    report = index_folder(folder, PixelEmbedder())
-    assert report.restored is not None and "was missing" in report.restored
-    assert (report.new, report.unchanged) == (0, 40)
+    code, _, err = cli("search", folder / "0001.png")
+    line = one_error_line(err)
+    assert code == 1 and "index.db is missing; run `lookalike index" in line and "40 images" in line, line
+    code, out, err = cli("index", folder, "--json")  # the weights come from the copy
+    assert code == 0, err
+    report = json.loads(out)
+    assert "was missing: restored its last good copy" in report["restored"]
+    assert (report["new"], report["unchanged"]) == (0, 40)
     assert_as_from_scratch(folder, location, tmp_path / "scratch")
 
 

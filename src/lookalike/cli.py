@@ -871,7 +871,7 @@ def index_cmd(
     """
     from lookalike.features import Embedder
     from lookalike.index import DB_NAME, Index, default_location, index_folder
-    from lookalike.storage import StorageError, restore_if_damaged
+    from lookalike.storage import COPY_NAME, StorageError, restore_if_damaged
 
     if rebuild and repair:
         raise LookalikeError("--rebuild and --repair cannot be combined: --rebuild starts afresh")
@@ -879,18 +879,17 @@ def index_cmd(
     if weights is None:  # an update: the weights the index was made with
         location = index if index is not None else default_location(folder)
         weights = "DEFAULT"
-        if not rebuild and (location / DB_NAME).is_file():
+        if not rebuild and ((location / DB_NAME).is_file() or (location / COPY_NAME).is_file()):
             try:
-                existing = Index.open(location)
-                existing.made_by  # noqa: B018  # reads the catalogue: raises if it is damaged
+                with Index.open(location) as existing:
+                    existing.made_by  # noqa: B018  # reads the catalogue: raises if it is damaged
             except StorageError as exc:
-                if exc.kind != "damaged":
+                if exc.kind not in ("damaged", "missing"):
                     raise
                 restored = restore_if_damaged(location)  # its copy says which weights made it
                 if restored is None:
                     raise
-                existing = Index.open(location)
-            with existing:
+            with Index.open(location) as existing:
                 weights = existing.weights_source()
                 model = model or existing.made_by.get("model")
                 size = size or existing.made_by.get("crop_size")

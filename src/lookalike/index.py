@@ -326,11 +326,12 @@ def find_index(start: str | os.PathLike[str] = ".") -> Path:
     Raises :class:`StoreError` when there is none.
     """
     given = Path(start)
-    if (given / DB_NAME).is_file():
+    names = (DB_NAME, storage.COPY_NAME)  # a catalogue, or its last good copy (then Index.open says so)
+    if any((given / name).is_file() for name in names):
         return given
     folder = given if given.is_dir() else given.parent
     for candidate in [folder.absolute(), *folder.absolute().parents]:
-        if (candidate / INDEX_DIRNAME / DB_NAME).is_file():
+        if any((candidate / INDEX_DIRNAME / name).is_file() for name in names):
             return candidate / INDEX_DIRNAME
     raise StoreError(
         f"no lookalike index in {given} or the folders above it; build one with "
@@ -494,6 +495,8 @@ class Index:
     def open(cls, location: str | os.PathLike[str]) -> Index:
         """Open the index in folder ``location`` (see :func:`find_index` to find it from a photo folder)."""
         loc = Path(location)
+        if not (loc / DB_NAME).is_file() and (loc / storage.COPY_NAME).is_file():
+            raise storage.damaged(loc, "", missing=True)
         if not (loc / DB_NAME).is_file():
             raise StoreError(
                 f"{loc} is not a lookalike index (no {DB_NAME} in it); build one with "
@@ -1306,7 +1309,10 @@ class Writer:
         if n:
             data, at = memoryview(self._buf[:n].tobytes()), self._count * 4 * self.dim
             while data:  # after a short write (disk full, file-size limit) the next one raises the error
-                written = os.pwrite(self._fd, data, at)
+                try:
+                    written = os.pwrite(self._fd, data, at)
+                except OSError as exc:
+                    raise OSError(exc.errno, exc.strerror, str(self._path)) from None
                 data, at = data[written:], at + written
             _fsync(self._fd)
         now = time.time()

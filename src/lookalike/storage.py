@@ -395,8 +395,11 @@ def _io(loc: Path, file: Path, what: str) -> StorageError:
     )
 
 
-def damaged(location: Path, exc: BaseException | str, *, file: Path | None = None) -> StorageError:
-    """The error for a damaged catalogue: says whether its last good copy can replace it."""
+def damaged(
+    location: Path, exc: BaseException | str, *, file: Path | None = None, missing: bool = False
+) -> StorageError:
+    """The error for a damaged (or, with ``missing``, deleted) catalogue: says whether its last good
+    copy can replace it."""
     file = file or location / DB_NAME
     copy = copy_info(location)
     if copy is not None:
@@ -406,7 +409,8 @@ def damaged(location: Path, exc: BaseException | str, *, file: Path | None = Non
         )
     else:
         fix = f"there is no good copy of it: rebuild with `{update_command(location, extra=' --rebuild')}`"
-    return StorageError(f"{file} is damaged ({exc}); {fix}", kind="damaged", path=file)
+    what = "is missing" if missing else f"is damaged ({exc})"
+    return StorageError(f"{file} {what}; {fix}", kind="missing" if missing else "damaged", path=file)
 
 
 def short_vectors(location: Path, name: str, have: int, want: int) -> StorageError:
