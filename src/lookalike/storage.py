@@ -86,10 +86,19 @@ def update_command(location: Path, root: Path | None = None, *, extra: str = "")
     if root is None:
         root = _root_of(location)
     if root is None:
-        return f"lookalike index FOLDER --index {location}{extra}"
+        return f"lookalike index FOLDER --index {shown(location)}{extra}"
     if Path(os.path.normpath(location.absolute())) == Path(os.path.normpath(root.absolute())) / ".lookalike":
-        return f"lookalike index {root}{extra}"
-    return f"lookalike index {root} --index {location}{extra}"
+        return f"lookalike index {shown(root)}{extra}"
+    return f"lookalike index {shown(root)} --index {shown(location)}{extra}"
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the working folder when it lies below it, else absolute: as a user types it."""
+    absolute = Path(os.path.normpath(path.absolute()))
+    try:
+        return str(absolute.relative_to(Path.cwd())) or "."
+    except ValueError:
+        return str(absolute)
 
 
 def _root_of(location: Path) -> Path | None:
@@ -410,7 +419,7 @@ def damaged(
     else:
         fix = f"there is no good copy of it: rebuild with `{update_command(location, extra=' --rebuild')}`"
     what = "is missing" if missing else f"is damaged ({exc})"
-    return StorageError(f"{file} {what}; {fix}", kind="missing" if missing else "damaged", path=file)
+    return StorageError(f"{shown(file)} {what}; {fix}", kind="missing" if missing else "damaged", path=file)
 
 
 def short_vectors(location: Path, name: str, have: int, want: int) -> StorageError:
