@@ -7,6 +7,7 @@ processes, see ``CLI``), so that every run takes a second."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ from PIL import Image
 
 from lookalike import index as index_module
 from lookalike.index import Index, index_folder
-from lookalike.storage import COPY_NAME, StorageError, check_catalogue, health
+from lookalike.storage import COPY_NAME, StorageError, check_catalogue, explain, health
 from pixel_embedder import PixelEmbedder as _PixelEmbedder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -533,3 +534,27 @@ def test_readers_answer_while_a_writer_adds_images(tmp_path: Path) -> None:
     for marker in location.glob("go-*"):
         marker.unlink()
     assert_as_from_scratch(folder, location, tmp_path / "scratch")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Failures no test can make on this machine: the words only
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "words"),
+    [
+        (OSError(errno.EIO, "Input/output error", "idx/vectors-0.f32"), "io", "it may be failing"),
+        (OSError(errno.EDQUOT, "Disk quota exceeded", "idx/index.db"), "full", "your disk quota is used up"),
+        (sqlite3.OperationalError("database is locked"), "busy", "stayed locked by another process"),
+    ],
+)
+def test_failures_that_cannot_be_made_here_get_a_clear_line(error: Exception, kind: str, words: str) -> None:
+    found = explain(error, Path("idx"))
+    assert found is not None and found.kind == kind and words in str(found), found
+    assert "\n" not in str(found)
+
+
+def test_other_errors_are_not_storage_errors(tmp_path: Path) -> None:
+    assert explain(ValueError("no"), tmp_path) is None
+    assert explain(OSError(errno.ENOENT, "No such file", "/elsewhere/cat.jpg"), tmp_path) is None
+    assert explain(sqlite3.OperationalError("no such table: images"), tmp_path) is None

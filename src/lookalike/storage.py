@@ -62,13 +62,14 @@ COPY_NAME = DB_NAME + ".good"
 #: Where a damaged catalogue is kept when its copy replaces it (one, the latest).
 DAMAGED_NAME = DB_NAME + ".damaged"
 
-Kind = Literal["full", "limit", "read-only", "permission", "damaged", "missing", "short", "io"]
+Kind = Literal["full", "limit", "read-only", "permission", "damaged", "missing", "short", "io", "busy"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class StorageError(StoreError):
     """The disk under an index failed it: ``kind`` says how (``full``, ``limit``, ``read-only``,
-    ``permission``, ``damaged``, ``missing``, ``short``, ``io``), ``path`` names the file."""
+    ``permission``, ``damaged``, ``missing``, ``short``, ``io``, or ``busy``: another process held the
+    catalogue too long), ``path`` names the file."""
 
     def __init__(self, message: str, *, kind: Kind, path: Path) -> None:
         super().__init__(message)
@@ -281,6 +282,13 @@ def explain(
             return _io(loc, file, str(exc))
         if code.startswith("SQLITE_PERM"):
             return _permission(loc, file)
+        if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return StorageError(
+                f"{shown(file)} stayed locked by another process for too long ({exc}); wait for it (another "
+                "`lookalike index`?) or end it, then run the same command again",
+                kind="busy",
+                path=file,
+            )
         return None
     if isinstance(exc, OSError):
         file = Path(exc.filename) if exc.filename else Path(path) if path is not None else loc
