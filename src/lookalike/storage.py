@@ -683,12 +683,12 @@ def repair_vectors(index: Index, *, full: bool = False) -> list[str]:
             if vid in seen:
                 lost[int(rid)] = str(path)
             seen.add(int(vid))
-        bad = _non_finite(file, dim, usable)
-        if len(bad):
-            marks = ",".join("?" * len(bad))
+        bad = [int(b) for b in _non_finite(file, dim, usable)]
+        for start in range(0, len(bad), 900):  # within SQLite's limit on bound values
+            part = bad[start : start + 900]
+            marks = ",".join("?" * len(part))
             for rid, path in conn.execute(
-                f"SELECT id, path FROM images WHERE status = 'ok' AND vector IN ({marks})",
-                [int(b) for b in bad],
+                f"SELECT id, path FROM images WHERE status = 'ok' AND vector IN ({marks})", part
             ):
                 lost[int(rid)] = str(path)
     if not lost and usable == count and size is not None:
