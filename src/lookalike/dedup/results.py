@@ -1,0 +1,161 @@
+"""What a duplicate search returns: groups of files (a keeper and its duplicates) with the scores of both
+checks, the candidate pairs the fine check turned down, and the files that could not be read."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def _scores(ncc: float, rmse: float, ssim: float, colour: float) -> dict[str, dict[str, float]]:
+    return {
+        "coarse": {"ncc": round(ncc, 5), "rmse": round(rmse, 5)},
+        "fine": {"ssim": round(ssim, 5), "colour": round(colour, 5)},
+    }
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file of a duplicate group and how it compares with the group's keeper.
+
+    ``ncc`` and ``rmse`` are the coarse check's scores (12×12 thumbnails at their best alignment), ``ssim``
+    and ``colour`` the fine check's (lowest tile SSIM and largest tile colour difference at the refined
+    alignment): 1.0, 0.0, 1.0, 0.0 for the keeper and for exact copies. ``hints`` say what the difference
+    looks like: ``exact`` (same bytes), ``flipped``, ``cropped``, ``resized``; empty for a near-identical
+    image (e.g. re-encoded).
+    """
+
+    path: Path
+    width: int
+    height: int
+    bytes: int
+    mtime: float
+    keeper: bool
+    ncc: float
+    rmse: float
+    hints: tuple[str, ...] = ()
+    ssim: float = 1.0
+    colour: float = 0.0
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def kind(self) -> str:
+        """``keeper``, or the hints joined by ``+`` (``near-identical`` when there are none)."""
+        if self.keeper:
+            return "keeper"
+        return "+".join(self.hints) or "near-identical"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "keeper": self.keeper,
+            "kind": self.kind,
+            "width": self.width,
+            "height": self.height,
+            "bytes": self.bytes,
+            "mtime": self.mtime,
+            "ncc": round(self.ncc, 5),
+            "rmse": round(self.rmse, 5),
+            **_scores(self.ncc, self.rmse, self.ssim, self.colour),
+        }
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Files that show the same picture; ``members[0]`` is the keeper, the rest are its duplicates."""
+
+    members: tuple[Member, ...]
+
+    @property
+    def keeper(self) -> Path:
+        return self.members[0].path
+
+    @property
+    def duplicates(self) -> tuple[Member, ...]:
+        return self.members[1:]
+
+    @property
+    def paths(self) -> list[Path]:
+        return [m.path for m in self.members]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"keeper": str(self.keeper), "members": [m.to_dict() for m in self.members]}
+
+
+@dataclass(frozen=True)
+class PairCheck:
+    """The verdict on two images: the coarse scores at their best alignment, the fine scores there after
+    refinement (``None`` when the coarse check already failed), and whether they are duplicates."""
+
+    a: Path
+    b: Path
+    ncc: float
+    rmse: float
+    flipped: bool
+    cropped: bool
+    duplicate: bool
+    ssim: float | None = None
+    colour: float | None = None
+    coarse_passed: bool = True
+
+    @property
+    def decided_by(self) -> str:
+        """``coarse`` when the coarse check turned the pair down, else ``fine``."""
+        return "fine" if self.coarse_passed else "coarse"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "a": str(self.a),
+            "b": str(self.b),
+            "ncc": round(self.ncc, 5),
+            "rmse": round(self.rmse, 5),
+            "flipped": self.flipped,
+            "cropped": self.cropped,
+            "duplicate": self.duplicate,
+            "decided_by": self.decided_by,
+            "coarse": {"ncc": round(self.ncc, 5), "rmse": round(self.rmse, 5), "passed": self.coarse_passed},
+            "fine": None
+            if self.ssim is None or self.colour is None
+            else {"ssim": round(self.ssim, 5), "colour": round(self.colour, 5)},
+        }
+
+
+@dataclass
+class DedupResult:
+    """What :func:`~lookalike.dedup.find_duplicates` found: groups (largest first), candidate pairs that
+    passed the coarse check but not the fine one (``rejected``), unreadable files, and the settings."""
+
+    groups: list[DuplicateGroup]
+    images: int
+    failures: list[tuple[Path, str]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    rejected: list[PairCheck] = field(default_factory=list)
+
+    @property
+    def duplicates(self) -> int:
+        """How many files are not keepers (what ``--move-to`` would move)."""
+        return sum(len(g.duplicates) for g in self.groups)
+
+    def group_of(self, path: str | os.PathLike[str]) -> DuplicateGroup | None:
+        """The group that holds ``path``, or ``None``."""
+        target = Path(path)
+        return next((g for g in self.groups if target in g.paths), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "images": self.images,
+            "groups": [g.to_dict() for g in self.groups],
+            "duplicates": self.duplicates,
+            "rejected": [r.to_dict() for r in self.rejected],
+            "failures": [{"path": str(p), "reason": r} for p, r in self.failures],
+            "settings": self.settings,
+            "stats": self.stats,
+            "seconds": round(self.seconds, 3),
+        }

@@ -1,0 +1,128 @@
+"""The fine check (lookalike.dedup.fine) and keeper-first grouping on images that share a layout: pages of
+different words, app windows whose text differs, shapes moved or recoloured — and their true duplicates."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import hard_negatives as hn
+from lookalike.dedup import find_duplicates, verify_pair
+from lookalike.dedup.fine import tile_ssim
+from lookalike.dedup.grouping import keeper_first_groups
+
+SMALL_PAGE = hn.PageLayout((620, 877), "DejaVuSerif.ttf", 14, 60, 40, 22)
+
+
+def _save(img: Image.Image, path: Path, **kw: object) -> Path:
+    img.save(path, **kw)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two pages of one layout with different words, and a JPEG, a half-size copy and a 95% crop of the
+    first."""
+    folder = tmp_path_factory.mktemp("pages")
+    rng = random.Random(3)
+    a, b = hn.page(SMALL_PAGE, rng), hn.page(SMALL_PAGE, rng)
+    crop, _ = hn.variant(a, "crop", rng)
+    return {
+        "a": _save(a, folder / "a.png"),
+        "b": _save(b, folder / "b.png"),
+        "a-jpeg": _save(a, folder / "a-jpeg.jpg", quality=70),
+        "a-half": _save(a.resize((310, 438), Image.Resampling.BICUBIC), folder / "a-half.png"),
+        "a-crop": _save(crop, folder / "a-crop.png"),
+    }
+
+
+def test_two_pages_of_one_layout_with_other_words_are_not_duplicates(pages: dict[str, Path]) -> None:
+    check = verify_pair(pages["a"], pages["b"])
+    assert check.coarse_passed, "the layout alone already looks the same at 12×12 (the point of the test)"
+    assert not check.duplicate and check.decided_by == "fine"
+    assert check.ssim is not None and check.ssim < 0.6
+
+
+@pytest.mark.parametrize("variant", ["a-jpeg", "a-half", "a-crop"])
+def test_a_re_encoded_resized_or_cropped_page_is_a_duplicate(pages: dict[str, Path], variant: str) -> None:
+    check = verify_pair(pages["a"], pages[variant])
+    assert check.duplicate, check.to_dict()
+    assert check.ssim is not None and check.ssim >= 0.8
+    assert check.cropped == (variant == "a-crop")
+
+
+def test_app_windows_of_one_layout_with_other_text_are_not_duplicates(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    one, two = hn.screenshot(0, rng), hn.screenshot(0, rng)
+    check = verify_pair(_save(one, tmp_path / "1.png"), _save(two, tmp_path / "2.png"))
+    assert not check.duplicate
+    again = verify_pair(tmp_path / "1.png", _save(one, tmp_path / "1.jpg", quality=70))
+    assert again.duplicate, again.to_dict()
+
+
+def test_a_moved_or_recoloured_shape_is_not_a_duplicate(tmp_path: Path) -> None:
+    rng = random.Random(0)
+    red = hn.shape(rng, "circle", (220, 40, 40), (0.3, 0.5), 0.08)
+    moved = hn.shape(rng, "circle", (220, 40, 40), (0.3, 0.68), 0.08)
+    blue = hn.shape(rng, "circle", (40, 90, 220), (0.3, 0.5), 0.08)
+    base = _save(red, tmp_path / "red.png")
+    assert not verify_pair(base, _save(moved, tmp_path / "moved.png")).duplicate
+    recoloured = verify_pair(base, _save(blue, tmp_path / "blue.png"))
+    assert not recoloured.duplicate
+    assert verify_pair(base, _save(red, tmp_path / "red.jpg", quality=70)).duplicate
+
+
+def test_tile_ssim_is_lowest_where_one_tile_differs() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.random((64, 64)).astype(np.float32)
+    assert tile_ssim(a, a) == pytest.approx(1.0)
+    b = a.copy()
+    b[:8, :8] = rng.random((8, 8))  # one tile of 64 replaced
+    assert tile_ssim(a, b) < 0.5  # the mean over tiles would still be above 0.9
+
+
+def test_a_group_holds_only_duplicates_of_its_keeper() -> None:
+    # 0≈1 and 1≈2 were verified, but 0 and 2 differ: 2 must not join 0's group through 1
+    dup = {(0, 1), (1, 2)}
+    groups = keeper_first_groups(3, sorted(dup), lambda n: n, lambda i, j: (min(i, j), max(i, j)) in dup)
+    assert groups == [[0, 1]]
+
+
+def test_find_duplicates_groups_the_copies_and_not_the_look_alikes(pages: dict[str, Path]) -> None:
+    result = find_duplicates([pages[k] for k in ("a", "b", "a-jpeg", "a-half", "a-crop")])
+    assert len(result.groups) == 1
+    assert set(result.groups[0].paths) == {pages[k] for k in ("a", "a-jpeg", "a-half", "a-crop")}
+    # the keeper has the most pixels, then the most bytes: the original or its same-size JPEG
+    assert result.groups[0].keeper in (pages["a"], pages["a-jpeg"])
+    kinds = {m.path: m.kind for m in result.groups[0].members}
+    assert kinds[pages["a-half"]] == "resized" and kinds[pages["a-crop"]] == "cropped"
+    data = result.to_dict()
+    member = data["groups"][0]["members"][1]
+    assert set(member["coarse"]) == {"ncc", "rmse"} and set(member["fine"]) == {"ssim", "colour"}
+    assert any(r["decided_by"] == "fine" and not r["duplicate"] for r in data["rejected"])
+
+
+def test_strictness_presets_and_a_single_threshold(pages: dict[str, Path]) -> None:
+    files = [pages["a"], pages["a-crop"]]
+    assert find_duplicates(files, strictness="normal").groups
+    assert not find_duplicates(files, min_ssim=0.999).groups  # a crop is not pixel-identical
+    with pytest.raises(Exception, match="strictness"):
+        find_duplicates(files, strictness="medium")
+
+
+def test_pixel_dedup_does_not_import_torch(pages: dict[str, Path]) -> None:
+    code = (
+        "import sys; from lookalike.dedup import find_duplicates; "
+        f"r = find_duplicates({str(pages['a'].parent)!r}); "
+        "print(len(r.groups), 'torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["1", "False"]
