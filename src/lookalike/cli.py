@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from lookalike.dedup import MAX_RMSE, MIN_NCC  # light: thresholds only, no torch
+from lookalike.dedup import STRICTNESS  # light: thresholds only, no torch
 from lookalike.errors import LookalikeError
 
 console = Console()
@@ -1241,10 +1241,9 @@ class _StageProgress:
 def _print_groups(result: Any) -> None:
     """The duplicate groups as one table, a section per group, the keeper first and marked."""
     table = Table(title_justify="left", show_edge=False, pad_edge=False)
-    for col in ("Group", "", "File", "Pixels", "Size", "Relation to keeper", "NCC", "RMSE"):
-        table.add_column(
-            col, justify="right" if col in ("Group", "Pixels", "Size", "NCC", "RMSE") else "left"
-        )
+    numbers = ("Group", "Pixels", "Size", "NCC", "RMSE", "SSIM")
+    for col in ("Group", "", "File", "Pixels", "Size", "Relation to keeper", "NCC", "RMSE", "SSIM"):
+        table.add_column(col, justify="right" if col in numbers else "left")
     for n, group in enumerate(result.groups, 1):
         if n > 1:
             table.add_section()
@@ -1258,6 +1257,7 @@ def _print_groups(result: Any) -> None:
                 "" if m.keeper else m.kind,
                 "" if m.keeper else f"{m.ncc:.3f}",
                 "" if m.keeper else f"{m.rmse:.3f}",
+                "" if m.keeper else f"{m.ssim:.3f}",
             )
     console.print(table, highlight=False)
 
@@ -1313,18 +1313,40 @@ def dedup(
             help="Put every file that the move log LOG moved back where it was (no scan).",
         ),
     ] = None,
+    strictness: Annotated[
+        str,
+        typer.Option(
+            "--strictness",
+            help="How alike two files must be: 'strict' (only copies, re-encodes and resizes that keep every "
+            "detail), 'normal' (also flips and crops keeping ≥ 90% of the area; never pages or screens "
+            "whose text differs), 'loose' (also heavier re-encodes and edits; may group retouched "
+            "versions). Measured on benchmarks/dedup.py; see README 'dedup'.",
+        ),
+    ] = "normal",
     min_ncc: Annotated[
-        float,
+        float | None,
         typer.Option(
-            help="Least normalized cross-correlation of two 12×12 thumbnails to count as duplicates."
+            help="Coarse check: least normalized cross-correlation of two 12×12 thumbnails "
+            f"(default from --strictness; normal {STRICTNESS['normal'].min_ncc}).",
+            show_default=False,
         ),
-    ] = MIN_NCC,
+    ] = None,
     max_rmse: Annotated[
-        float,
+        float | None,
         typer.Option(
-            help="Largest RMS pixel difference (0–1 scale) of the thumbnails to count as duplicates."
+            help="Coarse check: largest RMS pixel difference (0–1 scale) of the thumbnails "
+            f"(normal {STRICTNESS['normal'].max_rmse}).",
+            show_default=False,
         ),
-    ] = MAX_RMSE,
+    ] = None,
+    min_ssim: Annotated[
+        float | None,
+        typer.Option(
+            help="Fine check: least SSIM of every tile of the aligned images at up to 256 px "
+            f"(normal {STRICTNESS['normal'].min_ssim}).",
+            show_default=False,
+        ),
+    ] = None,
     flips: Annotated[
         bool, typer.Option("--flips/--no-flips", help="Count mirror images as duplicates.")
     ] = True,
@@ -1339,14 +1361,18 @@ def dedup(
 ) -> None:
     """Find near-duplicate images in FOLDER: exact copies, re-encodes, resizes, mirror images and crops.
 
-    Each group keeps the file with the most pixels, then the largest file, then the oldest; the others
-    are listed as its duplicates with how they differ. Nothing changes unless you pass --move-to, which
-    moves the duplicates (never deletes) and writes a log that --undo LOG reverses. Unreadable files are
-    skipped and listed.
+    Candidates come from tiny thumbnails (NCC, RMSE); each is confirmed at up to 256 px where content
+    differs (SSIM of every tile), so pages of other words, app screens with other text and moved objects
+    never group. Each group keeps the file with the most pixels, then the largest file, then the oldest;
+    every other member is a checked duplicate of that keeper. Nothing changes unless you pass --move-to,
+    which moves the duplicates (never deletes) and writes a log that --undo LOG reverses. Unreadable
+    files are skipped and listed.
 
     Example:
 
         lookalike dedup photos/
+
+        lookalike dedup scans/ --strictness strict
 
         lookalike dedup photos/ --json groups.json --move-to photos-duplicates/
 
@@ -1396,14 +1422,16 @@ def dedup(
             if vectors is not None:
                 embedder = None
                 err.print(f"feature vectors from {_shown(idx.location)}", highlight=False)
-    labels = {"reading": "reading images", "embedding": "embedding", "verifying": "crop search"}
+    labels = {"reading": "reading images", "embedding": "embedding", "verifying": "checking pairs"}
     with _StageProgress(labels) as progress:
         result = find_duplicates(
             targets,
             vectors=vectors,
             embedder=embedder,
+            strictness=strictness,
             min_ncc=min_ncc,
             max_rmse=max_rmse,
+            min_ssim=min_ssim,
             flips=flips,
             crops=crops,
             progress=progress,

@@ -651,6 +651,8 @@ def create_app(
                             bytes=m.bytes,
                             ncc=d["ncc"],
                             rmse=d["rmse"],
+                            ssim=d["fine"]["ssim"],
+                            colour=d["fine"]["colour"],
                             thumb=links.thumb if links else None,
                             full=links.full if links else None,
                         )

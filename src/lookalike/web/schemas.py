@@ -170,8 +170,10 @@ class MemberOut(BaseModel):
     width: int
     height: int
     bytes: int
-    ncc: float
-    rmse: float
+    ncc: float = Field(description="Coarse check: NCC of the 12×12 thumbnails with the keeper's.")
+    rmse: float = Field(description="Coarse check: RMS difference of those thumbnails (0–1).")
+    ssim: float = Field(1.0, description="Fine check: lowest tile SSIM with the keeper at up to 256 px.")
+    colour: float = Field(0.0, description="Fine check: largest tile colour difference with the keeper.")
     thumb: str | None
     full: str | None
 

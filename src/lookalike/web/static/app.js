@@ -441,7 +441,7 @@ function renderDuplicates(d) {
       return tile(image, {
         cls: m.keeper ? "keeper" : "",
         caption: [h("span", { class: m.keeper ? "badge keep" : "badge" }, m.keeper ? "keep" : m.kind),
-          m.keeper ? h("span", { class: "dims" }, fmt.size(m.width, m.height)) : h("span", { class: "dims" }, `ncc ${m.ncc.toFixed(3)} · rmse ${m.rmse.toFixed(3)}`)],
+          m.keeper ? h("span", { class: "dims" }, fmt.size(m.width, m.height)) : h("span", { class: "dims", title: "coarse: NCC and RMSE of 12×12 thumbnails · fine: lowest tile SSIM at up to 256 px" }, `ncc ${m.ncc.toFixed(3)} · rmse ${m.rmse.toFixed(3)} · ssim ${m.ssim.toFixed(3)}`)],
         extra: !m.keeper && g.keeper !== null && m.id !== null
           ? [h("button", { type: "button", class: "tile-compare", title: "Compare with the keeper", "aria-label": `Compare ${m.path} with the keeper`,
             onclick: () => { const k = g.members[0]; state.compare.a = { kind: "indexed", id: k.id, path: k.path, thumb: k.thumb, width: k.width, height: k.height }; state.compare.b = { kind: "indexed", ...image }; go("compare", compareHash()); } }, "⇄")]
