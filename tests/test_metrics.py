@@ -419,3 +419,35 @@ def test_registry_is_frozen() -> None:
 def test_unknown_metric_lists_valid_names() -> None:
     with pytest.raises(ValueError, match=r"'ssim'.*l1, mse, cosine, ncc"):
         get_metric("ssim")
+
+
+# ---------------------------------------------------------------------------------- NumPy forms (torch-free)
+
+
+@pytest.mark.parametrize("name", ["l1", "mse", "cosine", "ncc"])
+def test_numpy_forms_agree_with_the_torch_forms(name: str) -> None:
+    rng = np.random.default_rng(0)
+    metric = METRICS[name]
+    cases = [
+        (rng.normal(size=(3, 8, 8)).astype(np.float32), rng.normal(size=(3, 8, 8)).astype(np.float32)),
+        (rng.integers(0, 256, 50, dtype=np.uint8), rng.integers(0, 256, 50, dtype=np.uint8)),  # no wrap
+        (np.zeros(5), rng.normal(size=5)),  # cosine 0 by convention
+        (np.full(5, 3.0), rng.normal(size=5)),  # ncc 0 by convention
+        (rng.normal(size=512) * 1e-30, rng.normal(size=512) * 1e-30),  # tiny: no underflow to NaN
+    ]
+    for a, b in cases:
+        got, want = metric.numpy(a, b), float(metric.fn(a, b))
+        assert isinstance(got, float)
+        assert got == pytest.approx(want, rel=1e-5, abs=1e-6), (name, a.dtype)
+
+
+def test_numpy_forms_reject_what_the_torch_forms_reject() -> None:
+    metric = METRICS["cosine"]
+    with pytest.raises(ShapeError, match=r"cosine: a has shape \(3,\) and b has shape \(4,\)"):
+        metric.numpy(np.ones(3), np.ones(4))
+    with pytest.raises(ValueError, match="input b contains NaN or inf"):
+        metric.numpy(np.ones(3), np.array([1.0, np.nan, 2.0]))
+    with pytest.raises(ValueError, match="no elements"):
+        metric.numpy(np.ones(0), np.ones(0))
+    with pytest.raises(TypeError, match="complex"):
+        metric.numpy(np.ones(2, complex), np.ones(2))

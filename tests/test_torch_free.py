@@ -132,3 +132,34 @@ def test_without_an_exported_model_the_first_query_exports_it_once(site: Path, t
     assert (copy / "photos" / ".lookalike" / "model.onnx").is_file()
     again = run_fresh(code, copy)
     assert again["torch"] is False and again["out"] == first.stdout.strip()
+
+
+def test_compare_with_a_cached_model_imports_no_torch(site: Path, tmp_path: Path) -> None:
+    a, b = sorted((site / "photos" / "cat").iterdir())[:2]
+    args = f"['compare', {str(a)!r}, {str(b)!r}, '--weights', {str(WEIGHTS)!r}, '--json']"
+    code = (
+        "from lookalike.cli import app\n"
+        "import contextlib, io, json\n"
+        "buf = io.StringIO()\n"
+        "with contextlib.redirect_stdout(buf), contextlib.suppress(SystemExit):\n"
+        f"    app({args})\n"
+        "out = json.loads(buf.getvalue())"
+    )
+    env = {**os.environ, "LOOKALIKE_CACHE": str(tmp_path / "cache")}
+    first = subprocess.run([sys.executable, "-c", code], cwd=site, capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count("exporting the model to ONNX once") == 1  # the first one caches the model
+    os.environ["LOOKALIKE_CACHE"], old = env["LOOKALIKE_CACHE"], os.environ["LOOKALIKE_CACHE"]
+    try:
+        got = run_fresh(code, site)
+    finally:
+        os.environ["LOOKALIKE_CACHE"] = old
+    result = got["out"]
+    assert isinstance(result, dict) and result["backend"] == "onnx" and got["torch"] is False
+    from lookalike.compare import compare
+
+    want = compare(a, b, weights=WEIGHTS, backend="torch")
+    assert want.backend == "torch" and want.pixels and want.features
+    for space, scores in (("pixels", want.pixels), ("features", want.features)):
+        for name, value in scores.items():
+            assert result[space][name] == pytest.approx(value, rel=1e-4, abs=1e-5), (space, name)

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
+    from lookalike.onnx_backend import OnnxModel
+
 Space = Literal["pixels", "features", "both"]
 
 
@@ -85,11 +87,17 @@ def compare(
 
     Pass an ``embedder`` to reuse a loaded model; otherwise one is made from ``weights``/``model``/``size``.
     Pixel-space work with torchvision weights needs only their metadata, so it runs offline.
-    """
-    import torch
 
+    Two image files (or PIL images) with a weights file whose ONNX export is in the cache (the first
+    comparison on the CPU puts it there) take the torch-free path: Pillow, NumPy preprocessing, ONNX
+    Runtime and the NumPy forms of the metrics — the same scores, without importing torch.
+    """
     if space not in ("pixels", "features", "both"):
         raise LookalikeError(f"unknown space {space!r}; choose pixels, features or both")
+    if embedder is None and (cached := _cached_model(a, b, weights, model, size, device, precision, backend)):
+        return _compare_onnx(a, b, cached, space)
+    import torch
+
     emb = embedder or Embedder(
         weights, model=model, size=size, device=device, precision=precision, backend=backend
     )
@@ -110,4 +118,58 @@ def compare(
         input_size=emb.info.crop_size,
         precision=emb.precision,
         backend=emb.backend,
+    )
+
+
+def _cached_model(
+    a: object,
+    b: object,
+    weights: str | os.PathLike[str] | None,
+    model: str | None,
+    size: int | None,
+    device: str | None,
+    precision: str,
+    backend: str,
+) -> OnnxModel | None:
+    """The cached ONNX export for a torch-free comparison, when everything allows one; else ``None``."""
+    from pathlib import Path
+
+    from lookalike.models import file_fingerprint
+    from lookalike.onnx_backend import find_cached
+
+    def image(x: object) -> bool:  # a file or a PIL image, without importing torch to check
+        return isinstance(x, (str, os.PathLike)) or type(x).__module__.startswith("PIL.")
+
+    if backend == "torch" or device not in (None, "cpu") or precision not in ("auto", "float32"):
+        return None
+    if not (image(a) and image(b) and isinstance(weights, (str, os.PathLike))):
+        return None
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        return None
+    return find_cached(file_fingerprint(path), model=model, size=size)
+
+
+def _compare_onnx(a: Any, b: Any, onnx_model: OnnxModel, space: Space) -> Comparison:
+    """:func:`compare` with Pillow, NumPy and ONNX Runtime only."""
+    import numpy as np
+
+    x = np.stack([onnx_model.preprocess(a), onnx_model.preprocess(b)])
+    pixels = {n: m.numpy(x[0], x[1]) for n, m in METRICS.items()} if space in ("pixels", "both") else None
+    features = None
+    if space in ("features", "both"):
+        f = onnx_model.run(x)
+        features = {n: m.numpy(f[0], f[1]) for n, m in METRICS.items()}
+    d = onnx_model.description
+    return Comparison(
+        a=_label(a),
+        b=_label(b),
+        pixels=pixels,
+        features=features,
+        model=str(d["model"]),
+        cifar_stem=bool(d["cifar_stem"]),
+        weights=str(d.get("weights")),
+        input_size=int(d["crop_size"]),
+        precision="float32",
+        backend="onnx",
     )

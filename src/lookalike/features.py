@@ -392,6 +392,7 @@ class Embedder:
             self._model = create_model(model, num_classes=0, weights=weights)
             base = model_info(self._model)
         self.info = preprocess_info(base, size)
+        self._weights_crop_size = base.crop_size
         if batch_size is None:
             batch_size = 64 if self.device.type != "cuda" else 1024 if self.info.crop_size <= 64 else 256
         self.batch_size = batch_size
@@ -444,7 +445,10 @@ class Embedder:
         damaged or made for other weights (one line on stderr says so)."""
         from lookalike.onnx_backend import cached_path, ensure_model
 
-        description = self._model_description or self.describe()
+        description = self._model_description or {
+            **self.describe(),
+            "weights_crop_size": self._weights_crop_size,  # lets a torch-free compare find it by fingerprint
+        }
         path = self._model_file
         if path is None and not str(description.get("fingerprint", "")).startswith("random"):
             path = cached_path(description)

@@ -52,23 +52,45 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from lookalike.errors import ShapeError
+
+if TYPE_CHECKING:
+    import torch
+
+    _Rows = Callable[[torch.Tensor], torch.Tensor]
+    _Pair = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+else:
+
+    class _Torch:
+        """``torch``, imported on first use: the registry and the NumPy forms (:attr:`Metric.numpy`) work
+        without it, which keeps ``lookalike compare`` on the torch-free path."""
+
+        def __getattr__(self, name: str) -> Any:
+            import torch as module
+
+            globals()["torch"] = module  # later look-ups go straight to the module
+            return getattr(module, name)
+
+    torch = _Torch()
 
 __all__ = [
     "METRICS",
     "Metric",
     "TensorLike",
     "cosine",
+    "cosine_numpy",
     "get_metric",
     "l1",
+    "l1_numpy",
     "mse",
+    "mse_numpy",
     "ncc",
+    "ncc_numpy",
     "pairwise_cosine",
     "pairwise_l1",
     "pairwise_mse",
@@ -82,9 +104,6 @@ _CHUNK_ELEMS = 1 << 22
 # Pairwise MSE: ‖x‖² + ‖y‖² − 2x·y in float64 loses about eps·D·(‖x‖² + ‖y‖²) to cancellation; pairs whose
 # result falls below this fraction of ‖x‖² + ‖y‖² are recomputed from their differences.
 _NEAR_DUPLICATE = 1e-5
-
-_Rows = Callable[[torch.Tensor], torch.Tensor]
-_Pair = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -350,27 +369,96 @@ def pairwise_ncc(a: TensorLike, b: TensorLike) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# NumPy one-to-one forms: the same definitions and conventions, in float64, for the torch-free path
+
+
+def _numpy_pair(kind: str, a: npt.ArrayLike, b: npt.ArrayLike) -> tuple[npt.NDArray[np.float64], ...]:
+    x, y = np.asarray(a), np.asarray(b)
+    if np.iscomplexobj(x) or np.iscomplexobj(y):
+        raise TypeError(f"{kind}: complex input; metrics need real-valued input")
+    if x.shape != y.shape:
+        raise ShapeError(f"{kind}: a has shape {x.shape} and b has shape {y.shape}; expected the same shape")
+    if x.size == 0:
+        raise _no_elements(kind, x.shape)
+    out = tuple(v.astype(np.float64).ravel() for v in (x, y))
+    for name, v in zip("ab", out, strict=True):
+        if not np.isfinite(v).all():
+            raise ValueError(
+                f"input {name} contains NaN or inf; the metrics are undefined for it "
+                "(drop or fill those values first)"
+            )
+    return out
+
+
+def _numpy_unit(v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    top = float(np.abs(v).max())
+    if top == 0.0:
+        return np.zeros_like(v)
+    v = v / top
+    unit: npt.NDArray[np.float64] = v / np.linalg.norm(v)
+    return unit
+
+
+def l1_numpy(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    """:func:`l1` of two arrays of one shape, in NumPy (float64): no torch.
+
+    >>> l1_numpy([5, 8, 4, 2], [3, 7, 10, 6])
+    13.0
+    """
+    x, y = _numpy_pair("l1", a, b)
+    return float(np.abs(y - x).sum())
+
+
+def mse_numpy(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    """:func:`mse` of two arrays of one shape, in NumPy (float64): no torch."""
+    x, y = _numpy_pair("mse", a, b)
+    return float(np.square(y - x).mean())
+
+
+def cosine_numpy(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    """:func:`cosine` of two arrays of one shape, in NumPy (float64; 0.0 for an all-zero side): no torch."""
+    x, y = _numpy_pair("cosine", a, b)
+    return float(np.clip(_numpy_unit(x) @ _numpy_unit(y), -1.0, 1.0))
+
+
+def ncc_numpy(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    """:func:`ncc` of two arrays of one shape, in NumPy (float64; 0.0 for a constant side): no torch."""
+    x, y = _numpy_pair("ncc", a, b)
+
+    def centred(v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.zeros_like(v) if (v == v[0]).all() else _numpy_unit(v - v.mean())
+
+    return float(np.clip(centred(x) @ centred(y), -1.0, 1.0))
+
+
+# ----------------------------------------------------------------------------------------------------------
 # Registry
 
 
 @dataclass(frozen=True)
 class Metric:
-    """A metric by name: its one-to-one/one-to-many function, its pairwise form and which way is better."""
+    """A metric by name: its one-to-one/one-to-many function, its pairwise form, which way is better, and
+    its NumPy one-to-one form (a float, no torch)."""
 
     name: str
     label: str
     fn: Callable[[TensorLike, TensorLike], torch.Tensor]
     pairwise: Callable[[TensorLike, TensorLike], torch.Tensor]
     higher_is_better: bool
+    numpy: Callable[[npt.ArrayLike, npt.ArrayLike], float]
 
 
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("l1", "L1 distance", l1, pairwise_l1, higher_is_better=False),
-        Metric("mse", "MSE", mse, pairwise_mse, higher_is_better=False),
-        Metric("cosine", "Cosine similarity", cosine, pairwise_cosine, higher_is_better=True),
-        Metric("ncc", "Normalized cross-correlation", ncc, pairwise_ncc, higher_is_better=True),
+        Metric("l1", "L1 distance", l1, pairwise_l1, higher_is_better=False, numpy=l1_numpy),
+        Metric("mse", "MSE", mse, pairwise_mse, higher_is_better=False, numpy=mse_numpy),
+        Metric(
+            "cosine", "Cosine similarity", cosine, pairwise_cosine, higher_is_better=True, numpy=cosine_numpy
+        ),
+        Metric(
+            "ncc", "Normalized cross-correlation", ncc, pairwise_ncc, higher_is_better=True, numpy=ncc_numpy
+        ),
     )
 }
 

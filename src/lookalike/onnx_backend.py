@@ -50,6 +50,7 @@ __all__ = [
     "cached_path",
     "ensure_model",
     "export",
+    "find_cached",
     "metadata",
     "onnxruntime_available",
 ]
@@ -100,12 +101,40 @@ def cache_dir() -> Path:
     return root / "lookalike" / "onnx"
 
 
+def _digest(text: str, n: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
 def cached_path(description: Mapping[str, Any]) -> Path:
-    """The cache file for a model description: one per weights fingerprint, model and input size."""
+    """The cache file for a model description: one per weights fingerprint, model and input size, named
+    so that :func:`find_cached` finds it from the fingerprint alone."""
     key = json.dumps({k: description.get(k) for k in SAME_MODEL}, sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     stem = "-cifar" if description.get("cifar_stem") else ""
-    return cache_dir() / f"{description['model']}{stem}-{description['crop_size']}px-{digest}.onnx"
+    name = f"{description['model']}{stem}-{description['crop_size']}px"
+    return cache_dir() / f"{_digest(str(description['fingerprint']), 16)}-{name}-{_digest(key, 8)}.onnx"
+
+
+def find_cached(
+    fingerprint: str, *, model: str | None = None, size: int | None = None, threads: int | None = None
+) -> OnnxModel | None:
+    """A cached export of the weights with this ``fingerprint`` (``model`` and input ``size`` as asked;
+    ``size=None`` means the weights' own), or ``None``. Never exports, never imports torch."""
+    if not onnxruntime_available():
+        return None
+    for path in sorted(cache_dir().glob(f"{_digest(fingerprint, 16)}-*.onnx")):
+        try:
+            found = OnnxModel(path, threads=threads)
+        except ModelFileError:
+            continue
+        d = found.description
+        own_size = d.get("weights_crop_size") == d.get("crop_size")
+        if (
+            d.get("fingerprint") == fingerprint
+            and (model is None or d.get("model") == model)
+            and (own_size if size is None else d.get("crop_size") == size)
+        ):
+            return found
+    return None
 
 
 def metadata(description: Mapping[str, Any]) -> dict[str, str]:
@@ -118,6 +147,7 @@ def metadata(description: Mapping[str, Any]) -> dict[str, str]:
     """
     d = {k: description.get(k) for k in SAME_MODEL}
     d["weights"] = description.get("weights")
+    d["weights_crop_size"] = description.get("weights_crop_size")  # the size the weights were made for
     return {
         "lookalike": json.dumps({"format": FORMAT, "version": FORMAT_VERSION, **d}),
         "input": f"{INPUT_NAME}: N×3×{d['crop_size']}×{d['crop_size']} float32, RGB",
