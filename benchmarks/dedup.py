@@ -269,6 +269,33 @@ def phash_pairs(folder: Path) -> tuple[set[tuple[Path, Path]], float] | None:
     return {(folder / a, folder / b) for a, dups in found.items() for b in dups}, seconds
 
 
+def draw_hard(result: Any, planted: list[Any], path: Path) -> Path:
+    """What is and is not grouped: one group per category (keeper first), then for each category the
+    turned-down candidate pair that came closest (the fine check's SSIM in the caption)."""
+    from lookalike.report import Tile, TileRow, plot_tile_rows
+
+    info = {p.path: p for p in planted}
+    rows, seen = [], set()
+    for g in result.groups:
+        category = info[g.keeper].category
+        if category in seen:
+            continue
+        seen.add(category)
+        tiles = [Tile(g.keeper, "keeper")]
+        tiles += [Tile(m.path, f"{m.kind} · ssim {m.ssim:.2f}") for m in g.duplicates[:3]]
+        rows.append(TileRow(f"grouped: {category}", tiles, ["green"] * len(tiles)))
+    closest: dict[str, Any] = {}
+    for r in result.rejected:
+        category = info[r.a].category
+        if info[r.b].category == category and (category not in closest or r.ssim > closest[category].ssim):
+            closest[category] = r
+    for category, r in closest.items():
+        tiles = [Tile(r.a, f"coarse: ncc {r.ncc:.2f}"), Tile(r.b, f"fine: ssim {r.ssim:.2f}")]
+        rows.append(TileRow(f"not grouped: {category}", tiles, ["red", "red"]))
+    title = "Grouped (green), and the closest look-alikes kept apart (red)"
+    return plot_tile_rows(rows, path, title=title, thumb=150)
+
+
 def hard_suite(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(ROOT / "tests"))
     import hard_negatives
@@ -299,6 +326,8 @@ def hard_suite(args: argparse.Namespace) -> int:
             report = score_hard(group_pairs(result), planted)
             report.update({"seconds": round(seconds, 1), "stats": result.stats, "groups": len(result.groups)})
             runs[name] = report
+            if name == "normal" and args.png is not None:
+                draw_hard(result, planted, args.png)
             distinct = sum(v for k, v in report["false_by_category"].items() if "sky" not in k)
             passed = (
                 distinct == 0
@@ -331,14 +360,15 @@ def hard_suite(args: argparse.Namespace) -> int:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
     if args.out is not None:
-        args.out.write_text(json.dumps({"suite": "hard", "files": len(planted), "runs": runs}, indent=2) + "\n")
+        report_all = {"suite": "hard", "files": len(planted), "runs": runs}
+        args.out.write_text(json.dumps(report_all, indent=2) + "\n")
     return 0 if ok else 1
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--suite", choices=("cifar", "hard"), default="cifar", help="which benchmark to run")
-    ap.add_argument("--hard-per-kind", type=int, default=12, help="hard suite: variants per category and kind")
+    ap.add_argument("--hard-per-kind", type=int, default=12, help="hard suite: variants per category, kind")
     ap.add_argument("--imagededup", action="store_true", help="hard suite: also score imagededup's PHash")
     ap.add_argument(
         "--data", type=Path, default=DEFAULT_DATA, help="CIFAR-10 train folder (class subfolders)"

@@ -176,17 +176,22 @@ def _mirror(views: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 
 def verify(
-    thumbs: Thumbnails, pairs: Sequence[tuple[int, int]], boxes: Sequence[Box], *, flips: bool = True
+    thumbs: Thumbnails,
+    pairs: Sequence[tuple[int, int]],
+    boxes: Sequence[Box],
+    *,
+    flips: bool = True,
+    cut: str | None = None,
 ) -> list[Match]:
     """The best alignment of each pair (a, b): b as is or mirrored (``flips``), × a cut to each box against
-    b whole, or a whole against b cut to each box. Best = highest NCC; RMSE is taken there."""
+    b whole, or a whole against b cut to each box (only the side ``cut``, "a" or "b", when given). Best =
+    highest NCC; RMSE is taken there."""
     import numpy as np
 
-    alignments = [
-        (crop_a, mirror) for mirror in (False, True)[: 2 if flips else 1] for crop_a in (True, False)
-    ]
+    cut_a = {None: (True, False), "a": (True,), "b": (False,)}[cut]
+    alignments = [(crop_a, mirror) for mirror in (False, True)[: 2 if flips else 1] for crop_a in cut_a]
     if len(boxes) == 1:  # whole against whole: cutting either side is the same comparison
-        alignments = [(True, mirror) for _, mirror in alignments[::2]]
+        alignments = list(dict.fromkeys((True, mirror) for _, mirror in alignments))
     out: list[Match] = []
     chunk = max(256, (1 << 22) // (len(boxes) * 3 * VERIFY * VERIFY))  # gathers of ≤ 16 MB
     for start in range(0, len(pairs), chunk):

@@ -48,8 +48,9 @@ class Strictness:
 #: Presets measured on ``benchmarks/dedup.py`` (RESULTS.md "Dedup: content verification").
 STRICTNESS: dict[str, Strictness] = {
     "strict": Strictness(min_ncc=0.95, max_rmse=0.06, min_ssim=0.90, max_colour=0.04),
-    "normal": Strictness(min_ncc=0.95, max_rmse=0.06, min_ssim=0.80, max_colour=0.06),
-    "loose": Strictness(min_ncc=0.90, max_rmse=0.10, min_ssim=0.65, max_colour=0.10),
+    # coarse 0.85: a small shape on white, cropped, correlates only ~0.88 at 12×12; the fine check decides
+    "normal": Strictness(min_ncc=0.85, max_rmse=0.06, min_ssim=0.80, max_colour=0.06),
+    "loose": Strictness(min_ncc=0.80, max_rmse=0.10, min_ssim=0.65, max_colour=0.10),
 }
 MIN_NCC = STRICTNESS["normal"].min_ncc
 MAX_RMSE = STRICTNESS["normal"].max_rmse
@@ -59,8 +60,9 @@ MAX_COLOUR = STRICTNESS["normal"].max_colour
 # well: crops keeping ≥ 90% of the area score at least 0.85 there.
 CROP_PREFILTER = 0.8
 
-# The fine check stops on the 128 px grid for pairs this far below ``min_ssim`` there.
-GIVE_UP_MARGIN = 0.25
+# The fine check stops on a 64 or 128 px grid for pairs this far below ``min_ssim`` there (aligned
+# duplicates score ≥ 0.95 on those grids, distinct pages and screens mostly below 0.6).
+GIVE_UP_MARGIN = 0.1
 
 Pair = tuple[int, int]
 
@@ -82,7 +84,7 @@ class _Judge:
         self.limits, self.flips, self.crops = limits, flips, crops
         self.coarse: dict[Pair, coarse.Match] = {}
         self.fine: dict[Pair, fine.FineMatch] = {}
-        self.cut: dict[Pair, coarse.Match] = {}  # the best cut alignment of pairs that matched whole
+        self.cut: dict[Pair, tuple[coarse.Match, ...]] = {}  # the best alignments with a cut side
 
     def _fine_image(self, i: int) -> Image.Image:
         img = self.fines[i]
@@ -124,25 +126,32 @@ class _Judge:
         return f.ssim >= self.limits.min_ssim and f.colour <= self.limits.max_colour
 
     def find_cuts(self, pairs: Sequence[Pair]) -> None:
-        """The best cut alignment of each pair, in batches (a second start for the fine search)."""
-        todo = [p for p in pairs if p not in self.cut]
+        """The best alignment of each pair with a cut, one with ``a`` cut and one with ``b`` cut, in
+        batches: starts for the fine search besides the coarse best (which may cut the wrong side of a
+        plain picture, or none of a slight crop)."""
+        todo = [p for p in dict.fromkeys(pairs) if p not in self.cut]
         for start in range(0, len(todo), 4096):
             part = todo[start : start + 4096]
-            self.cut.update(
-                zip(part, coarse.verify(self.thumbs, part, coarse.CROP_BOXES, flips=self.flips), strict=True)
-            )
+            both = [
+                coarse.verify(self.thumbs, part, coarse.CROP_BOXES, flips=self.flips, cut=c) for c in "ab"
+            ]
+            self.cut.update(zip(part, zip(*both, strict=True), strict=True))
 
     def check_fine(self, p: Pair) -> fine.FineMatch:
-        """The fine match of a coarse-passed pair, refined from the coarse alignment and, when that is the
-        whole image, also from the best cut one (a slight crop can pass coarsely as a whole image)."""
+        """The fine match of a coarse-passed pair, refined from the coarse alignment, then (while that
+        falls short) from the best alignment with ``a`` cut and with ``b`` cut."""
         if p in self.fine:
             return self.fine[p]
         a, b = p
         m = self.coarse[p]
         found = [m]
-        if self.crops and m.box == 0:
+        if self.crops:
+            if p not in self.cut:
+                self.find_cuts([p])
             found += [
-                c for c in coarse.verify(self.thumbs, [p], coarse.CROP_BOXES, flips=self.flips) if c.box
+                c
+                for c in self.cut[p]
+                if c.box and (c.flipped, c.cropped, c.box) != (m.flipped, m.cropped, m.box)
             ]
         starts = [fine.Start(c.flipped, c.cropped != "b", coarse.CROP_BOXES[c.box]) for c in found]
         f = fine.compare(
@@ -152,6 +161,7 @@ class _Judge:
             base_a=self.thumbs.base[a],
             base_b=self.thumbs.base[b],
             give_up_below=self.limits.min_ssim - GIVE_UP_MARGIN,
+            enough=self.limits.min_ssim,
         )
         self.fine[p] = f
         return f
@@ -354,7 +364,7 @@ def find_duplicates(
     passed = [p for p in ordered if judge.coarse_passed(p)]
     stats["coarse_passed"] = len(passed)
     if crops:
-        judge.find_cuts([p for p in passed if judge.coarse[p].box == 0])
+        judge.find_cuts(passed)
     verified = []
     for done, p in enumerate(passed, 1):
         if judge.fine_passes(judge.check_fine(p)):

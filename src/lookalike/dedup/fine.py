@@ -139,30 +139,40 @@ def refine(
     normalized cross-correlation of the resampled pair improves, staying within :data:`RADIUS` of
     ``origin`` (default ``box``) and keeping sides of at least ``min_side``.
     """
+    import numpy as np
+
     home = box if origin is None else origin
     size = _grid(x, y, box, cap)
-    target = _sample(y, WHOLE, size)
-    best, score = box, _ncc(_sample(x, box, size), target)
+    target = _sample(y, WHOLE, size).ravel()
+    target = target - target.mean()
+    target /= max(float(np.linalg.norm(target)), 1e-12)
+
+    def nccs(boxes: list[Box]) -> npt.NDArray[np.float32]:
+        xs = np.stack([_sample(x, b, size).ravel() for b in boxes])
+        xs -= xs.mean(1, keepdims=True)
+        out: npt.NDArray[np.float32] = (xs @ target) / np.maximum(np.linalg.norm(xs, axis=1), 1e-12)
+        return out
+
+    best, score = box, float(nccs([box])[0])
     for fraction in steps:
         # a step as a fraction of x's width and height
         dx = fraction * (best[2] - best[0]) / size[0]
         dy = fraction * (best[3] - best[1]) / size[1]
-        for _ in range(4):
-            improved = False
+        for _ in range(4):  # each round: every edge moved both ways, the best move kept
+            trials: list[Box] = []
             for edge, d in ((0, dx), (1, dy), (2, dx), (3, dy)):
                 for sign in (-1.0, 1.0):
-                    trial = list(best)
-                    trial[edge] = min(1.0, max(0.0, trial[edge] + sign * d))
-                    if abs(trial[edge] - home[edge]) > RADIUS:
-                        continue
-                    if trial[2] - trial[0] < min_side or trial[3] - trial[1] < min_side:
-                        continue
-                    t = (trial[0], trial[1], trial[2], trial[3])
-                    s = _ncc(_sample(x, t, size), target)
-                    if s > score + 1e-6:
-                        best, score, improved = t, s, True
-            if not improved:
+                    t = list(best)
+                    t[edge] = min(1.0, max(0.0, t[edge] + sign * d))
+                    if abs(t[edge] - home[edge]) <= RADIUS and min(t[2] - t[0], t[3] - t[1]) >= min_side:
+                        trials.append((t[0], t[1], t[2], t[3]))
+            if not trials:
                 break
+            scores = nccs(trials)
+            k = int(scores.argmax())
+            if scores[k] <= score + 1e-6:
+                break
+            best, score = trials[k], float(scores[k])
     return best, score
 
 
@@ -181,8 +191,8 @@ def tile_ssim(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
     """The lowest SSIM over the tiles of two equal-shape grey images in [0, 1].
 
     Both are softened first (:func:`_soften`). Tiles are about 1/:data:`TILES_ACROSS` of the shorter side
-    and at least :data:`TILE_MIN` px; each tile's SSIM uses its own mean, variance and covariance (Wang et al. 2004, with a uniform window the
-    size of the tile).
+    and at least :data:`TILE_MIN` px; each tile's SSIM uses its own mean, variance and covariance (Wang
+    et al. 2004, with a uniform window the size of the tile).
     """
     import numpy as np
 
@@ -240,15 +250,16 @@ def compare(
     base_a: npt.NDArray[np.uint8],
     base_b: npt.NDArray[np.uint8],
     give_up_below: float = -1.0,
+    enough: float = 2.0,
 ) -> FineMatch:
     """Refine the alignment of a pair and compare it tile by tile (see the module docstring).
 
     ``a`` and ``b`` are fine thumbnails (:func:`fine_thumbnail`), ``base_a`` / ``base_b`` their 32×32 RGB
-    thumbnails. Each of ``starts`` (e.g. the coarse check's best whole and best cut alignment) is refined
-    on grids of 32, 64, … px up to the full one, and the start that ends with the highest SSIM counts.
-    When the lowest tile SSIM on the 128 px grid is below ``give_up_below`` (after refining there too),
-    that start is decided there (``size`` says so): a pair that far apart does not come together one grid
-    later.
+    thumbnails. Each of ``starts`` (e.g. the coarse check's best whole and best cut alignment), in order
+    until one reaches ``enough``, is refined on grids of 32, 64, … px up to the full one; the highest
+    lowest-tile SSIM counts. A start whose SSIM on a 64 or 128 px grid is below ``give_up_below`` is
+    decided there (``size`` says which grid): duplicates score ≥ 0.95 on those grids once aligned
+    (benchmarks/dedup.py), and a pair that far apart does not come together one grid later.
     """
     import numpy as np
     from PIL import ImageOps
@@ -264,45 +275,32 @@ def compare(
         # pixel), and ¼ more on the last
         return ([1.0, 0.5] if n == 0 else [0.5]) + ([0.25] if last else [])
 
-    def finish(
-        st: Start, x: Image.Image, y: Image.Image, box: Box, done: int, high: Sequence[int]
-    ) -> tuple[Box, float]:
-        side = MIN_SIDE_FLIPPED if st.flipped else MIN_SIDE
-        ssim = -1.0
-        for n, cap in enumerate(high):
-            last = n == len(high) - 1
-            if last:
-                box, _ = refine(x, y, box, cap, steps(done + n, last), origin=st.box, min_side=side)
-            size = _grid(x, y, box, cap)
-            ssim = tile_ssim(_sample(x, box, size), _sample(y, WHOLE, size))
-            if not last and ssim < give_up_below:  # refined on this grid too, before giving up here
-                box, _ = refine(x, y, box, cap, steps(done + n, last), origin=st.box, min_side=side)
-                ssim = tile_ssim(_sample(x, box, size), _sample(y, WHOLE, size))
-                if ssim < give_up_below:  # hopeless on the 128 px grid already: decided there
-                    break
-        return box, ssim
-
-    found = []  # (ssim, start, x, y, box, cap) of each start taken to the end
-    tried = []  # (ncc, start, x, y, box, levels done, levels left) of starts refined on small grids
-    for st in starts:
+    def search(st: Start) -> tuple[float, Box, tuple[int, int]]:
+        """One start through every grid; decided early where the tile SSIM on a 64 or 128 px grid falls
+        below ``give_up_below``."""
         bb = mirrored[st.flipped][0]
         x, y = (a, bb) if st.cropped_a else (bb, a)
+        side = MIN_SIDE_FLIPPED if st.flipped else MIN_SIDE
         levels = _levels(x, y, st.box)
-        low = [cap for cap in levels[:-1] if cap < 128]
-        if not low:  # a small image: one grid, cheap to finish for every start
-            box, ssim = finish(st, x, y, st.box, 0, levels)
-            found.append((ssim, st, x, y, box, levels[-1]))
-            continue
-        box, score = st.box, -1.0
-        for n, cap in enumerate(low):
-            box, score = refine(
-                x, y, box, cap, steps(n, False), min_side=MIN_SIDE_FLIPPED if st.flipped else MIN_SIDE
-            )
-        tried.append((score, st, x, y, box, len(low), levels[len(low) :]))
-    for _, st, x, y, box, done, high in tried:  # every start to the end: the best correlation on the
-        # small grids does not always lead to the best alignment on the full one (text at sub-pixel offsets)
-        box, ssim = finish(st, x, y, box, done, high)
-        found.append((ssim, st, x, y, box, high[-1]))
-    ssim, st, x, y, box, cap = max(found, key=lambda t: t[0])
+        box, ssim, size = st.box, -1.0, _grid(x, y, st.box)
+        for n, cap in enumerate(levels):
+            last = n == len(levels) - 1
+            box, _ = refine(x, y, box, cap, steps(n, last), origin=st.box, min_side=side)
+            if last or cap >= 64:
+                size = _grid(x, y, box, cap)
+                ssim = tile_ssim(_sample(x, box, size), _sample(y, WHOLE, size))
+                if ssim < give_up_below:  # hopeless already: decided on this grid
+                    break
+        return ssim, box, size
+
+    best: tuple[float, Start, Box, tuple[int, int]] | None = None
+    for st in starts:  # in order, until one is good enough
+        ssim, box, size = search(st)
+        if best is None or ssim > best[0]:
+            best = (ssim, st, box, size)
+        if ssim >= enough:
+            break
+    assert best is not None
+    ssim, st, box, size = best
     colour = colour_difference(base_a, mirrored[st.flipped][1], box, st.cropped_a)
-    return FineMatch(ssim, colour, _grid(x, y, box, cap), box, st.flipped, st.cropped_a)
+    return FineMatch(ssim, colour, size, box, st.flipped, st.cropped_a)
