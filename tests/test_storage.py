@@ -259,6 +259,10 @@ def test_running_readers_answer_from_the_restored_catalogue(tmp_path: Path) -> N
         assert len(ids) == 305
         found = client.get("/api/search", params={"id": ids[-1]["id"], "k": 3})
         assert found.status_code == 200 and len(found.json()["hits"]) == 3
+        (folder / "0000.png").unlink()
+        index_folder(folder, PixelEmbedder(), rebuild=True)  # another catalogue file, from scratch
+        assert reader.count == 304 and client.get("/api/info").json()["images"] == 304
+        assert reader.search("0301.png", k=1, include_self=True).hits[0].relpath == "0301.png"
     web.state.collection.close()
 
 

@@ -574,7 +574,14 @@ class Index:
         try:
             conn = _connect(self.location / DB_NAME)
         except StoreError:
-            return  # not complete yet: the old one answers meanwhile
+            return  # being replaced: the old one answers meanwhile
+        try:
+            complete = conn.execute("SELECT 1 FROM meta WHERE key = 'format'").fetchone() is not None
+        except sqlite3.Error:
+            complete = False
+        if not complete:  # a rebuild has only begun
+            conn.close()
+            return
         self._conn.close()
         self._conn, self._catalogue = conn, now
         if self._vectors is not None:
