@@ -520,6 +520,8 @@ def test_readers_answer_while_a_writer_adds_images(tmp_path: Path) -> None:
                 assert read_everything() == reader.count == committed_now  # the new state, no restart
                 new = f"{committed_now - 1:04d}.png"
                 assert reader.search(vectors(location)[new], k=1).hits[0].relpath == new
+                code, out, err = cli("search", folder / new, "-k", "3", "--json")  # a new process, too
+                assert code == 0 and len(json.loads(out)["hits"]) == 3, err
                 (location / f"go-{stop}").touch()
             for _ in range(200):
                 read_everything()
