@@ -917,6 +917,8 @@ def index_cmd(
             f"[yellow]note:[/] embedded again {report.repaired:,} image(s) whose vectors were lost",
             highlight=False,
         )
+    elif repair and not report.restored:
+        err.print("checked the catalogue and every stored vector: nothing was lost", highlight=False)
     if as_json:
         _print_json({**report.to_dict(), "backend": embedder.backend})
     else:
