@@ -433,6 +433,8 @@ def test_info_reports_health(tmp_path: Path) -> None:
     assert code == 0 and h["catalogue"] == "ok" and h["command"] is None
     assert h["vectors"] == {"committed": 30, "present": 30, "lost": 0, "file": True}
     assert h["copy"]["images"] == 30 and h["search"] == {"state": "current", "pending": 0, "dead": 0}
+    code, _, err = cli("index", folder, "--repair")
+    assert code == 0 and "checked the catalogue and every stored vector: nothing was lost" in err, err
 
     with Index.open(location) as idx, idx.writer() as w:  # rows committed after the structure was saved
         w.put([idx.entry("0001.png")], np.ones((1, PixelEmbedder.dim), dtype=np.float32))  # type: ignore[list-item]
