@@ -38,6 +38,10 @@ Usage::
     python benchmarks/dedup.py --weights ../shared/models/resnet18-cifar10.pt --png dedup-genuine.png
     python benchmarks/dedup.py --no-features                  # pixel candidates only (no network)
     python benchmarks/dedup.py --suite hard --imagededup      # the hard negatives, every strictness
+    python benchmarks/dedup.py --suite speed                  # wall time against imagededup's PHash
+
+``--suite speed`` times ``lookalike dedup`` (a fresh process) against imagededup's PHash on folders of
+2,000 and 10,000 CIFAR-10 JPEGs; imagededup must be importable by this Python (a scratch install).
 """
 
 from __future__ import annotations
@@ -365,9 +369,69 @@ def hard_suite(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+PHASH_SCRIPT = (
+    "import sys, time; from imagededup.methods import PHash; t = time.perf_counter(); "
+    "d = PHash(verbose=False).find_duplicates(image_dir=sys.argv[1]); "
+    "print(time.perf_counter() - t, sum(len(v) for v in d.values()) // 2)"
+)
+
+
+def speed_suite(args: argparse.Namespace) -> int:
+    """Wall time of ``lookalike dedup DIR --json -`` (a fresh process, imports included) against
+    imagededup's PHash in a fresh process, on folders of CIFAR-10 images; runs alternate."""
+    import subprocess
+
+    rng = random.Random(args.seed)
+    exe = Path(sys.executable).with_name("lookalike")
+    rows = []
+    for n in args.sizes:
+        work = Path(tempfile.mkdtemp(prefix="lookalike-speed-"))
+        try:
+            for i, src in enumerate(pick_originals(args.data, n, rng)):
+                shutil.copyfile(src, work / f"{i:06d}.jpg")
+            wall: dict[str, list[float]] = {"lookalike": [], "phash": []}
+            work_s: dict[str, list[float]] = {"lookalike": [], "phash": []}  # in the process, no imports
+            found: dict[str, int] = {}
+            for _ in range(args.repeat):
+                for name, cmd in (
+                    ("lookalike", [str(exe), "dedup", str(work), "--json", "-"]),
+                    ("phash", [sys.executable, "-c", PHASH_SCRIPT, str(work)]),
+                ):
+                    t0 = time.perf_counter()
+                    done = subprocess.run(cmd, capture_output=True, text=True)
+                    wall[name].append(time.perf_counter() - t0)
+                    if done.returncode != 0:
+                        print(f"{name} failed: {done.stderr.strip().splitlines()[-1:]}")
+                        return 1
+                    if name == "lookalike":
+                        data = json.loads(done.stdout)
+                        work_s[name].append(data["seconds"])
+                        found[name] = data["duplicates"]
+                    else:
+                        seconds, pairs = done.stdout.split()[-2:]
+                        work_s[name].append(float(seconds))
+                        found[name] = int(pairs)
+            best = {k: min(v) for k, v in wall.items()}
+            inner = {k: min(v) for k, v in work_s.items()}
+            rows.append({"images": n, "wall": wall, "work": work_s, "duplicates": found})
+            print(
+                f"{n:6,} images: wall lookalike dedup {best['lookalike']:.1f} s, PHash {best['phash']:.1f} s "
+                f"(ratio {best['lookalike'] / best['phash']:.2f}); work (no imports) "
+                f"{inner['lookalike']:.1f} s vs {inner['phash']:.1f} s "
+                f"(ratio {inner['lookalike'] / inner['phash']:.2f}); duplicates found {found}"
+            )
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.out is not None:
+        args.out.write_text(json.dumps({"suite": "speed", "runs": rows}, indent=2) + "\n")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--suite", choices=("cifar", "hard"), default="cifar", help="which benchmark to run")
+    ap.add_argument("--suite", choices=("cifar", "hard", "speed"), default="cifar", help="which benchmark")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000], help="speed suite: folder sizes")
+    ap.add_argument("--repeat", type=int, default=2, help="speed suite: runs of each tool (best counts)")
     ap.add_argument("--hard-per-kind", type=int, default=12, help="hard suite: variants per category, kind")
     ap.add_argument("--imagededup", action="store_true", help="hard suite: also score imagededup's PHash")
     ap.add_argument(
@@ -385,6 +449,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.suite == "hard":
         return hard_suite(args)
+    if args.suite == "speed":
+        return speed_suite(args)
 
     import torch
 

@@ -1456,6 +1456,11 @@ def dedup(
         console.print(
             f"{len(result.groups):,} group(s) · {result.duplicates:,} duplicate(s), {_bytes(freed)} · "
             f"{result.images:,} image{'s' if result.images != 1 else ''} checked in {result.seconds:.1f} s"
+            + (
+                f" · {len(result.rejected):,} look-alike pair(s) kept apart by the fine check"
+                if result.rejected
+                else ""
+            )
             + (f" · {len(result.failures):,} unreadable" if result.failures else ""),
             highlight=False,
             soft_wrap=True,

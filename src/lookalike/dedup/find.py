@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -365,12 +366,17 @@ def find_duplicates(
     stats["coarse_passed"] = len(passed)
     if crops:
         judge.find_cuts(passed)
+    # the fine checks are independent and spend their time in Pillow and NumPy, which release the GIL
     verified = []
-    for done, p in enumerate(passed, 1):
-        if judge.fine_passes(judge.check_fine(p)):
-            verified.append(p)
-        if progress and (done % 64 == 0 or done == len(passed)):
-            progress("verifying", done, len(passed))
+    pool = ThreadPoolExecutor(max(1, workers if workers is not None else os.cpu_count() or 1))
+    try:
+        for done, (p, f) in enumerate(zip(passed, pool.map(judge.check_fine, passed), strict=True), 1):
+            if judge.fine_passes(f):
+                verified.append(p)
+            if progress and (done % 64 == 0 or done == len(passed)):
+                progress("verifying", done, len(passed))
+    finally:  # a progress callback may raise to cancel
+        pool.shutdown(wait=True, cancel_futures=True)
     stats["verified_pairs"] = len(verified)
     stats["fine_rejected"] = len(passed) - len(verified)
     if feats is not None:
