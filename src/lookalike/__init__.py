@@ -45,9 +45,9 @@ _EXPORTS: dict[str, str] = {
     "Index": "index",
     "index_folder": "index",
     "find_index": "index",
-    "find_duplicates": "dedup",
-    "move_duplicates": "dedup",
-    "undo_moves": "dedup",
+    "find_duplicates": "dedup.find",
+    "move_duplicates": "dedup.moves",
+    "undo_moves": "dedup.moves",
     "Evaluation": "evaluate",
 }
 
