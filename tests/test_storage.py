@@ -24,6 +24,7 @@ import pytest
 from PIL import Image
 
 from lookalike import index as index_module
+from lookalike import storage as storage_module
 from lookalike.index import Index, index_folder
 from lookalike.storage import COPY_NAME, StorageError, check_catalogue, explain, health
 from pixel_embedder import PixelEmbedder as _PixelEmbedder
@@ -264,6 +265,25 @@ def test_running_readers_answer_from_the_restored_catalogue(tmp_path: Path) -> N
         assert reader.count == 304 and client.get("/api/info").json()["images"] == 304
         assert reader.search("0301.png", k=1, include_self=True).hits[0].relpath == "0301.png"
     web.state.collection.close()
+
+
+def test_a_copy_missed_by_a_killed_run_is_saved_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = photos(tmp_path / "photos", 20)
+    location = folder / ".lookalike"
+    index_folder(folder, PixelEmbedder())
+    photos(folder, 5, start=20)
+    with monkeypatch.context() as patched:  # as if killed right before saving the copy
+        patched.setattr(storage_module, "save_copy", lambda conn, location: location)
+        index_folder(folder, PixelEmbedder())
+    assert health(location)["copy"]["images"] == 20
+    assert index_folder(folder, PixelEmbedder()).embedded == 0  # nothing changed since, but the copy is old
+    assert health(location)["copy"]["images"] == 25
+    assert index_folder(folder, PixelEmbedder()).embedded == 0
+    saved = (location / COPY_NAME).stat().st_mtime_ns
+    index_folder(folder, PixelEmbedder())
+    assert (location / COPY_NAME).stat().st_mtime_ns == saved  # up to date: not copied again
 
 
 def test_damaged_catalogue_without_a_copy_says_rebuild(tmp_path: Path) -> None:

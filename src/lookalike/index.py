@@ -1519,7 +1519,6 @@ def index_folder(
         idx = _open_for_update(loc, root, asked, rebuild=rebuild, report=report)
         try:
             lost = set(storage.repair_vectors(idx, full=repair or report.restored is not None))
-            changes = idx._conn.total_changes
             w = Writer(idx)
             embedding = {"rows": idx.count, "total": 0, "done": 0}
 
@@ -1554,7 +1553,8 @@ def index_folder(
                 )
                 report.images = idx.count
                 report.seconds = time.perf_counter() - started
-                changed = idx._conn.total_changes != changes or report.created or bool(lost)
+                changed = report.created or bool(lost or report.embedded or report.moved or report.removed)
+                changed = changed or storage.copy_is_stale(loc, idx.meta())  # or a run killed before its copy
                 precisions = list(idx.meta().get("precisions") or [])
                 if asked.get("precision") not in precisions:
                     precisions.append(asked.get("precision"))
@@ -1562,7 +1562,7 @@ def index_folder(
                 summary["failed"] = len(report.failed)
                 summary["backend"] = backend
                 w.set_meta(updated=time.time(), last_run=summary, precisions=precisions)
-                if changed or report.restored or not (loc / storage.COPY_NAME).is_file():
+                if changed or report.restored:
                     storage.save_copy(idx._conn, loc)
             finally:
                 w.close()

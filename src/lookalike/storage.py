@@ -571,6 +571,15 @@ def copy_info(location: Path) -> dict[str, Any] | None:
     }
 
 
+def copy_is_stale(location: Path, meta: dict[str, Any]) -> bool:
+    """Whether the last good copy is missing or behind the catalogue whose ``meta`` is given in what is
+    costly to make again: vectors (a run killed before it saved its copy) or the search structure. (Rows
+    it misses otherwise, of files removed, renamed or touched, the update after a restore sees again.)"""
+    copied = _read_meta(location / COPY_NAME)
+    keys = ("vectors_file", "vectors_count", "search")
+    return copied is None or any(copied.get(k) != meta.get(k) for k in keys)
+
+
 def catalogue_bytes(location: Path) -> int:
     """Bytes the catalogue of the index in ``location`` takes (its write-ahead log included): about what
     a copy of it needs."""
