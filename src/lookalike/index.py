@@ -13,6 +13,8 @@ read its rows and vectors, or describe it. Nothing runs as a server: an index is
 * ``vectors-<id>.f32`` — the raw float32 feature vectors, ``dim`` per row, append-only (L1, MSE and L2
   re-ranking need raw vectors; cosine and NCC do not care about scale);
 * ``search-<id>.faiss`` — the search structure over the L2-normalised vectors (:mod:`lookalike.search`);
+* ``index.db.good`` — the last good copy of ``index.db``, saved after every run that changed the index
+  and put back when ``index.db`` is damaged or gone (:mod:`lookalike.storage`);
 * ``lock`` — held by the one process that writes.
 
 Crash safety (kill -9 at any moment, then run again: the result equals an uninterrupted run):
