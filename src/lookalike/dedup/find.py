@@ -162,7 +162,7 @@ class _Judge:
             base_a=self.thumbs.base[a],
             base_b=self.thumbs.base[b],
             give_up_below=self.limits.min_ssim - GIVE_UP_MARGIN,
-            enough=self.limits.min_ssim,
+            enough=self.fine_passes,
         )
         self.fine[p] = f
         return f

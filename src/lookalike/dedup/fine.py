@@ -19,7 +19,7 @@ Everything is NumPy and Pillow (no torch): resampling with a box is Pillow's ant
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -259,14 +259,15 @@ def compare(
     base_a: npt.NDArray[np.uint8],
     base_b: npt.NDArray[np.uint8],
     give_up_below: float = -1.0,
-    enough: float = 2.0,
+    enough: Callable[[FineMatch], bool] | None = None,
 ) -> FineMatch:
     """Refine the alignment of a pair and compare it tile by tile (see the module docstring).
 
     ``a`` and ``b`` are fine thumbnails (:func:`fine_thumbnail`), ``base_a`` / ``base_b`` their 32×32 RGB
-    thumbnails. Each of ``starts`` (e.g. the coarse check's best whole and best cut alignment), in order
-    until one reaches ``enough``, is refined on grids of 32, 64, … px up to the full one; the highest
-    lowest-tile SSIM counts. A start whose SSIM on a 64 or 128 px grid is below ``give_up_below`` is
+    thumbnails. Each of ``starts`` (e.g. the coarse check's best alignment, then the best with ``a`` cut
+    and with ``b`` cut), in order until one is ``enough`` (e.g. passes the thresholds), is refined on grids
+    of 64, 128, … px up to the full one; the first that is enough counts, else the one with the highest
+    lowest-tile SSIM. A start whose SSIM on a 64 or 128 px grid is below ``give_up_below`` is
     decided there (``size`` says which grid): duplicates score ≥ 0.95 on those grids once aligned
     (benchmarks/dedup.py), and a pair that far apart does not come together one grid later.
     """
@@ -302,14 +303,15 @@ def compare(
                     break
         return ssim, box, size
 
-    best: tuple[float, Start, Box, tuple[int, int]] | None = None
+    best: FineMatch | None = None
     for st in starts:  # in order, until one is good enough
         ssim, box, size = search(st)
-        if best is None or ssim > best[0]:
-            best = (ssim, st, box, size)
-        if ssim >= enough:
+        colour = colour_difference(base_a, mirrored[st.flipped][1], box, st.cropped_a)
+        match = FineMatch(ssim, colour, size, box, st.flipped, st.cropped_a)
+        ok = enough is not None and enough(match)
+        if best is None or ok or ssim > best.ssim:
+            best = match
+        if ok:
             break
     assert best is not None
-    ssim, st, box, size = best
-    colour = colour_difference(base_a, mirrored[st.flipped][1], box, st.cropped_a)
-    return FineMatch(ssim, colour, size, box, st.flipped, st.cropped_a)
+    return best
