@@ -118,11 +118,9 @@ def test_strictness_presets_and_a_single_threshold(pages: dict[str, Path]) -> No
 
 def test_pixel_dedup_does_not_import_torch(pages: dict[str, Path]) -> None:
     code = (
-        "import sys; from lookalike.dedup import find_duplicates; "
-        f"r = find_duplicates({str(pages['a'].parent)!r}); "
-        "print(len(r.groups), 'torch' in sys.modules)"
+        "import sys, json; from lookalike.cli import app; from typer.testing import CliRunner; "
+        f"r = CliRunner().invoke(app, ['dedup', {str(pages['a'].parent)!r}, '--json', '-']); "
+        "print(len(json.loads(r.stdout)['groups']), 'torch' in sys.modules)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert out == ["1", "False"]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["1", "False"]  # `lookalike dedup DIR` grouped, without loading torch
