@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import hard_negatives as hn
-from lookalike.dedup import find_duplicates, verify_pair
+from lookalike.dedup import find_duplicates, reading, verify_pair
 from lookalike.dedup.fine import tile_ssim
 from lookalike.dedup.grouping import keeper_first_groups
 
@@ -124,3 +124,33 @@ def test_pixel_dedup_does_not_import_torch(pages: dict[str, Path]) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["1", "False"]  # `lookalike dedup DIR` grouped, without loading torch
+
+
+def test_fine_thumbnails_past_the_memory_budget_are_read_again(
+    pages: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = [pages[k] for k in ("a", "b", "a-jpeg", "a-half", "a-crop")]
+    kept = find_duplicates(files)
+    monkeypatch.setattr("lookalike.dedup.reading.FINE_BUDGET", 0)  # keep none from the first read
+    again = find_duplicates(files)
+    assert [g.paths for g in again.groups] == [g.paths for g in kept.groups]
+    assert [m.ssim for m in again.groups[0].members] == [m.ssim for m in kept.groups[0].members]
+
+
+def test_a_file_gone_before_its_fine_check_is_not_a_duplicate(
+    pages: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "a-copy.jpg"
+    copy.write_bytes(pages["a-jpeg"].read_bytes())
+    monkeypatch.setattr("lookalike.dedup.reading.FINE_BUDGET", 0)
+
+    real_read_all = reading.read_all
+
+    def read_then_delete(*args: object, **kw: object) -> reading.Collection:
+        out = real_read_all(*args, **kw)  # type: ignore[arg-type]
+        copy.unlink()  # gone between the scan and the fine check
+        return out
+
+    monkeypatch.setattr("lookalike.dedup.find.read_all", read_then_delete)
+    result = find_duplicates([pages["a"], copy])
+    assert result.groups == [] and result.rejected and result.rejected[0].ssim == -1.0

@@ -21,7 +21,7 @@ from lookalike.dedup.reading import (
     read_one,
 )
 from lookalike.dedup.results import DedupResult, DuplicateGroup, Member, PairCheck
-from lookalike.errors import LookalikeError
+from lookalike.errors import ImageError, LookalikeError
 from lookalike.images import list_images
 
 if TYPE_CHECKING:
@@ -143,6 +143,11 @@ class _Judge:
         falls short) from the best alignment with ``a`` cut and with ``b`` cut."""
         if p in self.fine:
             return self.fine[p]
+        try:  # a file read again for its fine thumbnail may have changed or gone since the scan
+            fa, fb = self._fine_image(p[0]), self._fine_image(p[1])
+        except (ImageError, OSError):
+            self.fine[p] = fine.FineMatch(-1.0, 1.0, (0, 0), fine.WHOLE)
+            return self.fine[p]
         a, b = p
         m = self.coarse[p]
         found = [m]
@@ -156,8 +161,8 @@ class _Judge:
             ]
         starts = [fine.Start(c.flipped, c.cropped != "b", coarse.CROP_BOXES[c.box]) for c in found]
         f = fine.compare(
-            self._fine_image(a),
-            self._fine_image(b),
+            fa,
+            fb,
             starts,
             base_a=self.thumbs.base[a],
             base_b=self.thumbs.base[b],

@@ -80,11 +80,13 @@ def read_all(
     paths: Sequence[Path],
     progress: Progress | None = None,
     workers: int | None = None,
-    fine_budget: int = FINE_BUDGET,
+    fine_budget: int | None = None,
 ) -> Collection:
-    """Read every file in a thread pool (Pillow decodes without the GIL), in order."""
+    """Read every file in a thread pool (Pillow decodes without the GIL), in order; fine thumbnails are
+    kept up to ``fine_budget`` bytes (default :data:`FINE_BUDGET`)."""
     out = Collection([], [], [], [])
     kept = 0
+    budget = FINE_BUDGET if fine_budget is None else fine_budget
 
     def task(p: Path) -> tuple[FileFacts, npt.NDArray[np.uint8], Image.Image | None] | str:
         try:
@@ -103,7 +105,7 @@ def read_all(
             else:
                 facts, thumb, fine = res
                 size = 0 if fine is None else fine.width * fine.height
-                if fine is not None and kept + size > fine_budget:
+                if fine is not None and kept + size > budget:
                     fine = None  # read again if a pair needs it
                 kept += size if fine is not None else 0
                 out.files.append(facts)
