@@ -660,7 +660,7 @@ def test_host_header_and_cross_origin_posts_are_checked(site: Path) -> None:
         application.state.collection.close()
 
 
-def test_an_index_with_random_weights_searches_by_id_but_refuses_uploads(tmp_path: Path) -> None:
+def test_an_index_with_random_weights_takes_uploads_only_with_its_exported_model(tmp_path: Path) -> None:
     from lookalike.features import Embedder
     from lookalike.index import index_folder
     from web_support import CIFAR
@@ -670,11 +670,18 @@ def test_an_index_with_random_weights_searches_by_id_but_refuses_uploads(tmp_pat
     for src in sorted((CIFAR / "deer").iterdir())[:4]:
         (folder / src.name).write_bytes(src.read_bytes())
     location = index_folder(folder, Embedder("none", model="resnet18", size=32, num_workers=0)).location
+    data = sorted(folder.glob("*.jpg"))[0].read_bytes()
+    with_model = create_app(location, warm=False)  # the index keeps its exported model: uploads work
+    try:
+        r = TestClient(with_model).post("/api/search", files={"file": ("deer.jpg", data, "image/jpeg")})
+        assert r.status_code == 200 and r.json()["hits"][0]["score"] > 0.999
+    finally:
+        with_model.state.collection.close()
+    (location / "model.onnx").unlink()  # without it, random weights cannot be made again
     application = create_app(location, warm=False)
     try:
         c = TestClient(application)
         assert c.get("/api/search", params={"id": 1, "k": 2}).status_code == 200
-        data = sorted(folder.glob("*.jpg"))[0].read_bytes()
         r = c.post("/api/search", files={"file": ("deer.jpg", data, "image/jpeg")})
         assert r.status_code == 409 and "random weights" in one_line(r)
         uploads = c.get("/api/info").json()["uploads"]
