@@ -214,3 +214,22 @@ def test_fidelity_on_sample_photos_with_the_shared_cifar_model(tmp_path: Path) -
     assert cosines(onnx_embedder.embed(paths).numpy(), want).min() >= 0.9999
     model = OnnxModel(cached_path(onnx_embedder.describe()))
     assert cosines(model.embed(paths), want).min() >= 0.9999
+
+
+def test_find_cached_by_fingerprint_model_and_size(tmp_path: Path) -> None:
+    from lookalike.models import file_fingerprint
+    from lookalike.onnx_backend import find_cached
+
+    torch.manual_seed(3)
+    net = create_model("resnet18", num_classes=10, cifar_stem=True)
+    weights = save_checkpoint(tmp_path / "w.pt", net, net.lookalike_info)  # type: ignore[arg-type]
+    fingerprint = file_fingerprint(weights)
+    assert find_cached(fingerprint) is None  # nothing exported yet
+    x = torch.rand(1, 3, 32, 32)
+    Embedder(str(weights), device="cpu").embed_batch(x)  # exports at the weights' own size (32)
+    Embedder(str(weights), device="cpu", size=48).embed_batch(torch.rand(1, 3, 48, 48))
+    own, bigger = find_cached(fingerprint), find_cached(fingerprint, size=48)
+    assert own is not None and own.crop_size == 32 and own.description["fingerprint"] == fingerprint
+    assert bigger is not None and bigger.crop_size == 48
+    assert find_cached(fingerprint, size=64) is None and find_cached(fingerprint, model="resnet34") is None
+    assert find_cached("sha256:" + "0" * 64) is None
