@@ -574,9 +574,8 @@ def test_queries_need_reproducible_weights_or_the_indexs_own_model(
         assert idx.search(picture(0), k=1).query_kind == "image"
         assert idx.info()["backend"] == "onnx" and idx.info()["model_file"] > 0
     (folder / ".lookalike" / "model.onnx").unlink()
-    with Index.open(folder / ".lookalike") as idx:
-        with pytest.raises(StoreError, match="random weights"):
-            idx.search(picture(0))
+    with Index.open(folder / ".lookalike") as idx, pytest.raises(StoreError, match="random weights"):
+        idx.search(picture(0))
 
 
 def test_missing_search_file_is_rebuilt_from_rows(tmp_path: Path, embedder: Embedder) -> None:
