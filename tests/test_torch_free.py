@@ -111,6 +111,23 @@ def test_web_upload_search_imports_no_torch(site: Path) -> None:
     assert got["torch"] is False
 
 
+def test_web_compare_imports_no_torch(site: Path) -> None:
+    pytest.importorskip("fastapi")
+    got = run_fresh(
+        "from fastapi.testclient import TestClient\n"
+        "from lookalike.web.app import create_app\n"
+        "client = TestClient(create_app('photos/.lookalike', warm=False))\n"
+        "data = open('query.jpg', 'rb').read()\n"
+        "files = {'a': ('q.jpg', data, 'image/jpeg'), 'b': ('q2.jpg', data, 'image/jpeg')}\n"
+        "r = client.post('/api/compare', files=files)\n"
+        "out = [r.status_code, r.json()]",
+        site,
+    )
+    status, body = got["out"]  # type: ignore[misc]
+    assert status == 200 and body["pixels"]["l1"] == 0 and body["features"]["cosine"] == pytest.approx(1)
+    assert got["torch"] is False
+
+
 def test_without_an_exported_model_the_first_query_exports_it_once(site: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(site, copy, symlinks=True)

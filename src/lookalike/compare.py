@@ -75,7 +75,7 @@ def compare(
     b: str | os.PathLike[str] | Image.Image | torch.Tensor,
     *,
     space: Space = "both",
-    embedder: Embedder | None = None,
+    embedder: Embedder | OnnxModel | None = None,
     weights: str | os.PathLike[str] | None = "DEFAULT",
     model: str | None = None,
     size: int | None = None,
@@ -85,7 +85,9 @@ def compare(
 ) -> Comparison:
     """Compare two images on pixels, on deep features, or both.
 
-    Pass an ``embedder`` to reuse a loaded model; otherwise one is made from ``weights``/``model``/``size``.
+    Pass an ``embedder`` to reuse a loaded model (an :class:`Embedder`, or an exported
+    :class:`~lookalike.onnx_backend.OnnxModel` such as :meth:`lookalike.index.Index.query_model`, for two
+    image files or PIL images); otherwise one is made from ``weights``/``model``/``size``.
     Pixel-space work with torchvision weights needs only their metadata, so it runs offline.
 
     Two image files (or PIL images) with a weights file whose ONNX export is in the cache (the first
@@ -94,6 +96,12 @@ def compare(
     """
     if space not in ("pixels", "features", "both"):
         raise LookalikeError(f"unknown space {space!r}; choose pixels, features or both")
+    from lookalike.onnx_backend import OnnxModel
+
+    if isinstance(embedder, OnnxModel):
+        if not (_is_image(a) and _is_image(b)):
+            raise LookalikeError("an exported model compares image files or PIL images, not tensors")
+        return _compare_onnx(a, b, embedder, space)
     if embedder is None and (cached := _cached_model(a, b, weights, model, size, device, precision, backend)):
         return _compare_onnx(a, b, cached, space)
     import torch
@@ -121,6 +129,11 @@ def compare(
     )
 
 
+def _is_image(x: object) -> bool:
+    """An image file or a PIL image (checked without importing torch)."""
+    return isinstance(x, (str, os.PathLike)) or type(x).__module__.startswith("PIL.")
+
+
 def _cached_model(
     a: object,
     b: object,
@@ -137,12 +150,9 @@ def _cached_model(
     from lookalike.models import file_fingerprint
     from lookalike.onnx_backend import find_cached
 
-    def image(x: object) -> bool:  # a file or a PIL image, without importing torch to check
-        return isinstance(x, (str, os.PathLike)) or type(x).__module__.startswith("PIL.")
-
     if backend == "torch" or device not in (None, "cpu") or precision not in ("auto", "float32"):
         return None
-    if not (image(a) and image(b) and isinstance(weights, (str, os.PathLike))):
+    if not (_is_image(a) and _is_image(b) and isinstance(weights, (str, os.PathLike))):
         return None
     path = Path(weights).expanduser()
     if not path.is_file():

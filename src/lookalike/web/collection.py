@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from lookalike.dedup import DedupResult
     from lookalike.features import Embedder
+    from lookalike.onnx_backend import OnnxModel
 
 __all__ = ["Collection", "DuplicatesJob", "ServeError", "Snapshot"]
 
@@ -310,9 +311,11 @@ class Collection:
         return self._model_ready.is_set()
 
     @contextlib.contextmanager
-    def model(self) -> Iterator[Embedder]:
-        """The model, held by one request at a time."""
-        emb = self.embedder()
+    def model(self) -> Iterator[Embedder | OnnxModel]:
+        """The model, held by one request at a time: the index's exported model (one thread, no torch)
+        when it has one, else the PyTorch embedder."""
+        exported = self.index.query_model(threads=1)
+        emb = exported if exported is not None else self.embedder()
         with self._model_lock:
             yield emb
 
