@@ -104,7 +104,7 @@ def test_find_duplicates_groups_the_copies_and_not_the_look_alikes(pages: dict[s
     assert kinds[pages["a-half"]] == "resized" and kinds[pages["a-crop"]] == "cropped"
     data = result.to_dict()
     member = data["groups"][0]["members"][1]
-    assert set(member["coarse"]) == {"ncc", "rmse"} and set(member["fine"]) == {"ssim", "colour"}
+    assert set(member["coarse"]) == {"ncc", "rmse"} and set(member["fine"]) == {"ssim", "detail", "colour"}
     assert any(r["decided_by"] == "fine" and not r["duplicate"] for r in data["rejected"])
 
 
@@ -154,3 +154,15 @@ def test_a_file_gone_before_its_fine_check_is_not_a_duplicate(
     monkeypatch.setattr("lookalike.dedup.find.read_all", read_then_delete)
     result = find_duplicates([pages["a"], copy])
     assert result.groups == [] and result.rejected and result.rejected[0].ssim == -1.0
+
+
+def test_a_disc_and_a_square_at_one_place_differ_in_detail(tmp_path: Path) -> None:
+    # one size, one colour, one place: the 1/8 tiles average the corners away, the detail tiles do not
+    rng = random.Random(0)
+    disc = _save(hn.shape(rng, "circle", (30, 160, 70), (0.5, 0.5), 0.05), tmp_path / "disc.png")
+    square = _save(hn.shape(rng, "square", (30, 160, 70), (0.5, 0.5), 0.05), tmp_path / "square.png")
+    check = verify_pair(disc, square)
+    assert not check.duplicate and check.detail is not None and check.detail < 0.5
+    assert verify_pair(
+        disc, _save(Image.open(disc).convert("RGB"), tmp_path / "disc.jpg", quality=70)
+    ).duplicate

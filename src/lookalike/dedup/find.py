@@ -37,21 +37,23 @@ StrictnessName = Literal["strict", "normal", "loose"]
 @dataclass(frozen=True)
 class Strictness:
     """The thresholds of both checks. Coarse: NCC and RMSE of 12×12 thumbnails (lets every re-encode,
-    resize, flip and crop through); fine: lowest tile SSIM and largest tile colour difference at the
-    refined alignment (decides where content differs)."""
+    resize, flip and crop through); fine: lowest tile SSIM (tiles of 1/8 of the side, and ``detail`` on
+    tiles of 1/12) and largest tile colour difference at the refined alignment (decides where content
+    differs)."""
 
     min_ncc: float
     max_rmse: float
     min_ssim: float
     max_colour: float
+    min_detail: float
 
 
 #: Presets measured on ``benchmarks/dedup.py`` (RESULTS.md "Dedup: content verification").
 STRICTNESS: dict[str, Strictness] = {
-    "strict": Strictness(min_ncc=0.95, max_rmse=0.06, min_ssim=0.90, max_colour=0.04),
+    "strict": Strictness(min_ncc=0.95, max_rmse=0.06, min_ssim=0.90, max_colour=0.04, min_detail=0.6),
     # coarse 0.85: a small shape on white, cropped, correlates only ~0.88 at 12×12; the fine check decides
-    "normal": Strictness(min_ncc=0.85, max_rmse=0.06, min_ssim=0.80, max_colour=0.06),
-    "loose": Strictness(min_ncc=0.80, max_rmse=0.10, min_ssim=0.65, max_colour=0.10),
+    "normal": Strictness(min_ncc=0.85, max_rmse=0.06, min_ssim=0.80, max_colour=0.06, min_detail=0.5),
+    "loose": Strictness(min_ncc=0.80, max_rmse=0.10, min_ssim=0.65, max_colour=0.10, min_detail=0.4),
 }
 MIN_NCC = STRICTNESS["normal"].min_ncc
 MAX_RMSE = STRICTNESS["normal"].max_rmse
@@ -124,7 +126,8 @@ class _Judge:
         return self.coarse[p].passes(self.limits.min_ncc, self.limits.max_rmse)
 
     def fine_passes(self, f: fine.FineMatch) -> bool:
-        return f.ssim >= self.limits.min_ssim and f.colour <= self.limits.max_colour
+        lim = self.limits
+        return f.ssim >= lim.min_ssim and f.detail >= lim.min_detail and f.colour <= lim.max_colour
 
     def find_cuts(self, pairs: Sequence[Pair]) -> None:
         """The best alignment of each pair with a cut, one with ``a`` cut and one with ``b`` cut, in
@@ -146,7 +149,7 @@ class _Judge:
         try:  # a file read again for its fine thumbnail may have changed or gone since the scan
             fa, fb = self._fine_image(p[0]), self._fine_image(p[1])
         except (ImageError, OSError):
-            self.fine[p] = fine.FineMatch(-1.0, 1.0, (0, 0), fine.WHOLE)
+            self.fine[p] = fine.FineMatch(-1.0, 1.0, (0, 0), fine.WHOLE, detail=-1.0)
             return self.fine[p]
         a, b = p
         m = self.coarse[p]
@@ -191,6 +194,7 @@ class _Judge:
             None if f is None else f.ssim,
             None if f is None else f.colour,
             self.coarse_passed(p),
+            None if f is None else f.detail,
         )
 
 
@@ -225,15 +229,22 @@ def _limits(
     max_rmse: float | None,
     min_ssim: float | None,
     max_colour: float | None,
+    min_detail: float | None = None,
 ) -> Strictness:
     if strictness not in STRICTNESS:
         raise LookalikeError(
             f"strictness {strictness!r} is not one of {', '.join(STRICTNESS)}; e.g. 'normal'"
         )
     base = asdict(STRICTNESS[strictness])
-    given = {"min_ncc": min_ncc, "max_rmse": max_rmse, "min_ssim": min_ssim, "max_colour": max_colour}
+    given = {
+        "min_ncc": min_ncc,
+        "max_rmse": max_rmse,
+        "min_ssim": min_ssim,
+        "max_colour": max_colour,
+        "min_detail": min_detail,
+    }
     base.update({k: v for k, v in given.items() if v is not None})
-    for name in ("min_ncc", "min_ssim"):
+    for name in ("min_ncc", "min_ssim", "min_detail"):
         if not 0.0 < base[name] <= 1.0:
             raise LookalikeError(
                 f"{name} {base[name]} must be in (0, 1], e.g. {getattr(STRICTNESS['normal'], name)}"
@@ -274,6 +285,7 @@ def find_duplicates(
     max_rmse: float | None = None,
     min_ssim: float | None = None,
     max_colour: float | None = None,
+    min_detail: float | None = None,
     neighbours: int = 10,
     flips: bool = True,
     crops: bool = True,
@@ -288,8 +300,8 @@ def find_duplicates(
     method. Unreadable files are skipped and listed in :attr:`DedupResult.failures`.
 
     ``strictness`` picks the thresholds of both checks (:data:`STRICTNESS`); ``min_ncc`` / ``max_rmse``
-    (coarse) and ``min_ssim`` / ``max_colour`` (fine) override single ones. Deep features only add
-    candidate pairs: pass an ``embedder``, or ``vectors`` with one row per path in the order of ``paths``
+    (coarse) and ``min_ssim`` / ``min_detail`` / ``max_colour`` (fine) override single ones. Deep features
+    only add candidate pairs: pass an ``embedder``, or ``vectors`` with one row per path in the order of ``paths``
     (after folder listing), e.g. from an index. ``neighbours`` is how many candidates each image gets
     from each source.
 
@@ -300,7 +312,7 @@ def find_duplicates(
     import numpy as np
 
     started = time.perf_counter()
-    limits = _limits(strictness, min_ncc, max_rmse, min_ssim, max_colour)
+    limits = _limits(strictness, min_ncc, max_rmse, min_ssim, max_colour, min_detail)
     if neighbours < 1:
         raise LookalikeError(f"neighbours {neighbours} must be at least 1, e.g. 10")
     all_paths = _as_paths(paths)
@@ -438,6 +450,7 @@ def _member(
         hints=() if keeper else (hints if hints is not None else ("exact",)),
         ssim=1.0 if fm is None else fm.ssim,
         colour=0.0 if fm is None else fm.colour,
+        detail=1.0 if fm is None else fm.detail,
     )
 
 
@@ -450,6 +463,7 @@ def verify_pair(
     max_rmse: float | None = None,
     min_ssim: float | None = None,
     max_colour: float | None = None,
+    min_detail: float | None = None,
     flips: bool = True,
     crops: bool = True,
 ) -> PairCheck:
@@ -459,7 +473,7 @@ def verify_pair(
     >>> verify_pair("beach.jpg", "beach-small.jpg").duplicate  # doctest: +SKIP
     True
     """
-    limits = _limits(strictness, min_ncc, max_rmse, min_ssim, max_colour)
+    limits = _limits(strictness, min_ncc, max_rmse, min_ssim, max_colour, min_detail)
     (_, ta, fa), (_, tb, fb) = read_one(Path(a)), read_one(Path(b))
     judge = _Judge(
         coarse.Thumbnails.stack([ta, tb]), [fa, fb], [Path(a), Path(b)], limits, flips=flips, crops=crops

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 
-def _scores(ncc: float, rmse: float, ssim: float, colour: float) -> dict[str, dict[str, float]]:
+def _scores(
+    ncc: float, rmse: float, ssim: float, detail: float, colour: float
+) -> dict[str, dict[str, float]]:
     return {
         "coarse": {"ncc": round(ncc, 5), "rmse": round(rmse, 5)},
-        "fine": {"ssim": round(ssim, 5), "colour": round(colour, 5)},
+        "fine": {"ssim": round(ssim, 5), "detail": round(detail, 5), "colour": round(colour, 5)},
     }
 
 
@@ -20,11 +22,11 @@ def _scores(ncc: float, rmse: float, ssim: float, colour: float) -> dict[str, di
 class Member:
     """One file of a duplicate group and how it compares with the group's keeper.
 
-    ``ncc`` and ``rmse`` are the coarse check's scores (12×12 thumbnails at their best alignment), ``ssim``
-    and ``colour`` the fine check's (lowest tile SSIM and largest tile colour difference at the refined
-    alignment): 1.0, 0.0, 1.0, 0.0 for the keeper and for exact copies. ``hints`` say what the difference
-    looks like: ``exact`` (same bytes), ``flipped``, ``cropped``, ``resized``; empty for a near-identical
-    image (e.g. re-encoded).
+    ``ncc`` and ``rmse`` are the coarse check's scores (12×12 thumbnails at their best alignment), ``ssim``,
+    ``detail`` and ``colour`` the fine check's (lowest SSIM over tiles of 1/8 and of 1/12 of the side, and
+    the largest tile colour difference, at the refined alignment); the best scores for the keeper and for
+    exact copies. ``hints`` say what the difference looks like: ``exact`` (same bytes), ``flipped``,
+    ``cropped``, ``resized``; empty for a near-identical image (e.g. re-encoded).
     """
 
     path: Path
@@ -38,6 +40,7 @@ class Member:
     hints: tuple[str, ...] = ()
     ssim: float = 1.0
     colour: float = 0.0
+    detail: float = 1.0
 
     @property
     def pixels(self) -> int:
@@ -61,7 +64,7 @@ class Member:
             "mtime": self.mtime,
             "ncc": round(self.ncc, 5),
             "rmse": round(self.rmse, 5),
-            **_scores(self.ncc, self.rmse, self.ssim, self.colour),
+            **_scores(self.ncc, self.rmse, self.ssim, self.detail, self.colour),
         }
 
 
@@ -102,6 +105,7 @@ class PairCheck:
     ssim: float | None = None
     colour: float | None = None
     coarse_passed: bool = True
+    detail: float | None = None
 
     @property
     def decided_by(self) -> str:
@@ -120,8 +124,12 @@ class PairCheck:
             "decided_by": self.decided_by,
             "coarse": {"ncc": round(self.ncc, 5), "rmse": round(self.rmse, 5), "passed": self.coarse_passed},
             "fine": None
-            if self.ssim is None or self.colour is None
-            else {"ssim": round(self.ssim, 5), "colour": round(self.colour, 5)},
+            if self.ssim is None or self.colour is None or self.detail is None
+            else {
+                "ssim": round(self.ssim, 5),
+                "detail": round(self.detail, 5),
+                "colour": round(self.colour, 5),
+            },
         }
 
 
