@@ -301,9 +301,9 @@ def find_duplicates(
 
     ``strictness`` picks the thresholds of both checks (:data:`STRICTNESS`); ``min_ncc`` / ``max_rmse``
     (coarse) and ``min_ssim`` / ``min_detail`` / ``max_colour`` (fine) override single ones. Deep features
-    only add candidate pairs: pass an ``embedder``, or ``vectors`` with one row per path in the order of ``paths``
-    (after folder listing), e.g. from an index. ``neighbours`` is how many candidates each image gets
-    from each source.
+    only add candidate pairs: pass an ``embedder``, or ``vectors`` with one row per path in the order of
+    ``paths`` (after folder listing), e.g. from an index. ``neighbours`` is how many candidates each image
+    gets from each source.
 
     >>> result = find_duplicates(["a.jpg", "a-copy.jpg", "b.jpg"])  # doctest: +SKIP
     >>> [g.paths for g in result.groups]  # doctest: +SKIP
