@@ -418,7 +418,7 @@ function renderDuplicates(d) {
   if (d.state === "done") button.disabled = true;
   progress.hidden = d.state !== "working";
   if (d.state === "working") {
-    const labels = { reading: "reading images", embedding: "embedding", verifying: "checking crops" };
+    const labels = { reading: "reading images", embedding: "embedding", verifying: "checking pairs" };
     const share = d.total ? d.done / d.total : 0;
     $("#dup-bar").style.width = `${(share * 100).toFixed(1)}%`;
     $("#dup-stage").textContent = `${labels[d.stage] || "starting"} ${d.total ? `${fmt.int(d.done)} / ${fmt.int(d.total)}` : ""}`;
