@@ -1319,10 +1319,10 @@ def dedup(
         str,
         typer.Option(
             "--strictness",
-            help="How alike two files must be: 'strict' (only copies, re-encodes and resizes that keep every "
-            "detail), 'normal' (also flips and crops keeping ≥ 90% of the area; never pages or screens "
-            "whose text differs), 'loose' (also heavier re-encodes and edits; may group retouched "
-            "versions). Measured on benchmarks/dedup.py; see README 'dedup'.",
+            help="How alike two files must be: strict, normal or loose. 'strict': copies, re-encodes, "
+            "resizes and mirror images (misses some crops). 'normal': also crops keeping ≥ 90% of the "
+            "area; pages or screens whose text differs never group. 'loose': also heavier edits, but may "
+            "group distinct photos on a plain sky. Measured in benchmarks/RESULTS.md.",
         ),
     ] = "normal",
     min_ncc: Annotated[
