@@ -518,3 +518,14 @@ def test_list_images_can_skip_unreadable_folders(tmp_path: Path, monkeypatch: py
     top.mkdir()
     with pytest.raises(ImageError, match="cannot list the folder"):
         list_images(top, on_error=lambda folder, error: None)  # the root itself still raises
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_load_image_tells_the_stored_size_before_its_draft(tmp_path: Path, orientation: int) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "big.jpg"
+    Image.new("RGB", (800, 400), RED).save(path, exif=exif)
+    out = load_image(path, draft=(100, 100))  # decoded at 1/4 scale
+    assert max(out.size) == 200
+    assert out.info["source_size"] == image_size(path) == ((800, 400) if orientation == 1 else (400, 800))

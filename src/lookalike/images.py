@@ -88,7 +88,8 @@ def load_image(
 
     ``draft=(width, height)`` lets a JPEG decode at 1/2, 1/4 or 1/8 scale, as long as the result stays at
     least that size in the final orientation — a large speed-up when the caller shrinks the image anyway.
-    Other formats ignore it.
+    Other formats ignore it. ``img.info["source_size"]`` is the stored image's (width, height) in the final
+    orientation, before any draft: what :func:`image_size` says, without opening the file again.
 
     ``max_pixels`` refuses images with more pixels before any pixel is decoded. It defaults to the
     ``LOOKALIKE_MAX_PIXELS`` environment variable, else to Pillow's ``Image.MAX_IMAGE_PIXELS`` (no limit
@@ -116,9 +117,9 @@ def load_image(
                 f"{file}: {width}×{height} = {width * height:,} pixels, over the limit of {limit:,} "
                 f"(a possible decompression bomb); if you trust the file, raise the limit with {where}"
             )
+        swap = _orientation(img) in _SWAPS_SIDES
         try:
             if draft is not None and img.format in _JPEG_FORMATS:
-                swap = _orientation(img) in _SWAPS_SIDES
                 img.draft("RGB", (draft[1], draft[0]) if swap else draft)
             with _pillow_limit_lock:
                 pillow_limit = Image.MAX_IMAGE_PIXELS
@@ -130,7 +131,9 @@ def load_image(
             raise _decode_error(file, exc) from None
     with suppress(Exception):  # damaged EXIF: the pixels are fine, keep them as stored
         ImageOps.exif_transpose(img, in_place=True)
-    return _to_rgb(img, file)
+    out = _to_rgb(img, file)
+    out.info["source_size"] = (height, width) if swap else (width, height)
+    return out
 
 
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:

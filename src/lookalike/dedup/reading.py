@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from lookalike.dedup.coarse import BASE
 from lookalike.dedup.fine import FINE, fine_thumbnail
 from lookalike.errors import ImageError
-from lookalike.images import image_size, load_image
+from lookalike.images import load_image
 
 if TYPE_CHECKING:
     import numpy as np
@@ -47,8 +47,8 @@ def read_one(path: Path, *, fine: bool = True) -> tuple[FileFacts, npt.NDArray[n
     import numpy as np
     from PIL import Image
 
-    width, height = image_size(path)
     img = load_image(path, draft=(2 * FINE, 2 * FINE) if fine else (BASE, BASE))
+    width, height = img.info["source_size"]  # the stored size, before the draft
     thumb = np.asarray(img.resize((BASE, BASE), Image.Resampling.BILINEAR, reducing_gap=3.0), dtype=np.uint8)
     st = path.stat()
     return (
