@@ -61,6 +61,7 @@ import numpy.typing as npt
 
 from lookalike import storage
 from lookalike.errors import ImageError, LookalikeError, StoreError
+from lookalike.hashing import file_sha256
 from lookalike.onnx_backend import INDEX_MODEL_NAME
 from lookalike.search import FLAT_MAX, Structure, build, choose_structure, chunk_rows, unit
 
@@ -415,20 +416,12 @@ def _write_lock(location: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _inspect(path: Path) -> tuple[str | None, int | None, int | None]:
     """``(sha256, width, height)`` of a file; ``None`` where it cannot be read (the embedding reports why)."""
     from lookalike.images import image_size
 
     try:
-        sha: str | None = _sha256(path)
+        sha: str | None = file_sha256(path)
     except OSError:
         sha = None
     try:
@@ -1723,7 +1716,7 @@ def _update(
 
         def quiet_sha(path: Path) -> str | None:
             try:
-                return _sha256(path)
+                return file_sha256(path)
             except OSError:
                 return None
 

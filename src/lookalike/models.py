@@ -18,7 +18,6 @@ Identity()
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import re
@@ -272,11 +271,9 @@ def _load_torchvision(name: str, arch: str) -> tuple[dict[str, torch.Tensor], Mo
 
 def file_fingerprint(path: Path) -> str:
     """``sha256:<hex>`` of a file's bytes: identifies weights independently of their path."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
+    from lookalike.hashing import file_sha256
+
+    return "sha256:" + file_sha256(path)
 
 
 def _read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:

@@ -8,7 +8,6 @@ read again only if a candidate pair needs them.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 from lookalike.dedup.coarse import BASE
 from lookalike.dedup.fine import FINE, fine_thumbnail
 from lookalike.errors import ImageError
+from lookalike.hashing import file_sha256
 from lookalike.images import load_image
 
 if TYPE_CHECKING:
@@ -118,14 +118,6 @@ def read_all(
     return out
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fp:
-        for chunk in iter(lambda: fp.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def content_ids(files: Sequence[FileFacts]) -> list[int]:
     """An id per file, equal for files with the same bytes (hashes only files whose size is shared)."""
     by_size: dict[int, list[int]] = {}
@@ -138,7 +130,7 @@ def content_ids(files: Sequence[FileFacts]) -> list[int]:
         first: dict[str, int] = {}
         for i in same_size:
             try:
-                digest = _sha256(files[i].path)
+                digest = file_sha256(files[i].path)
             except OSError:
                 continue
             ids[i] = first.setdefault(digest, i)
