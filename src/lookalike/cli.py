@@ -102,6 +102,10 @@ BackendOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
+SizeOpt = Annotated[
+    int | None,
+    typer.Option(help="Input size (crop) override, e.g. 224 or 32; default: the weights' own."),
+]
 
 
 def _print_json(data: Any) -> None:
@@ -121,10 +125,7 @@ def compare(
     space: Annotated[str, typer.Option(help="pixels, features or both.")] = "both",
     weights: WeightsOpt = "DEFAULT",
     model: ModelOpt = None,
-    size: Annotated[
-        int | None,
-        typer.Option(help="Input size (crop) override, e.g. 224 or 32; default: the weights' own."),
-    ] = None,
+    size: SizeOpt = None,
     device: DeviceOpt = None,
     precision: PrecisionOpt = "auto",
     backend: BackendOpt = "auto",
@@ -298,10 +299,7 @@ def export_model(
     out: Annotated[Path, typer.Argument(help="The ONNX file to write.", show_default=False)],
     weights: WeightsOpt = "DEFAULT",
     model: ModelOpt = None,
-    size: Annotated[
-        int | None,
-        typer.Option(help="Input size (crop) override, e.g. 224 or 32; default: the weights' own."),
-    ] = None,
+    size: SizeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write the feature extractor (classifier removed) of any supported weights as an ONNX file.
@@ -820,10 +818,7 @@ def index_cmd(
         ),
     ] = None,
     model: ModelOpt = None,
-    size: Annotated[
-        int | None,
-        typer.Option(help="Input size (crop) override, e.g. 224 or 32; default: the weights' own."),
-    ] = None,
+    size: SizeOpt = None,
     index: IndexOpt = None,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Replace the index (e.g. one made with other weights).")
@@ -1499,10 +1494,7 @@ def evaluate_cmd(
     ],
     weights: WeightsOpt = "DEFAULT",
     model: ModelOpt = None,
-    size: Annotated[
-        int | None,
-        typer.Option(help="Input size (crop) override, e.g. 224 or 32; default: the weights' own."),
-    ] = None,
+    size: SizeOpt = None,
     k: Annotated[
         int, typer.Option("-k", "--k", help="Neighbours per query (the k of P@k, mAP@k, kNN).")
     ] = 10,
