@@ -62,7 +62,7 @@ import numpy.typing as npt
 from lookalike import storage
 from lookalike.errors import ImageError, LookalikeError, StoreError
 from lookalike.hashing import file_sha256
-from lookalike.onnx_backend import INDEX_MODEL_NAME
+from lookalike.onnx_backend import INDEX_MODEL_NAME, SAME_MODEL
 from lookalike.search import FLAT_MAX, Structure, build, choose_structure, chunk_rows, unit
 
 if TYPE_CHECKING:
@@ -99,19 +99,9 @@ FORMAT = "lookalike-index"
 FORMAT_VERSION = 1
 DB_NAME = "index.db"
 _LOCK_NAME = "lock"
-# Settings of what made the vectors that must match for vectors to be comparable (precision need not:
-# bf16, fp16 and fp32 vectors of the same weights agree to cosine ≥ 0.999).
-_SAME_VECTORS = (
-    "model",
-    "cifar_stem",
-    "fingerprint",
-    "dim",
-    "crop_size",
-    "resize_size",
-    "mean",
-    "std",
-    "interpolation",
-)
+# Settings of what made the vectors that must match for vectors to be comparable are those a model file
+# must agree on (onnx_backend.SAME_MODEL); precision need not: bf16, fp16 and fp32 vectors of the same
+# weights agree to cosine ≥ 0.999.
 _PREPROCESSING = ("crop_size", "resize_size", "mean", "std", "interpolation")
 _INSIDE = "SELECT COUNT(*) FROM images WHERE status = 'ok' AND vector <= ?"
 _FLUSH_ROWS = 4096
@@ -366,7 +356,7 @@ def _describe_model(d: dict[str, Any]) -> str:
 
 
 def _check_same_vectors(stored: dict[str, Any], asked: dict[str, Any], location: Path) -> None:
-    differ = [k for k in _SAME_VECTORS if stored.get(k) != asked.get(k)]
+    differ = [k for k in SAME_MODEL if stored.get(k) != asked.get(k)]
     if differ:
         raise StoreError(
             f"{location} holds vectors made by {_describe_model(stored)}, but {_describe_model(asked)} "
@@ -377,14 +367,6 @@ def _check_same_vectors(stored: dict[str, Any], asked: dict[str, Any], location:
 
 # ----------------------------------------------------------------------------------------------------------
 # Files on disk
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _fsync(fd: int) -> None:
@@ -531,7 +513,7 @@ class Index:
                 created=now,
                 updated=now,
             )
-        _fsync_dir(loc)
+        storage.fsync_path(loc)
         return cls(loc, conn)
 
     def close(self) -> None:
@@ -1376,7 +1358,7 @@ class Writer:
                 f.write(vecs.tobytes())
             f.flush()
             _fsync(f.fileno())
-        _fsync_dir(self.index.location)
+        storage.fsync_path(self.index.location)
         old_search = (self.index.meta().get("search") or {}).get("file")
         with _transaction(self.conn):
             self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS remap (old INTEGER PRIMARY KEY, new INTEGER)")
@@ -1445,7 +1427,7 @@ class Writer:
             structure, max_vid = _build_structure(idx, config, progress)
         name = _new_name("search", ".faiss")
         structure.save(idx.location / name)
-        _fsync_dir(idx.location)
+        storage.fsync_path(idx.location)
         search = {"file": name, "max_vector": max_vid, **structure.describe()}
         self._point_search(search, meta, config)
         return self._describe(search, len(live))

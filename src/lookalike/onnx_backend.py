@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.errors import LookalikeError
+from lookalike.storage import fsync_path
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -216,11 +217,7 @@ def write_atomic(path: Path, data: bytes) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     with contextlib.suppress(OSError):  # make the rename durable where the platform allows it
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(path.parent)
     return path
 
 

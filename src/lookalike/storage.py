@@ -515,7 +515,8 @@ def translated(method: F) -> F:
 # The last good catalogue
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file or a folder (its entries: a rename into it) to the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -536,9 +537,9 @@ def save_copy(conn: sqlite3.Connection, location: Path) -> Path:
             dst.execute("PRAGMA journal_mode = DELETE")  # a standalone file: readable without -wal/-shm
         finally:
             dst.close()
-        _fsync_path(tmp)
+        fsync_path(tmp)
         tmp.replace(final)
-        _fsync_path(location)
+        fsync_path(location)
     except BaseException:
         tmp.unlink(missing_ok=True)
         Path(str(tmp) + "-journal").unlink(missing_ok=True)
@@ -637,9 +638,9 @@ def recover(location: Path, *, full: bool = False) -> str | None:
         Path(str(db) + suffix).unlink(missing_ok=True)
     tmp = location / (DB_NAME + ".restoring")
     shutil.copyfile(copy, tmp)
-    _fsync_path(tmp)
+    fsync_path(tmp)
     tmp.replace(db)
-    _fsync_path(location)
+    fsync_path(location)
     what = "was missing" if missing else f"was damaged ({problem}; kept as {DAMAGED_NAME})"
     return (
         f"the catalogue {db} {what}: restored its last good copy ({info['images']:,} images, "
@@ -707,7 +708,7 @@ def repair_vectors(index: Index, *, full: bool = False) -> list[str]:
         name = _new_name("vectors", ".f32")
         with (index.location / name).open("wb") as f:
             os.fsync(f.fileno())
-        _fsync_path(index.location)
+        fsync_path(index.location)
         values["vectors_file"] = name
     if lost:
         values["search"] = None  # rebuilt from the rows that are left
