@@ -151,6 +151,7 @@ class Thumbnails:
         """N×(3·VERIFY²): each whole image at the verification size."""
         return self.shrunk(VERIFY)
 
+    @cached_property
     def candidate_rows(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """Unit-length centred 8×8 thumbnails of each image and of its mirror image."""
         small = self.shrunk(CANDIDATE)

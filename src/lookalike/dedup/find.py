@@ -108,7 +108,7 @@ class _Judge:
             return
         retry = [p for p in todo if not self.coarse[p].passes(self.limits.min_ncc, self.limits.max_rmse)]
         if retry:
-            plain, mirror = self.thumbs.candidate_rows()  # cheap: 8×8 of every image
+            plain, mirror = self.thumbs.candidate_rows  # computed once for every image
             a, b = np.asarray(retry).T
             s8 = (plain[a] * plain[b]).sum(1)
             if self.flips:
@@ -363,7 +363,7 @@ def find_duplicates(
     del read
 
     # 1. candidates
-    plain, mirror = thumbs.candidate_rows()
+    plain, mirror = thumbs.candidate_rows
     pairs = coarse.knn_pairs([plain, mirror] if flips else [plain], plain, neighbours)
     stats["pixel_candidates"] = len(pairs)
     feature_only: set[Pair] = set()

@@ -41,28 +41,22 @@ class FileFacts:
     mtime: float
 
 
-def read_one(path: Path, *, fine: bool = True) -> tuple[FileFacts, npt.NDArray[np.uint8], Image.Image | None]:
-    """Facts, the BASE×BASE RGB thumbnail (the whole image squashed to a square) and, if ``fine``, the fine
-    grey thumbnail of one file. Raises :class:`ImageError` for every way a file can be unreadable."""
+def read_one(path: Path) -> tuple[FileFacts, npt.NDArray[np.uint8], Image.Image]:
+    """Facts, the BASE×BASE RGB thumbnail (the whole image squashed to a square) and the fine grey
+    thumbnail of one file. Raises :class:`ImageError` for every way a file can be unreadable."""
     import numpy as np
     from PIL import Image
 
-    img = load_image(path, draft=(2 * FINE, 2 * FINE) if fine else (BASE, BASE))
+    img = load_image(path, draft=(2 * FINE, 2 * FINE))
     width, height = img.info["source_size"]  # the stored size, before the draft
     thumb = np.asarray(img.resize((BASE, BASE), Image.Resampling.BILINEAR, reducing_gap=3.0), dtype=np.uint8)
     st = path.stat()
-    return (
-        FileFacts(path, width, height, st.st_size, st.st_mtime),
-        thumb,
-        fine_thumbnail(img) if fine else None,
-    )
+    return FileFacts(path, width, height, st.st_size, st.st_mtime), thumb, fine_thumbnail(img)
 
 
 def read_fine(path: Path) -> Image.Image:
     """The fine grey thumbnail of one file, read again."""
-    fine = read_one(path)[2]
-    assert fine is not None
-    return fine
+    return read_one(path)[2]
 
 
 @dataclass
@@ -88,7 +82,7 @@ def read_all(
     kept = 0
     budget = FINE_BUDGET if fine_budget is None else fine_budget
 
-    def task(p: Path) -> tuple[FileFacts, npt.NDArray[np.uint8], Image.Image | None] | str:
+    def task(p: Path) -> tuple[FileFacts, npt.NDArray[np.uint8], Image.Image] | str:
         try:
             return read_one(p)
         except ImageError as exc:
@@ -104,13 +98,12 @@ def read_all(
                 out.failures.append((path, res))
             else:
                 facts, thumb, fine = res
-                size = 0 if fine is None else fine.width * fine.height
-                if fine is not None and kept + size > budget:
-                    fine = None  # read again if a pair needs it
-                kept += size if fine is not None else 0
+                size = fine.width * fine.height
+                keep = kept + size <= budget  # past the budget: read again if a pair needs it
+                kept += size if keep else 0
                 out.files.append(facts)
                 out.thumbs.append(thumb)
-                out.fines.append(fine)
+                out.fines.append(fine if keep else None)
             if progress and (done % 64 == 0 or done == len(paths)):
                 progress("reading", done, len(paths))
     finally:  # a progress callback may raise to cancel: drop the reads not started yet
