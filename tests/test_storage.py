@@ -182,7 +182,7 @@ def test_file_size_limit(tmp_path: Path) -> None:
     code, _, err = cli("index", folder, "--index", location, limit=100_000)
     line = one_error_line(err)
     assert code == 1
-    assert "file-size limit (100.0 KB, `ulimit -f`)" in line and "nothing already written is lost" in line
+    assert "file-size limit (97.7 KB, `ulimit -f`)" in line and "nothing already written is lost" in line
     kept = committed(location)
     assert 0 < kept < 150  # commits of 16 images each went through before the vectors file hit the limit
     code, out, err = cli("index", folder, "--index", location, "--json")

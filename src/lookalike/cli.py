@@ -15,11 +15,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
 from lookalike.dedup import STRICTNESS  # light: thresholds only, no torch
-from lookalike.errors import LookalikeError
+from lookalike.errors import LookalikeError, hint_for_cli
+from lookalike.units import format_bytes
 
 console = Console()
 err = Console(stderr=True)
@@ -27,6 +29,15 @@ err = Console(stderr=True)
 
 def _debug() -> bool:
     return os.environ.get("LOOKALIKE_DEBUG", "") not in ("", "0")
+
+
+def _error_line(exc: LookalikeError, ctx: Any) -> str:
+    """The error's message and hint, the hint's parameter names written as the running command's flags."""
+    if exc.hint is None:
+        return str(exc)
+    sub = ctx.command.get_command(ctx, ctx.invoked_subcommand) if ctx.invoked_subcommand else None
+    flags = {p.name: p.opts[0] for p in (sub.params if sub else []) if p.opts and p.opts[0].startswith("-")}
+    return f"{exc.message}; {hint_for_cli(exc.hint, flags)}"
 
 
 class _Group(TyperGroup):
@@ -38,7 +49,7 @@ class _Group(TyperGroup):
         except LookalikeError as exc:
             if _debug():
                 raise
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(_error_line(exc, ctx))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             if _debug():
@@ -344,7 +355,7 @@ def export_model(
         _print_json(data)
         return
     i = emb.info
-    console.print(f"wrote {_shown(path)} ({_bytes(size_bytes)})", highlight=False)
+    console.print(f"wrote {_shown(path)} ({format_bytes(size_bytes)})", highlight=False)
     console.print(
         f"  {i.arch}{' (CIFAR stem)' if i.cifar_stem else ''} · weights {i.source} ({i.fingerprint})\n"
         f"  input  pixels   N×3×{i.crop_size}×{i.crop_size} float32 RGB: resize the shorter side to "
@@ -764,14 +775,6 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _bytes(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
-    return str(n)
-
-
 def _when(stamp: float | None) -> str:
     import datetime
 
@@ -1101,7 +1104,7 @@ def info(
             "Backend",
             f"{_BACKENDS.get(data['backend'], data['backend'])} (last run) · queries by image: "
             + (
-                f"{INDEX_MODEL_NAME} in the index ({_bytes(data['model_file'])}), no torch"
+                f"{INDEX_MODEL_NAME} in the index ({format_bytes(data['model_file'])}), no torch"
                 if data["model_file"]
                 else "PyTorch until the first query exports the model"
             ),
@@ -1113,16 +1116,17 @@ def info(
             (
                 "",
                 f"{search['ntotal']:,} vectors ({search['pending']:,} pending, {search['dead']:,} dead) · "
-                f"about {_bytes(search['bytes'])} in memory · built in {search['build_seconds'] or 0:.1f} s "
-                f"at {_when(search['built_at'])}",
+                f"about {format_bytes(search['bytes'])} in memory · built in "
+                f"{search['build_seconds'] or 0:.1f} s at {_when(search['built_at'])}",
             )
         )
     rows += [
         (
             "On disk",
-            f"{_bytes(disk['total'])}: database {_bytes(disk['database'])}, vectors "
-            f"{_bytes(disk['vectors'])} ({data['vectors_rows']:,} rows, {data['dead_vectors']:,} unused), "
-            f"search {_bytes(disk['search'])}",
+            f"{format_bytes(disk['total'])}: database {format_bytes(disk['database'])}, vectors "
+            f"{format_bytes(disk['vectors'])} ({data['vectors_rows']:,} rows, "
+            f"{data['dead_vectors']:,} unused), "
+            f"search {format_bytes(disk['search'])}",
         ),
         ("Created", _when(data["created"])),
         ("Updated", _when(data["updated"])),
@@ -1144,7 +1148,7 @@ def _health_rows(h: dict[str, Any]) -> list[tuple[str, str]]:
     """``lookalike info``'s health lines: catalogue, vectors, last good copy, search structure, the fix."""
     copy = h["copy"]
     saved = (
-        f"{copy['images']:,} images, saved {_when(copy['saved'])} ({_bytes(copy['bytes'])})"
+        f"{copy['images']:,} images, saved {_when(copy['saved'])} ({format_bytes(copy['bytes'])})"
         if copy
         else "none yet"
     )
@@ -1250,7 +1254,7 @@ def _print_groups(result: Any) -> None:
                 "[bold green]keep[/]" if m.keeper else "[dim]dup[/]",
                 f"[bold]{_shown(m.path)}[/]" if m.keeper else _shown(m.path),
                 f"{m.width}×{m.height}",
-                _bytes(m.bytes),
+                format_bytes(m.bytes),
                 "" if m.keeper else m.kind,
                 "" if m.keeper else f"{m.ncc:.3f}",
                 "" if m.keeper else f"{m.rmse:.3f}",
@@ -1449,7 +1453,7 @@ def dedup(
             _print_groups(result)
         freed = sum(m.bytes for g in result.groups for m in g.duplicates)
         console.print(
-            f"{len(result.groups):,} group(s) · {result.duplicates:,} duplicate(s), {_bytes(freed)} · "
+            f"{len(result.groups):,} group(s) · {result.duplicates:,} duplicate(s), {format_bytes(freed)} · "
             f"{result.images:,} image{'s' if result.images != 1 else ''} checked in {result.seconds:.1f} s"
             + (
                 f" · {len(result.rejected):,} look-alike pair(s) kept apart by the fine check"
@@ -1658,7 +1662,7 @@ def serve(
         )
         raise typer.Exit(1)
     from lookalike.index import find_index
-    from lookalike.search import parse_bytes
+    from lookalike.units import parse_bytes
     from lookalike.web.app import create_app
     from lookalike.web.server import allowed_hosts_for, is_loopback, listen, run, url_for
 

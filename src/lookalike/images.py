@@ -332,7 +332,7 @@ def _identify(file: Path, fp: IO[bytes]) -> ImageFile.ImageFile:
     except UnidentifiedImageError:
         fp.seek(0)
         head = fp.read(512)
-        what = "it looks like text" if _looks_like_text(head) else f"it starts with bytes {head[:8].hex(' ')}"
+        what = "it looks like text" if looks_like_text(head) else f"it starts with bytes {head[:8].hex(' ')}"
         raise ImageError(
             f"{file}: not an image lookalike can read ({what}); lookalike reads {_READABLE} "
             "files: convert it or remove it"
@@ -341,7 +341,8 @@ def _identify(file: Path, fp: IO[bytes]) -> ImageFile.ImageFile:
         raise _decode_error(file, exc) from None
 
 
-def _looks_like_text(head: bytes) -> bool:
+def looks_like_text(head: bytes) -> bool:
+    """Whether the first bytes of a file read as UTF-8 text (no NUL; a character cut at the end is fine)."""
     if b"\0" in head:
         return False
     try:

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -54,6 +53,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from lookalike import units
 from lookalike.errors import StoreError
 
 if TYPE_CHECKING:
@@ -104,6 +104,11 @@ def unit(vectors: npt.ArrayLike, *, copy: bool = True) -> FloatArray:
     return x
 
 
+def parse_bytes(text: str, *, where: str = "memory") -> int:
+    """:func:`lookalike.units.parse_bytes` raising :class:`StoreError` (a search setting is wrong)."""
+    return units.parse_bytes(text, where=where, error=StoreError)
+
+
 def default_memory_budget() -> int:
     """Bytes a search structure may take: ``$LOOKALIKE_SEARCH_MEMORY``, else half of the physical memory."""
     raw = os.environ.get(MEMORY_ENV, "").strip()
@@ -113,19 +118,6 @@ def default_memory_budget() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
     except (ValueError, OSError, AttributeError):
         return 8 << 30
-
-
-def parse_bytes(text: str, *, where: str = "memory") -> int:
-    """``"4G"``, ``"512MiB"``, ``"1000000"`` → bytes (K, M, G, T are powers of 1024).
-
-    >>> parse_bytes("1.5G")
-    1610612736
-    """
-    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([KMGT]?)(?:I?B)?\s*", text.upper())
-    value = float(m[1]) * 1024 ** " KMGT".index(m[2] or " ") if m else 0.0
-    if value < 1:
-        raise StoreError(f"{where}={text!r} is not an amount of memory; write it like 4G, 512M or 1000000")
-    return int(value)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import numpy as np
 
 from lookalike.errors import StoreError
+from lookalike.units import format_bytes
 
 if TYPE_CHECKING:
     from lookalike.index import Index
@@ -167,14 +168,6 @@ def _read_meta(path: Path) -> dict[str, Any] | None:
 
 # ----------------------------------------------------------------------------------------------------------
 # Failures as one line
-
-
-def _bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1000
-    return f"{n} B"  # pragma: no cover
 
 
 def _mount(path: Path) -> tuple[Path, str]:
@@ -340,7 +333,7 @@ def _full(
     if limit is not None and (too_big or any(size + 65_536 >= limit for size in _file_sizes(loc, file))):
         name = file if file.is_file() else f"a file of {file}"
         return StorageError(
-            f"{name} reached this process's file-size limit ({_bytes(limit)}, `ulimit -f`); raise the "
+            f"{name} reached this process's file-size limit ({format_bytes(limit)}, `ulimit -f`); raise the "
             "limit and run the same command again — nothing already written is lost",
             kind="limit",
             path=file,
@@ -356,9 +349,9 @@ def _full(
     free = _free(file)
     disk = f"{fstype + ' ' if fstype else ''}at {mount}"
     if free is not None:
-        disk += f", {_bytes(free[0])} free of {_bytes(free[1])}"
+        disk += f", {format_bytes(free[0])} free of {format_bytes(free[1])}"
     what = "your disk quota is used up" if quota else "no space left on the disk"
-    needed = f"; about {_bytes(need)} more is needed" if need else ""
+    needed = f"; about {format_bytes(need)} more is needed" if need else ""
     return StorageError(
         f"{what} of {loc} ({disk}) while writing {file.name}{needed} — free some space, or pass --index DIR "
         "on a larger disk, and run the same command again: nothing already written is lost",

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lookalike.errors import ImageError
+from lookalike.images import looks_like_text
+from lookalike.units import format_bytes
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -65,13 +67,7 @@ class Upload:
         return f"upload {name!r}" if name else f"upload in field {self.field!r}"
 
 
-def human_bytes(n: int) -> str:
-    """``20971520`` → ``20 MB`` (powers of 1024, as ``--max-upload`` reads them)."""
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:g} {unit}" if unit == "bytes" else f"{n:.3g} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} bytes"
+human_bytes = format_bytes  # the name uploads exported before lookalike.units
 
 
 def _too_large(what: str, limit: int) -> UploadError:
@@ -278,7 +274,7 @@ def decode_upload(
             img = Image.open(io.BytesIO(upload.data), formats=_formats())
     except UnidentifiedImageError:
         head = upload.data[:512]
-        what = "it looks like text" if _looks_like_text(head) else f"it starts with bytes {head[:8].hex(' ')}"
+        what = "it looks like text" if looks_like_text(head) else f"it starts with bytes {head[:8].hex(' ')}"
         raise UploadError(
             422, f"{label} is not an image lookalike can read ({what}); send a {_READABLE} file"
         ) from None
@@ -321,13 +317,3 @@ def _damaged(label: str, exc: Exception) -> UploadError:
             422, f"{label}: the image data is truncated (the file ends early); send the whole file"
         )
     return UploadError(422, f"{label}: the image data is corrupt ({reason}); send another file")
-
-
-def _looks_like_text(head: bytes) -> bool:
-    if b"\0" in head:
-        return False
-    try:
-        head[:-3].decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
