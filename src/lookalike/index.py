@@ -62,6 +62,7 @@ import numpy.typing as npt
 from lookalike import storage
 from lookalike.errors import ImageError, LookalikeError, StoreError
 from lookalike.hashing import file_sha256
+from lookalike.metrics import SEARCH_METRICS
 from lookalike.onnx_backend import INDEX_MODEL_NAME, SAME_MODEL
 from lookalike.search import FLAT_MAX, Structure, build, choose_structure, chunk_rows, unit
 
@@ -91,7 +92,6 @@ __all__ = [
 #: The hidden folder an index lives in, inside the indexed folder.
 INDEX_DIRNAME = ".lookalike"
 #: ``--metric`` values: cosine ranks by the search structure; the others re-rank its top candidates.
-SEARCH_METRICS = ("cosine", "l2", "l1", "mse", "ncc")
 #: Progress callback: ``(phase, done, total)`` with phase ``scan``, ``hash``, ``embed`` or ``search``.
 Progress = Callable[[str, int, int], None]
 

@@ -52,7 +52,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -80,7 +80,9 @@ else:
 
 __all__ = [
     "METRICS",
+    "SEARCH_METRICS",
     "Metric",
+    "SearchMetric",
     "TensorLike",
     "cosine",
     "cosine_numpy",
@@ -98,6 +100,10 @@ __all__ = [
 ]
 
 TensorLike: TypeAlias = "torch.Tensor | npt.ArrayLike"
+
+SearchMetric = Literal["cosine", "l2", "l1", "mse", "ncc"]
+"""The metrics a collection can be searched by: the four of :data:`METRICS` plus L2 (a FAISS distance)."""
+SEARCH_METRICS: tuple[str, ...] = get_args(SearchMetric)
 
 # Temporaries are bounded by chunks of about this many elements (32 MiB in float64).
 _CHUNK_ELEMS = 1 << 22

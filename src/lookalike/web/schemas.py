@@ -7,7 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Metric = Literal["cosine", "l2", "l1", "mse", "ncc"]
+from lookalike.metrics import SearchMetric
+
+Metric = SearchMetric
 
 
 class ErrorOut(BaseModel):
