@@ -64,7 +64,7 @@ from lookalike.errors import ImageError, LookalikeError, StoreError
 from lookalike.hashing import file_sha256
 from lookalike.metrics import SEARCH_METRICS
 from lookalike.onnx_backend import INDEX_MODEL_NAME, SAME_MODEL
-from lookalike.search import FLAT_MAX, Structure, build, choose_structure, chunk_rows, unit
+from lookalike.collection.ann import FLAT_MAX, Structure, build, choose_structure, chunk_rows, unit
 
 if TYPE_CHECKING:
     import torch

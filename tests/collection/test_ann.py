@@ -1,4 +1,5 @@
-"""Search structures: the size/memory rule, nprobe tuning, score accuracy, re-ranking, save and load."""
+"""Search structures (lookalike.collection.ann): the size/memory rule, nprobe tuning, score accuracy,
+re-ranking, save and load."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike import search as search_module
-from lookalike.errors import StoreError
-from lookalike.search import (
+from lookalike.collection import ann as search_module
+from lookalike.collection.ann import (
     ArraySource,
     Structure,
     build,
@@ -19,6 +19,7 @@ from lookalike.search import (
     parse_bytes,
     unit,
 )
+from lookalike.errors import StoreError
 
 
 def clustered(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:
