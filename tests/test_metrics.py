@@ -451,3 +451,19 @@ def test_numpy_forms_reject_what_the_torch_forms_reject() -> None:
         metric.numpy(np.ones(0), np.ones(0))
     with pytest.raises(TypeError, match="complex"):
         metric.numpy(np.ones(2, complex), np.ones(2))
+
+
+def test_centred_unit_rows_is_the_ncc_of_every_numpy_path() -> None:
+    """One definition: dot products of centred unit rows are ncc's values, and a constant row is
+    exactly zero in float32 too (0.1 has no exact float32 mean, so rounding alone would leave noise)."""
+    from lookalike.metrics import centred_unit_rows
+
+    rng = np.random.default_rng(0)
+    x = rng.random((5, 48)).astype(np.float32)
+    x[3] = np.float32(0.1)
+    u = centred_unit_rows(x)
+    assert u.dtype == np.float32
+    assert not u[3].any()
+    expected = ncc(torch.from_numpy(x[0]), torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(u @ u[0], expected, atol=1e-6)
+    assert metrics.ncc_numpy(x[1], x[2]) == pytest.approx(float(u[1] @ u[2]), abs=1e-6)

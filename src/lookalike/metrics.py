@@ -52,7 +52,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -84,6 +84,7 @@ __all__ = [
     "Metric",
     "SearchMetric",
     "TensorLike",
+    "centred_unit_rows",
     "cosine",
     "cosine_numpy",
     "get_metric",
@@ -100,6 +101,7 @@ __all__ = [
 ]
 
 TensorLike: TypeAlias = "torch.Tensor | npt.ArrayLike"
+F = TypeVar("F", np.float32, np.float64)
 
 SearchMetric = Literal["cosine", "l2", "l1", "mse", "ncc"]
 """The metrics a collection can be searched by: the four of :data:`METRICS` plus L2 (a FAISS distance)."""
@@ -430,11 +432,27 @@ def cosine_numpy(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
 def ncc_numpy(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     """:func:`ncc` of two arrays of one shape, in NumPy (float64; 0.0 for a constant side): no torch."""
     x, y = _numpy_pair("ncc", a, b)
+    return float(np.clip(centred_unit_rows(x) @ centred_unit_rows(y), -1.0, 1.0))
 
-    def centred(v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return np.zeros_like(v) if (v == v[0]).all() else _numpy_unit(v - v.mean())
 
-    return float(np.clip(centred(x) @ centred(y), -1.0, 1.0))
+def centred_unit_rows(x: npt.NDArray[F]) -> npt.NDArray[F]:
+    """Rows (last axis) minus their mean, scaled to length 1, in NumPy and in ``x``'s dtype; a constant
+    row becomes exactly zero (so its NCC with anything is 0): the NCC of two rows is the dot product of
+    theirs. The one definition behind :func:`ncc`'s NumPy forms and the near-duplicate check.
+
+    >>> centred_unit_rows(np.array([[1.0, 3.0], [2.0, 2.0]]))
+    array([[-0.70710678,  0.70710678],
+           [ 0.        ,  0.        ]])
+    """
+    top = np.abs(x).max(-1, keepdims=True)
+    x = x / np.maximum(top, np.finfo(x.dtype).tiny)  # no overflow in the squares
+    centred = x - x.mean(-1, keepdims=True)
+    constant = (x == x[..., :1]).all(-1, keepdims=True)  # exactly zero by test, not left to rounding
+    norm = np.linalg.norm(centred, axis=-1, keepdims=True)
+    out: npt.NDArray[F] = np.where(constant, 0.0, centred / np.maximum(norm, np.finfo(x.dtype).tiny)).astype(
+        x.dtype, copy=False
+    )
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import TYPE_CHECKING
 
+from lookalike.metrics import centred_unit_rows
+
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
@@ -90,15 +92,6 @@ def _box_sampler(start: float, end: float, n_in: int = BASE, n_out: int = VERIFY
     return m
 
 
-def unit_rows(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Rows (last axis) minus their mean, scaled to length 1; a constant row becomes zero."""
-    import numpy as np
-
-    x = x - x.mean(-1, keepdims=True)
-    out: npt.NDArray[np.float32] = x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-    return out
-
-
 @dataclass(frozen=True)
 class Match:
     """The best coarse alignment of a pair (a, b): NCC, RMSE, whether b was mirrored, which side was cut
@@ -156,7 +149,7 @@ class Thumbnails:
         """Unit-length centred 8×8 thumbnails of each image and of its mirror image."""
         small = self.shrunk(CANDIDATE)
         mirrored = small.reshape(-1, 3, CANDIDATE, CANDIDATE)[..., ::-1].reshape(len(small), -1)
-        return unit_rows(small), unit_rows(mirrored)
+        return centred_unit_rows(small), centred_unit_rows(mirrored)
 
     def views(self, ix: npt.NDArray[np.intp], boxes: Sequence[Box]) -> npt.NDArray[np.float32]:
         """len(ix)×len(boxes)×(3·VERIFY²): each box of each image resampled to VERIFY×VERIFY."""
@@ -200,7 +193,7 @@ def verify(
         uniq, inv = np.unique(part.ravel(), return_inverse=True)
         a, b = inv.reshape(-1, 2).T
         raw = thumbs.views(uniq, boxes)  # n×boxes×D, each view of each image once
-        unit, flat = unit_rows(raw), raw.std(-1) < FLAT_STD
+        unit, flat = centred_unit_rows(raw), raw.std(-1) < FLAT_STD
         sides = {False: (raw, unit), True: (_mirror(raw), _mirror(unit)) if flips else (raw, unit)}
         rows = np.arange(len(a))
         nccs, picks = [], []
