@@ -1,0 +1,428 @@
+"""Collections: ``index``, ``search`` and ``info``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from lookalike.cli.options import (
+    WEIGHTS_HELP,
+    BackendOpt,
+    DeviceOpt,
+    IndexOpt,
+    JsonOpt,
+    ModelOpt,
+    PrecisionOpt,
+    SizeOpt,
+    WorkersOpt,
+    strict_option,
+    weights_option,
+)
+from lookalike.cli.render import (
+    BACKENDS,
+    StageProgress,
+    console,
+    err,
+    model_status,
+    print_error,
+    print_failures,
+    print_json,
+    print_line,
+    print_rows,
+    shown,
+    when,
+)
+from lookalike.errors import LookalikeError
+from lookalike.units import format_bytes
+
+if TYPE_CHECKING:
+    from lookalike.features import Embedder
+
+# The phases index_folder reports, as the bars name them.
+_INDEX_LABELS = {
+    "scan": "listing files",
+    "hash": "checking changed files",
+    "embed": "embedding",
+    "search": "search index",
+}
+
+FolderArg = Annotated[
+    Path, typer.Argument(help="Folder of images to index, sub-folders included.", show_default=False)
+]
+IndexWeightsOpt = Annotated[
+    str | None,
+    weights_option(WEIGHTS_HELP + "; default: those the index was built with, else DEFAULT.", envvar=True),
+]
+RebuildOpt = Annotated[
+    bool, typer.Option("--rebuild", help="Replace the index (e.g. one made with other weights).")
+]
+RepairOpt = Annotated[
+    bool,
+    typer.Option(
+        "--repair",
+        help="Check the catalogue and every stored vector; embed again only the files whose vectors "
+        "are lost or unreadable, drop rows of files that are gone, rebuild the search structure.",
+    ),
+]
+StrictOpt = Annotated[bool, strict_option("any file or folder was skipped")]
+IndexBatchOpt = Annotated[
+    int | None, typer.Option(help="Images per batch; default 256 on CUDA, 64 on CPU.", show_default=False)
+]
+
+
+def index_cmd(
+    folder: FolderArg,
+    weights: IndexWeightsOpt = None,
+    model: ModelOpt = None,
+    size: SizeOpt = None,
+    index: IndexOpt = None,
+    rebuild: RebuildOpt = False,
+    repair: RepairOpt = False,
+    strict: StrictOpt = False,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = "auto",
+    backend: BackendOpt = "auto",
+    batch_size: IndexBatchOpt = None,
+    workers: WorkersOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Embed every image of FOLDER into its index once; later runs touch only new, changed, deleted files.
+
+    The index lives in FOLDER/.lookalike (or --index DIR): SQLite rows, the vectors, and a FAISS search
+    structure (exact below 50,000 images, IVF above). Renamed files keep their vectors; unreadable files
+    (corrupt, truncated, empty, not images, too large, no permission, broken links) are skipped and listed.
+    Interrupt it at any moment, even with kill -9: the next run finishes the job. A damaged catalogue is
+    restored from its last good copy (index.db.good, saved after every run that changed the index) and
+    brought up to date; vectors lost from a truncated file are embedded again.
+
+    Example:
+
+        lookalike index photos/ --weights ../shared/models/resnet18-cifar10.pt
+
+        lookalike index photos/                     # later: only new, changed, deleted files
+
+        lookalike index photos/ --index /tmp/photos-index --json
+
+        lookalike index photos/ --repair             # after a disk error or a partial copy
+    """
+    from lookalike.collection.reuse import update_settings
+    from lookalike.features import Embedder
+    from lookalike.index import default_location, index_folder
+
+    if rebuild and repair:
+        raise LookalikeError("--rebuild and --repair cannot be combined: --rebuild starts afresh")
+    restored = None
+    if weights is None:  # an update: the weights the index was made with
+        location = index if index is not None else default_location(folder)
+        settings = update_settings(location, model=model, size=size, rebuild=rebuild)
+        weights, model, size, restored = settings.weights, settings.model, settings.size, settings.restored
+    with model_status("loading model…"):
+        embedder = Embedder(
+            weights,
+            model=model,
+            size=size,
+            device=device,
+            precision=precision,  # type: ignore[arg-type]  # checked by the library
+            batch_size=batch_size,
+            num_workers=workers,
+            backend=backend,  # type: ignore[arg-type]  # checked by the library
+        )
+    with StageProgress(_INDEX_LABELS, rate=True, keep=True) as progress:
+        report = index_folder(
+            folder, embedder, location=index, rebuild=rebuild, repair=repair, progress=progress
+        )
+    report.restored = report.restored or restored
+    _print_index_notes(report, repair=repair)
+    if as_json:
+        print_json({**report.to_dict(), "backend": embedder.backend})
+    else:
+        _print_index_report(report, embedder)
+    if strict and report.failed:
+        print_error(f"{len(report.failed):,} file(s) or folder(s) could not be indexed (--strict)")
+        raise typer.Exit(1)
+
+
+def _print_index_notes(report: Any, *, repair: bool) -> None:
+    """On stderr: what was restored or embedded again, or that ``--repair`` found nothing lost."""
+    if report.restored:
+        err.print(f"[yellow]note:[/] {report.restored}", highlight=False, soft_wrap=True)
+    if report.repaired:
+        err.print(
+            f"[yellow]note:[/] embedded again {report.repaired:,} image(s) whose vectors were lost",
+            highlight=False,
+        )
+    elif repair and not report.restored:
+        err.print("checked the catalogue and every stored vector: nothing was lost", highlight=False)
+
+
+def _print_index_report(report: Any, embedder: Embedder) -> None:
+    verb = "rebuilt" if report.rebuilt else "created" if report.created else "updated"
+    print_line(f"{verb} {shown(report.location)} for {shown(report.root)}")
+    parts = [
+        ("new", report.new),
+        ("changed", report.changed),
+        ("moved", report.moved),
+        ("unchanged", report.unchanged),
+        ("removed", report.removed),
+        ("failed", len(report.failed)),
+    ]
+    print_line("  " + " · ".join(f"{name} {n:,}" for name, n in parts), wrap=False)
+    speed = f", embedding at {report.images_per_s:,.0f} images/s" if report.images_per_s else ""
+    print_line(
+        f"  {report.images:,} images searchable · {report.seconds:.1f} s{speed} · "
+        f"{embedder.describe()['model']} {embedder.precision} on {embedder.device} "
+        f"({BACKENDS[embedder.backend]})",
+        wrap=False,
+    )
+    print_line(f"  search: {_structure_line(report.search)}", wrap=False)
+    if report.failed:
+        print_failures(f"skipped {len(report.failed):,}:", [failure.reason for failure in report.failed])
+
+
+def _structure_line(search: dict[str, Any] | None) -> str:
+    if not search:
+        return "none (no images)"
+    text = f"{search['factory']} ({search['reason']})"
+    if search.get("nprobe"):
+        text += f" · nprobe {search['nprobe']} of {search['nlist']:,} lists"
+    if search.get("tuned_recall_at_10") is not None:
+        text += f" · tuned recall@10 {search['tuned_recall_at_10']:.3f}"
+    return text
+
+
+QueryArg = Annotated[
+    str, typer.Argument(help="An image file, or the path of an indexed image.", show_default=False)
+]
+KOpt = Annotated[int, typer.Option("-k", "--k", min=1, help="How many look-alikes to show.")]
+SearchMetricOpt = Annotated[
+    str,
+    typer.Option(
+        help="cosine (the search index's order), or l2, l1, mse, ncc on the raw feature vectors, "
+        "re-ranking the best cosine candidates."
+    ),
+]
+CandidatesOpt = Annotated[
+    int | None,
+    typer.Option(help="Cosine candidates re-ranked by l2/l1/mse/ncc; default max(10·k, 100).", min=1),
+]
+HtmlOpt = Annotated[
+    Path | None,
+    typer.Option(help="Also write a contact sheet: a self-contained HTML page.", show_default=False),
+]
+SheetPngOpt = Annotated[
+    Path | None, typer.Option(help="Also write a contact sheet as a PNG image.", show_default=False)
+]
+MovedWeightsOpt = Annotated[
+    str | None, weights_option("Only if the weights file the index was built with has moved: its new path.")
+]
+QueryBackendOpt = Annotated[
+    str,
+    typer.Option(
+        help="What embeds an image file: auto (the index's exported model with ONNX Runtime, no "
+        "torch; PyTorch on CUDA), onnx or torch."
+    ),
+]
+
+
+def search(
+    query: QueryArg,
+    k: KOpt = 10,
+    index: IndexOpt = None,
+    metric: SearchMetricOpt = "cosine",
+    candidates: CandidatesOpt = None,
+    html: HtmlOpt = None,
+    png: SheetPngOpt = None,
+    weights: MovedWeightsOpt = None,
+    device: DeviceOpt = None,
+    backend: QueryBackendOpt = "auto",
+    as_json: JsonOpt = False,
+) -> None:
+    """Find the indexed images most like QUERY: a table of rank, score and path, or JSON, or a contact sheet.
+
+    QUERY is an image file (embedded with the index's own model and preprocessing) or an indexed path
+    (its stored vector; the image itself is left out of the results). Cosine is higher-is-better; l2, l1
+    and mse are distances (lower is more alike).
+
+    Example:
+
+        lookalike search photos/cat.jpg -k 5
+
+        lookalike search ~/Downloads/query.jpg --index photos/.lookalike --metric ncc --html hits.html
+    """
+    from lookalike.index import Index, find_index
+    from lookalike.storage import guarded
+
+    location = index if index is not None else find_index(query)
+    with guarded(location), Index.open(location) as idx:
+        with model_status("searching…"):
+            if weights is not None or device is not None or backend != "auto":
+                idx.embedder(weights, device=device, backend=backend)  # type: ignore[arg-type]  # used below
+            result = idx.search(query, k=k, metric=metric, candidates=candidates)
+        backend_ran = idx.query_backend  # None: a stored vector answered
+        entry = idx.entry(query) if result.query_kind == "indexed" else None
+        query_file = idx.root / entry.path if entry is not None else Path(query)
+    title = f"{len(result.hits)} most like {query} ({result.metric})"
+    _contact_sheets(result, query, query_file, title, html=html, png=png)
+    if as_json:
+        print_json({**result.to_dict(), "backend": backend_ran})
+        return
+    _print_hits(result, title)
+
+
+def _contact_sheets(
+    result: Any, query: str, query_file: Path, title: str, *, html: Path | None, png: Path | None
+) -> None:
+    """The hits as an HTML page and/or a PNG image, the query first."""
+    if html is None and png is None:
+        return
+    from lookalike.report import Tile, contact_sheet_html, contact_sheet_png
+
+    query_tile = Tile(query_file, "query", query)
+    tiles = [Tile(h.path, f"#{h.rank} · {h.score:.4f}", h.relpath) for h in result.hits]
+    if html is not None:
+        contact_sheet_html(tiles, html, title=title, query=query_tile)
+        err.print(f"contact sheet: {html}", highlight=False)
+    if png is not None:
+        contact_sheet_png(tiles, png, title=title, query=query_tile)
+        err.print(f"contact sheet: {png}", highlight=False)
+
+
+def _print_hits(result: Any, title: str) -> None:
+    how = "exact search" if result.exact else "approximate search"
+    if result.candidates:
+        how = f"{result.metric} re-ranking the {result.candidates} best cosine candidates of {how}"
+    table = Table(title=title, title_justify="left")
+    table.add_column("Rank", justify="right")
+    table.add_column(f"{result.metric} {'↑' if result.higher_is_better else '↓'}", justify="right")
+    table.add_column("Path")
+    table.add_column("Size", justify="right", style="dim")
+    for h in result.hits:
+        dims = f"{h.width}×{h.height}" if h.width else ""
+        table.add_row(str(h.rank), f"{h.score:.4f}", shown(h.path), dims)
+    console.print(table)
+    print_line(f"[dim]{how} · {result.structure} over {shown(result.index)}[/]")
+
+
+InfoArg = Annotated[
+    Path, typer.Argument(help="An index folder, or an indexed folder (or a folder inside one).")
+]
+
+
+def info(index: InfoArg = Path(), as_json: JsonOpt = False) -> None:
+    """Describe an index: images, model and weights, search structure and its parameters, size on disk,
+    and its health (catalogue sound, vectors present, last good copy, search structure current or stale).
+
+    Example:
+
+        lookalike info photos/
+
+        lookalike info photos/.lookalike --json
+    """
+    from lookalike.index import Index, find_index
+    from lookalike.storage import StorageError, guarded, health
+
+    location = find_index(index)
+    try:
+        with guarded(location), Index.open(location) as idx:
+            data = idx.info()
+    except StorageError:
+        h = health(location)
+        if as_json:
+            print_json({"health": h})
+        else:
+            print_rows(_health_rows(h))
+        raise
+    data["health"] = health(location)
+    if as_json:
+        print_json(data)
+        return
+    print_rows(_info_rows(data))
+
+
+def _info_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """``lookalike info``'s lines: what the index holds, how it searches, its size and its health."""
+    from lookalike.onnx_backend import INDEX_MODEL_NAME
+
+    pre = data["preprocessing"]
+    disk = data["disk_bytes"]
+    search = data["search"]
+    rows = [
+        ("Index", shown(Path(data["location"]))),
+        ("Folder", shown(Path(data["root"]))),
+        ("Images", f"{data['images']:,} searchable, {data['failed']:,} failed"),
+        ("Model", f"{data['model']}{' (CIFAR stem)' if data['cifar_stem'] else ''}, {data['dim']}-d vectors"),
+        ("Weights", f"{data['weights']}\n{data['fingerprint']}"),
+        (
+            "Preprocessing",
+            f"resize {pre['resize_size']}, crop {pre['crop_size']}, {pre['interpolation']}, "
+            f"mean {pre['mean']}, std {pre['std']}",
+        ),
+        ("Precision", data["precision"]),
+        (
+            "Backend",
+            f"{BACKENDS.get(data['backend'], data['backend'])} (last run) · queries by image: "
+            + (
+                f"{INDEX_MODEL_NAME} in the index ({format_bytes(data['model_file'])}), no torch"
+                if data["model_file"]
+                else "PyTorch until the first query exports the model"
+            ),
+        ),
+        ("Search", _structure_line(search)),
+    ]
+    if search:
+        rows.append(
+            (
+                "",
+                f"{search['ntotal']:,} vectors ({search['pending']:,} pending, {search['dead']:,} dead) · "
+                f"about {format_bytes(search['bytes'])} in memory · built in "
+                f"{search['build_seconds'] or 0:.1f} s at {when(search['built_at'])}",
+            )
+        )
+    rows += [
+        (
+            "On disk",
+            f"{format_bytes(disk['total'])}: database {format_bytes(disk['database'])}, vectors "
+            f"{format_bytes(disk['vectors'])} ({data['vectors_rows']:,} rows, "
+            f"{data['dead_vectors']:,} unused), "
+            f"search {format_bytes(disk['search'])}",
+        ),
+        ("Created", when(data["created"])),
+        ("Updated", when(data["updated"])),
+        *_health_rows(data["health"]),
+    ]
+    return rows
+
+
+def _health_rows(h: dict[str, Any]) -> list[tuple[str, str]]:
+    """``lookalike info``'s health lines: catalogue, vectors, last good copy, search structure, the fix."""
+    copy = h["copy"]
+    saved = (
+        f"{copy['images']:,} images, saved {when(copy['saved'])} ({format_bytes(copy['bytes'])})"
+        if copy
+        else "none yet"
+    )
+    rows = [("Health", f"catalogue {h['catalogue']}"), ("", f"last good copy: {saved}")]
+    vectors = h["vectors"]
+    if vectors is not None:
+        state = "all present" if not vectors["lost"] else f"{vectors['lost']:,} lost"
+        if not vectors["file"]:
+            state += " (the vectors file is missing)"
+        rows.insert(
+            1, ("", f"vectors: {vectors['present']:,} of {vectors['committed']:,} rows present, {state}")
+        )
+    search = h["search"]
+    if search is not None:
+        text = search["state"]
+        if search["state"] == "stale":
+            text += (
+                f" ({search['pending']:,} vectors not in it yet, {search['dead']:,} unused; updated on use)"
+            )
+        elif search["state"] == "missing":
+            text += " (rebuilt from the rows on use)"
+        rows.append(("", f"search structure: {text}"))
+    if h["command"]:
+        rows.append(("", f"to fix: {h['command']}"))
+    return rows

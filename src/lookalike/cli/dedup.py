@@ -1,0 +1,292 @@
+"""``dedup``: near-duplicate groups of a folder, moved aside on request and moved back with ``--undo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from lookalike.cli.options import DeviceOpt, ModelOpt, PrecisionOpt, strict_option, weights_option
+from lookalike.cli.render import (
+    StageProgress,
+    console,
+    err,
+    model_status,
+    print_error,
+    print_failures,
+    print_json,
+    print_line,
+    shown,
+    write_json,
+)
+from lookalike.dedup import STRICTNESS  # light: thresholds only, no torch
+from lookalike.errors import LookalikeError
+from lookalike.units import format_bytes
+
+if TYPE_CHECKING:
+    from lookalike.dedup import DedupResult
+
+DedupFolderArg = Annotated[
+    Path | None,
+    typer.Argument(help="Folder of images to check, sub-folders included.", show_default=False),
+]
+FeatureWeightsOpt = Annotated[
+    str | None,
+    weights_option(
+        "Also take candidate pairs from deep features of these weights (a .pt file or a torchvision name). "
+        "Pairs are verified on pixels either way; without it candidates come from pixels alone, which is "
+        "faster and found every planted duplicate in benchmarks/dedup.py. An up-to-date index of FOLDER "
+        "made with these weights lends its stored vectors."
+    ),
+]
+# --json names a file here ('-': stdout), where the other commands' --json is a flag
+JsonOutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--json",
+        show_default=False,
+        help="Write the groups as JSON to this file; '-' prints them instead of the table.",
+    ),
+]
+MoveToOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--move-to",
+        show_default=False,
+        help="Move every non-keeper into this folder (sub-folders kept, taken names get -1, -2, …; "
+        "nothing is deleted or overwritten) and write a log that --undo reverses.",
+    ),
+]
+LogOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Where --move-to writes its log; default DIR/lookalike-dedup-<time>.jsonl.", show_default=False
+    ),
+]
+UndoOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--undo",
+        show_default=False,
+        help="Put every file that the move log LOG moved back where it was (no scan).",
+    ),
+]
+StrictnessOpt = Annotated[
+    str,
+    typer.Option(
+        "--strictness",
+        help="How alike two files must be: strict, normal or loose. 'strict': copies, re-encodes, "
+        "resizes and mirror images (misses some crops). 'normal': also crops keeping ≥ 90% of the "
+        "area; pages or screens whose text differs never group. 'loose': also heavier edits, but may "
+        "group distinct photos on a plain sky. Measured in benchmarks/RESULTS.md.",
+    ),
+]
+MinNccOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Coarse check: least normalized cross-correlation of two 12×12 thumbnails "
+        f"(default from --strictness; normal {STRICTNESS['normal'].min_ncc}).",
+        show_default=False,
+    ),
+]
+MaxRmseOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Coarse check: largest RMS pixel difference (0–1 scale) of the thumbnails "
+        f"(normal {STRICTNESS['normal'].max_rmse}).",
+        show_default=False,
+    ),
+]
+MinSsimOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Fine check: least SSIM of every tile of the aligned images at up to 256 px "
+        f"(normal {STRICTNESS['normal'].min_ssim}).",
+        show_default=False,
+    ),
+]
+FlipsOpt = Annotated[bool, typer.Option("--flips/--no-flips", help="Count mirror images as duplicates.")]
+CropsOpt = Annotated[
+    bool, typer.Option("--crops/--no-crops", help="Count crops keeping ≥ 90% of the area as duplicates.")
+]
+StrictOpt = Annotated[bool, strict_option("any file could not be read")]
+
+_LABELS = {"reading": "reading images", "embedding": "embedding", "verifying": "checking pairs"}
+
+
+def dedup(
+    folder: DedupFolderArg = None,
+    weights: FeatureWeightsOpt = None,
+    model: ModelOpt = None,
+    json_out: JsonOutOpt = None,
+    move_to: MoveToOpt = None,
+    log: LogOpt = None,
+    undo: UndoOpt = None,
+    strictness: StrictnessOpt = "normal",
+    min_ncc: MinNccOpt = None,
+    max_rmse: MaxRmseOpt = None,
+    min_ssim: MinSsimOpt = None,
+    flips: FlipsOpt = True,
+    crops: CropsOpt = True,
+    strict: StrictOpt = False,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = "auto",
+) -> None:
+    """Find near-duplicate images in FOLDER: exact copies, re-encodes, resizes, mirror images and crops.
+
+    Candidates come from tiny thumbnails (NCC, RMSE); each is confirmed at up to 256 px where content
+    differs (SSIM of every tile), so pages of other words, app screens with other text and moved objects
+    never group. Each group keeps the file with the most pixels, then the largest file, then the oldest;
+    every other member is a checked duplicate of that keeper. Nothing changes unless you pass --move-to,
+    which moves the duplicates (never deletes) and writes a log that --undo LOG reverses. Unreadable
+    files are skipped and listed.
+
+    Example:
+
+        lookalike dedup photos/
+
+        lookalike dedup scans/ --strictness strict
+
+        lookalike dedup photos/ --json groups.json --move-to photos-duplicates/
+
+        lookalike dedup --undo photos-duplicates/lookalike-dedup-20250101-120000.jsonl
+    """
+    from lookalike.dedup import find_duplicates, move_duplicates
+
+    to_stdout = json_out is not None and str(json_out) == "-"
+    if undo is not None:
+        if move_to is not None:
+            raise LookalikeError("--undo and --move-to cannot be combined; run them one at a time")
+        _undo(undo, to_stdout=to_stdout)
+        return
+    folder = _checked_folder(folder)
+    targets, vectors, embedder = _candidates(folder, weights, model, device, precision)
+    with StageProgress(_LABELS) as progress:
+        result = find_duplicates(
+            targets,
+            vectors=vectors,
+            embedder=embedder,
+            strictness=strictness,
+            min_ncc=min_ncc,
+            max_rmse=max_rmse,
+            min_ssim=min_ssim,
+            flips=flips,
+            crops=crops,
+            progress=progress,
+        )
+    if json_out is not None and not to_stdout:
+        write_json(result.to_dict(), json_out)
+    log_path = move_duplicates(result, move_to, log=log) if move_to is not None and result.groups else None
+    if to_stdout:
+        print_json({**result.to_dict(), "move_log": None if log_path is None else str(log_path)})
+    else:
+        _print_result(result, json_out=json_out, move_to=move_to, log_path=log_path)
+    if strict and result.failures:
+        print_error(f"{len(result.failures):,} file(s) could not be read (--strict)")
+        raise typer.Exit(1)
+
+
+def _undo(log: Path, *, to_stdout: bool) -> None:
+    """``--undo LOG``: move the files back and say how many."""
+    from lookalike.dedup import undo_moves
+
+    report = undo_moves(log)
+    if to_stdout:
+        print_json(report.to_dict())
+        return
+    print_line(
+        f"restored {len(report.restored):,} file(s) from {shown(log)}"
+        + (f"; {len(report.already_in_place):,} already in place" if report.already_in_place else "")
+    )
+
+
+def _checked_folder(folder: Path | None) -> Path:
+    if folder is None:
+        raise LookalikeError("pass a FOLDER to check (or --undo LOG to reverse a --move-to)")
+    if not folder.exists():
+        raise LookalikeError(f"{folder}: no such folder; pass a folder of images")
+    if not folder.is_dir():
+        raise LookalikeError(f"{folder}: is a file, not a folder; pass the folder of images to check")
+    return folder
+
+
+def _candidates(
+    folder: Path, weights: str | None, model: str | None, device: str | None, precision: str
+) -> tuple[Path | list[Path], Any, Any]:
+    """What find_duplicates takes deep-feature candidates from: ``(paths, vectors, embedder)`` — nothing
+    without ``--weights``, else an up-to-date index's stored vectors, else the embedder itself."""
+    if weights is None:
+        return folder, None, None
+    from lookalike.collection.reuse import stored_vectors
+    from lookalike.features import Embedder
+
+    with model_status("loading model…"):
+        embedder = Embedder(
+            weights,
+            model=model,
+            device=device,
+            precision=precision,  # type: ignore[arg-type]  # checked by the library
+        )
+    stored = stored_vectors(folder, embedder)
+    if stored is None:
+        return folder, None, embedder
+    err.print(f"feature vectors from {shown(stored.location)}", highlight=False)
+    return stored.paths, stored.vectors, None
+
+
+def _print_result(
+    result: DedupResult, *, json_out: Path | None, move_to: Path | None, log_path: Path | None
+) -> None:
+    """The groups table and what was found, written and moved."""
+    if result.groups:
+        _print_groups(result)
+    freed = sum(m.bytes for g in result.groups for m in g.duplicates)
+    print_line(
+        f"{len(result.groups):,} group(s) · {result.duplicates:,} duplicate(s), {format_bytes(freed)} · "
+        f"{result.images:,} image{'s' if result.images != 1 else ''} checked in {result.seconds:.1f} s"
+        + (
+            f" · {len(result.rejected):,} look-alike pair(s) kept apart by the fine check"
+            if result.rejected
+            else ""
+        )
+        + (f" · {len(result.failures):,} unreadable" if result.failures else ""),
+        wrap=False,
+    )
+    if json_out is not None:
+        print_line(f"groups written to {shown(json_out)}")
+    if log_path is not None:
+        print_line(
+            f"moved {result.duplicates:,} file(s) to {shown(move_to or Path())}; undo with: "
+            f"lookalike dedup --undo {shown(log_path)}",
+            wrap=False,
+        )
+    elif result.groups:
+        print_line("[dim]nothing was changed; --move-to DIR moves the duplicates (undo with --undo LOG)[/]")
+    if result.failures:
+        print_failures(f"skipped {len(result.failures):,}:", [reason for _, reason in result.failures])
+
+
+def _print_groups(result: DedupResult) -> None:
+    """The duplicate groups as one table, a section per group, the keeper first and marked."""
+    table = Table(title_justify="left", show_edge=False, pad_edge=False)
+    numbers = ("Group", "Pixels", "Size", "NCC", "RMSE", "SSIM")
+    for col in ("Group", "", "File", "Pixels", "Size", "Relation to keeper", "NCC", "RMSE", "SSIM"):
+        table.add_column(col, justify="right" if col in numbers else "left")
+    for n, group in enumerate(result.groups, 1):
+        if n > 1:
+            table.add_section()
+        for m in group.members:
+            table.add_row(
+                str(n) if m.keeper else "",
+                "[bold green]keep[/]" if m.keeper else "[dim]dup[/]",
+                f"[bold]{shown(m.path)}[/]" if m.keeper else shown(m.path),
+                f"{m.width}×{m.height}",
+                format_bytes(m.bytes),
+                "" if m.keeper else m.kind,
+                "" if m.keeper else f"{m.ncc:.3f}",
+                "" if m.keeper else f"{m.rmse:.3f}",
+                "" if m.keeper else f"{m.ssim:.3f}",
+            )
+    console.print(table, highlight=False)

@@ -1,0 +1,79 @@
+"""The options several commands share, each declared once as an ``Annotated`` alias.
+
+A command's own options live next to it; what is here has the same flag and meaning everywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+WEIGHTS_HELP = (
+    "Weights: a torchvision name (DEFAULT, IMAGENET1K_V1, IMAGENET1K_V2; downloaded when online), a local "
+    ".pt file (state dict or lookalike checkpoint), or 'none' for random weights"
+)
+
+
+def weights_option(help: str, *, envvar: bool = False, show_default: bool = False) -> Any:
+    """``--weights``/``-w`` with this command's ``help``; ``envvar`` also reads ``LOOKALIKE_WEIGHTS``."""
+    return typer.Option(
+        "--weights",
+        "-w",
+        envvar="LOOKALIKE_WEIGHTS" if envvar else None,
+        show_default=show_default,
+        help=help,
+    )
+
+
+# The weights of commands that embed images (default DEFAULT, or $LOOKALIKE_WEIGHTS).
+WeightsOpt = Annotated[str, weights_option(WEIGHTS_HELP + ".", envvar=True, show_default=True)]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model", "-m", help="resnet18/34/50/101/152; default: read from the weights file, else resnet18."
+    ),
+]
+DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N; default: cuda if available.")]
+PrecisionOpt = Annotated[
+    str,
+    typer.Option(
+        help="auto (bf16 + channels_last on CUDA or AMX CPUs, else float32), float32, bfloat16 or float16."
+    ),
+]
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        help="What runs the network: auto (ONNX Runtime on the CPU in float32, PyTorch on CUDA), onnx or "
+        "torch."
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
+SizeOpt = Annotated[
+    int | None,
+    typer.Option(help="Input size (crop) override, e.g. 224 or 32; default: the weights' own."),
+]
+IndexOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--index",
+        "-i",
+        show_default=False,
+        help="The index folder; default: FOLDER/.lookalike (for search: .lookalike in the query's folder "
+        "or the nearest folder above it).",
+    ),
+]
+WorkersOpt = Annotated[
+    int | None, typer.Option(help="Worker processes for decoding images.", show_default=False)
+]
+
+
+def data_option(help: str) -> Any:
+    """``--data``/``-d`` (a dataset) with this command's ``help``."""
+    return typer.Option("--data", "-d", show_default=False, help=help)
+
+
+def strict_option(what: str) -> Any:
+    """``--strict``: exit with code 1 when ``what`` could not be read."""
+    return typer.Option("--strict", help=f"Exit with code 1 when {what}.")

@@ -1,0 +1,91 @@
+"""``serve``: a local web page over an index."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lookalike.cli.render import err, print_line, shown
+
+ServeFolderArg = Annotated[
+    Path | None,
+    typer.Argument(
+        help="An indexed folder (or a folder inside one); default: the working folder.",
+        show_default=False,
+    ),
+]
+ServeIndexOpt = Annotated[
+    Path | None,
+    typer.Option("--index", "-i", show_default=False, help="The index folder, instead of FOLDER."),
+]
+HostOpt = Annotated[
+    str,
+    typer.Option(
+        help="Address to listen on. 127.0.0.1 keeps the page to this machine; 0.0.0.0 shows your images "
+        "to anyone who can reach it."
+    ),
+]
+PortOpt = Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on; 0 picks a free one.")]
+MaxUploadOpt = Annotated[
+    str, typer.Option("--max-upload", help="Largest image a visitor may upload, e.g. 20MB, 512K.")
+]
+OpenOpt = Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")]
+
+
+def serve(
+    folder: ServeFolderArg = None,
+    index: ServeIndexOpt = None,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    max_upload: MaxUploadOpt = "20MB",
+    open_browser: OpenOpt = False,
+) -> None:
+    """Serve a local web page over an index: find look-alikes, compare two images, see duplicates.
+
+    Drop or pick an image to see its nearest images with scores, click one to search from it; compare two
+    images on pixels and features (L1, MSE, cosine, NCC); list near-duplicate groups with the file to keep;
+    see what the index holds. The same features are a JSON API under /api (reference at /api/docs).
+    Uploads stay in memory; images are served by id only, from inside the indexed folder.
+
+    Example:
+
+        lookalike index photos/ --weights ../shared/models/resnet18-cifar10.pt
+
+        lookalike serve photos/ --open
+
+        curl -F file=@cat.jpg 'http://127.0.0.1:8000/api/search?k=5'
+    """
+    from lookalike.web.server import missing_extra
+
+    absent = missing_extra()
+    if absent is not None:  # printed here: the error handler would read [web] as markup
+        err.print(
+            f"[bold red]error:[/] lookalike serve needs the web extra ({absent} is not installed); install "
+            "it with: pip install 'lookalike\\[web]'",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    from lookalike.index import find_index
+    from lookalike.units import parse_bytes
+    from lookalike.web.app import create_app
+    from lookalike.web.server import allowed_hosts_for, is_loopback, listen, run, url_for
+
+    limit = parse_bytes(max_upload, where="--max-upload")
+    location = index if index is not None else find_index(folder if folder is not None else Path())
+    web_app = create_app(location, upload_limit=limit, allowed_hosts=allowed_hosts_for(host))
+    sock = listen(host, port)
+    images = web_app.state.collection.index.count
+    print_line(
+        f"serving {shown(Path(location))} ({images:,} images) at {url_for(sock)} · Ctrl+C to stop", wrap=False
+    )
+    if not is_loopback(host):
+        err.print(
+            f"[yellow]warning:[/] listening on {host}: anyone who can reach this machine can see the indexed "
+            "images",
+            highlight=False,
+        )
+    sys.stdout.flush()
+    run(web_app, sock, open_browser=open_browser)
