@@ -19,10 +19,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from lookalike import index as index_module
+from lookalike.collection import writer as writer_module
 from lookalike.cli import app
 from lookalike.errors import StoreError
 from lookalike.features import Embedder
+from lookalike.collection.store import write_lock
 from lookalike.index import Entry, Index, embedder_meta, find_index, index_folder
 from lookalike.search import ivf_lists
 from pixel_embedder import PixelEmbedder
@@ -248,7 +249,7 @@ def test_an_index_belongs_to_one_folder(tmp_path: Path, embedder: Embedder) -> N
 def test_one_writer_at_a_time(tmp_path: Path, embedder: Embedder) -> None:
     write_images(tmp_path / "p", ["1.png"])
     busy = pytest.raises(StoreError, match=rf"another lookalike process \(pid {os.getpid()}\)")
-    with index_module._write_lock(tmp_path / "p" / ".lookalike"), busy:
+    with write_lock(tmp_path / "p" / ".lookalike"), busy:
         index_folder(tmp_path / "p", embedder)
 
 
@@ -660,23 +661,24 @@ def test_cli_help_has_an_example(command: str) -> None:
 CHILD = r"""
 import os, signal, sys
 import lookalike.index as index
+from lookalike.collection import store, writer
 from pixel_embedder import PixelEmbedder
 
 folder, location, mode, nth = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-index._FLUSH_ROWS = 4  # commit every batch, so that there are many moments to die at
+writer._FLUSH_ROWS = 4  # commit every batch, so that there are many moments to die at
 calls = []
 
 def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 if mode == "vectors-written":  # vectors appended and fsynced, their rows not committed
-    fsync = index._fsync
+    fsync = store.fsync
     def patched(fd):
         fsync(fd)
         calls.append(1)
         if len(calls) == nth:
             die()
-    index._fsync = patched
+    store.fsync = patched
 elif mode == "rows-committed":  # right after the nth commit of rows
     flush = index.Writer.flush
     def patched(self):
@@ -697,10 +699,10 @@ elif mode == "search-written":  # the new search structure is on disk, the meta 
         die()
     index.Writer._point_search = patched
 elif mode == "compacting":  # the compacted vectors file is written and fsynced, not yet committed
-    index._COMPACT_MIN, index._COMPACT_DEAD = 0, 0.0
+    writer._COMPACT_MIN, writer._COMPACT_DEAD = 0, 0.0
     compact = index.Writer.compact
     def patched(self):
-        index._transaction = lambda conn: die()
+        store.Store.transaction = lambda self: die()
         return compact(self)
     index.Writer.compact = patched
 index.index_folder(folder, PixelEmbedder(), location=location)
@@ -768,7 +770,7 @@ def test_cli_killed_mid_embedding(tmp_path: Path, weights: Path, embedder: Embed
     write_images(folder, [f"{i:03d}.png" for i in range(40)])
     location = folder / ".lookalike"
     script = (
-        "import sys, time, lookalike.index as i; i._FLUSH_ROWS = 4; from lookalike.cli import main; "
+        "import sys, time, lookalike.collection.writer as w; w._FLUSH_ROWS = 4; from lookalike.cli import main; "
         "from lookalike.features import Embedder as E; slow = E.embed_batch; "
         "E.embed_batch = lambda self, b: (time.sleep(0.05), slow(self, b))[1]; "
         f"sys.argv = ['lookalike', 'index', {str(folder)!r}, '--weights', {str(weights)!r}, "
@@ -808,8 +810,8 @@ def test_compaction_keeps_every_vector(tmp_path: Path, monkeypatch: pytest.Monke
     pixels = PixelEmbedder()
     folder, location = changing_folder(tmp_path, pixels)
     before = vectors(location)
-    monkeypatch.setattr(index_module, "_COMPACT_MIN", 0)
-    monkeypatch.setattr(index_module, "_COMPACT_DEAD", 0.0)
+    monkeypatch.setattr(writer_module, "_COMPACT_MIN", 0)
+    monkeypatch.setattr(writer_module, "_COMPACT_DEAD", 0.0)
     index_folder(folder, pixels, location=location)
     with Index.open(location) as idx:
         assert idx.meta()["vectors_count"] == idx.count == 21  # the dead rows are gone from the file

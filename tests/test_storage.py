@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lookalike import index as index_module
-from lookalike import storage as storage_module
+from lookalike.collection import recovery as recovery_module
+from lookalike.collection import writer as writer_module
 from lookalike.index import Index, index_folder
 from lookalike.storage import COPY_NAME, StorageError, check_catalogue, explain, health
 from pixel_embedder import PixelEmbedder as _PixelEmbedder
@@ -40,7 +40,7 @@ class PixelEmbedder(_PixelEmbedder):
 CLI = r"""
 import sys
 import lookalike.features as features
-import lookalike.index as index
+import lookalike.collection.writer as writer
 from pixel_embedder import PixelEmbedder
 
 class Pixels(PixelEmbedder):
@@ -51,7 +51,7 @@ class Pixels(PixelEmbedder):
         super().__init__(8)
 
 features.Embedder = Pixels
-index._FLUSH_ROWS = 16
+writer._FLUSH_ROWS = 16
 from lookalike.cli import main
 
 sys.argv = ["lookalike", *sys.argv[1:]]
@@ -275,7 +275,7 @@ def test_a_copy_missed_by_a_killed_run_is_saved_by_the_next(
     index_folder(folder, PixelEmbedder())
     photos(folder, 5, start=20)
     with monkeypatch.context() as patched:  # as if killed right before saving the copy
-        patched.setattr(storage_module, "save_copy", lambda conn, location: location)
+        patched.setattr(recovery_module, "save_copy", lambda conn, location: location)
         index_folder(folder, PixelEmbedder())
     assert health(location)["copy"]["images"] == 20
     assert index_folder(folder, PixelEmbedder()).embedded == 0  # nothing changed since, but the copy is old
@@ -362,7 +362,7 @@ def test_repair_embeds_unreadable_vectors_and_drops_gone_files(tmp_path: Path) -
 def test_folder_copied_while_index_was_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The index folder copied file by file while `index` wrote it: the vectors file early, the catalogue
     later (rows pointing past the copied vectors), and the other way round (orphan vectors)."""
-    monkeypatch.setattr(index_module, "_FLUSH_ROWS", 16)  # commits while the copies are taken
+    monkeypatch.setattr(writer_module, "_FLUSH_ROWS", 16)  # commits while the copies are taken
     folder = photos(tmp_path / "photos", 120)
     location = tmp_path / "live"
     copies = {"vectors-first": tmp_path / "copy-a", "catalogue-first": tmp_path / "copy-b"}
@@ -471,6 +471,7 @@ WRITER = r"""
 import sys, time
 from pathlib import Path
 import lookalike.index as index
+import lookalike.collection.writer as writer
 from pixel_embedder import PixelEmbedder
 
 class Pixels(PixelEmbedder):
@@ -478,7 +479,7 @@ class Pixels(PixelEmbedder):
 
 folder, location, base = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 stops = [int(s) for s in sys.argv[4:]]  # wait at these committed row counts until the test says go
-index._FLUSH_ROWS = 8
+writer._FLUSH_ROWS = 8
 flush = index.Writer.flush
 
 def paused(self):

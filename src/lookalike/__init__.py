@@ -42,9 +42,9 @@ _EXPORTS: dict[str, str] = {
     "pairwise_ncc": "metrics",
     "Embedder": "features",
     "compare_images": "compare",
-    "Index": "index",
-    "index_folder": "index",
-    "find_index": "index",
+    "Index": "collection.index",
+    "index_folder": "collection.sync",
+    "find_index": "collection.location",
     "find_duplicates": "dedup.find",
     "move_duplicates": "dedup.moves",
     "undo_moves": "dedup.moves",
@@ -86,13 +86,15 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from lookalike.collection.index import Index
+    from lookalike.collection.location import find_index
+    from lookalike.collection.sync import index_folder
     from lookalike.compare import compare as compare_images
     from lookalike.dedup import find_duplicates, move_duplicates, undo_moves
     from lookalike.errors import DataError, ImageError, LookalikeError, ShapeError, StoreError, WeightsError
     from lookalike.evaluate import Evaluation
     from lookalike.features import Embedder
     from lookalike.images import list_images, load_image
-    from lookalike.index import Index, find_index, index_folder
     from lookalike.metrics import (
         cosine,
         l1,

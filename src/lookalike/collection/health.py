@@ -1,17 +1,25 @@
-"""An index's health, read without trusting it (``lookalike info`` shows it)."""
+"""What ``lookalike info`` shows of an index: :func:`describe` (counts, model, search structure, sizes on
+disk, times) of an open one, and :func:`health`, read without trusting it."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lookalike.collection.disk import copy_info, read_meta, update_command
 from lookalike.collection.location import DB_NAME
 from lookalike.collection.recovery import check_catalogue
 
-__all__ = ["health"]
+if TYPE_CHECKING:
+    from lookalike.collection.store import Store
+
+__all__ = ["describe", "health"]
+
+# The settings of the embedder that make its preprocessing (``lookalike info`` shows them).
+_PREPROCESSING = ("crop_size", "resize_size", "mean", "std", "interpolation")
+_INSIDE = "SELECT COUNT(*) FROM images WHERE status = 'ok' AND vector <= ?"
 
 
 def health(location: str | os.PathLike[str]) -> dict[str, Any]:
@@ -88,3 +96,60 @@ def health(location: str | os.PathLike[str]) -> dict[str, Any]:
     elif out["copy"] is None and ok:
         out["command"] = update_command(loc)
     return out
+
+
+def describe(store: Store) -> dict[str, Any]:
+    """Everything ``lookalike info`` shows of the index open in ``store``: counts, model, structure, sizes on
+    disk, times (:meth:`lookalike.collection.Index.info`)."""
+    from lookalike.onnx_backend import INDEX_MODEL_NAME  # (onnx_backend imports this package's disk module)
+
+    meta = store.meta()
+    d = meta["embedder"]
+    live = store.count
+    failed = store.scalar("SELECT COUNT(*) FROM images WHERE status = 'failed'")
+    search = meta.get("search")
+    structure: dict[str, Any] | None = None
+    if search:
+        max_vid = int(search["max_vector"])
+        inside = store.scalar(_INSIDE, (max_vid,))
+        structure = {
+            **{k: v for k, v in search.items() if k not in ("file", "max_vector")},
+            "pending": live - inside,
+            "dead": int(search["ntotal"]) - inside,
+        }
+    sizes = {
+        "database": sum(_size(store.location / n) for n in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm")),
+        "vectors": _size(store.location / meta["vectors_file"]),
+        "search": _size(store.location / search["file"]) if search else 0,
+    }
+    sizes["total"] = sum(sizes.values())
+    return {
+        "location": str(store.location.absolute()),
+        "root": str(store.root),
+        "images": live,
+        "failed": failed,
+        "dim": int(meta["dim"]),
+        "model": d.get("model"),
+        "cifar_stem": d.get("cifar_stem"),
+        "weights": d.get("weights"),
+        "weights_location": d.get("weights_location"),
+        "fingerprint": d.get("fingerprint"),
+        "precision": ", ".join(p for p in meta.get("precisions", []) if p),
+        "backend": (meta.get("last_run") or {}).get("backend") or d.get("backend") or "torch",
+        "model_file": _size(store.location / INDEX_MODEL_NAME) or None,
+        "preprocessing": {k: d.get(k) for k in _PREPROCESSING},
+        "vectors_rows": int(meta["vectors_count"]),
+        "dead_vectors": int(meta["vectors_count"]) - live,
+        "search": structure,
+        "disk_bytes": sizes,
+        "created": meta.get("created"),
+        "updated": meta.get("updated"),
+        "last_run": meta.get("last_run"),
+    }
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

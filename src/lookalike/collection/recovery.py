@@ -15,7 +15,7 @@ import os
 import shutil
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -29,9 +29,10 @@ from lookalike.collection.disk import (
     sqlite_code,
 )
 from lookalike.collection.location import COPY_NAME, DAMAGED_NAME, DB_NAME
+from lookalike.collection.store import new_name, write_lock, write_meta
 
 if TYPE_CHECKING:
-    from lookalike.index import Index
+    from lookalike.collection.index import Index
 
 __all__ = [
     "catalogue_bytes",
@@ -44,9 +45,16 @@ __all__ = [
 ]
 
 
-def save_copy(conn: sqlite3.Connection, location: Path) -> Path:
-    """Copy the catalogue open on ``conn`` (a consistent snapshot, by SQLite's online backup API) to
-    ``location/index.db.good``: written to a temporary name, fsynced, renamed into place."""
+class Catalogue(Protocol):
+    """What :func:`save_copy` copies from: an open catalogue (``sqlite3.Connection`` or a ``Store``)."""
+
+    def backup(self, target: sqlite3.Connection, /) -> None: ...
+
+
+def save_copy(conn: Catalogue, location: Path) -> Path:
+    """Copy the catalogue open on ``conn`` (a connection, or a :class:`~lookalike.collection.store.Store`:
+    a consistent snapshot, by SQLite's online backup API) to ``location/index.db.good``: written to a
+    temporary name, fsynced, renamed into place."""
     final = location / COPY_NAME
     tmp = location / (COPY_NAME + ".tmp")
     tmp.unlink(missing_ok=True)
@@ -145,9 +153,7 @@ def recover(location: Path, *, full: bool = False) -> str | None:
 
 def restore_if_damaged(location: Path) -> str | None:
     """:func:`recover` with the index's write lock held (waits for a running update); the line it says."""
-    from lookalike.index import _write_lock
-
-    with guarded(location), _write_lock(location):
+    with guarded(location), write_lock(location):
         return recover(location)
 
 
@@ -155,10 +161,9 @@ def repair_vectors(index: Index, *, full: bool = False) -> list[str]:
     """Check the catalogue of ``index`` against its vectors file and drop the rows whose vectors are lost
     (past the end of the file, or the file is gone; with ``full``, also vectors that are not finite or
     that two rows share), so that the next update embeds their files again. Returns the dropped paths.
-    Call with the write lock held, before a :class:`lookalike.index.Writer` opens the index."""
-    from lookalike.index import _new_name, _set_meta, _transaction
-
-    meta = index.meta()
+    Call with the write lock held, before a :class:`~lookalike.collection.writer.Writer` opens the index."""
+    store = index.store
+    meta = store.meta()
     dim = int(meta["dim"])
     row = 4 * dim
     count = int(meta["vectors_count"])
@@ -168,16 +173,15 @@ def repair_vectors(index: Index, *, full: bool = False) -> list[str]:
     except FileNotFoundError:
         size = None
     usable = 0 if size is None else min(count, size // row)
-    conn = index._conn
     lost = {
         int(rid): str(path)
-        for rid, path in conn.execute(
+        for rid, path in store.query(
             "SELECT id, path FROM images WHERE status = 'ok' AND (vector IS NULL OR vector >= ?)", (usable,)
         )
     }
     if full and usable:
         seen: set[int] = set()
-        for rid, path, vid in conn.execute(
+        for rid, path, vid in store.query(
             "SELECT id, path, vector FROM images WHERE status = 'ok' AND vector < ? ORDER BY vector, id",
             (usable,),
         ):
@@ -188,7 +192,7 @@ def repair_vectors(index: Index, *, full: bool = False) -> list[str]:
         for start in range(0, len(bad), 900):  # within SQLite's limit on bound values
             part = bad[start : start + 900]
             marks = ",".join("?" * len(part))
-            for rid, path in conn.execute(
+            for rid, path in store.query(
                 f"SELECT id, path FROM images WHERE status = 'ok' AND vector IN ({marks})", part
             ):
                 lost[int(rid)] = str(path)
@@ -196,16 +200,16 @@ def repair_vectors(index: Index, *, full: bool = False) -> list[str]:
         return []
     values: dict[str, Any] = {"vectors_count": usable}
     if size is None:
-        name = _new_name("vectors", ".f32")
+        name = new_name("vectors", ".f32")
         with (index.location / name).open("wb") as f:
             os.fsync(f.fileno())
         fsync_path(index.location)
         values["vectors_file"] = name
     if lost:
         values["search"] = None  # rebuilt from the rows that are left
-    with _transaction(conn):
+    with store.transaction() as conn:
         conn.executemany("DELETE FROM images WHERE id = ?", ((rid,) for rid in lost))
-        _set_meta(conn, **values)
+        write_meta(conn, **values)
     return sorted(lost.values())
 
 

@@ -1,0 +1,413 @@
+"""Keeping an index in step with its folder: :func:`index_folder` walks the folder, compares it with the
+rows, keeps the vectors of renamed and touched files, embeds what is new or changed, and saves the
+catalogue's last good copy.
+
+>>> from lookalike.features import Embedder
+>>> report = index_folder("photos", Embedder("../shared/models/resnet18-cifar10.pt"))  # doctest: +SKIP
+>>> report.new, report.images  # doctest: +SKIP
+(2000, 2000)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lookalike.collection import recovery
+from lookalike.collection.ann import FLAT_MAX
+from lookalike.collection.disk import Guard, guarded
+from lookalike.collection.index import Index
+from lookalike.collection.location import DB_NAME, default_location
+from lookalike.collection.made_by import check_same_vectors, embedder_meta
+from lookalike.collection.records import Entry, Failure, Progress, UpdateReport
+from lookalike.collection.store import ScanDiff, is_complete, write_lock
+from lookalike.collection.writer import Writer
+from lookalike.errors import ImageError, StoreError
+from lookalike.hashing import file_sha256
+from lookalike.onnx_backend import INDEX_MODEL_NAME
+
+if TYPE_CHECKING:
+    from lookalike.features import Embedder
+
+__all__ = ["index_folder"]
+
+_HASH_THREADS = 2
+_HASH_AHEAD = 512
+
+
+def index_folder(
+    folder: str | os.PathLike[str],
+    embedder: Embedder,
+    *,
+    location: str | os.PathLike[str] | None = None,
+    rebuild: bool = False,
+    repair: bool = False,
+    memory_budget: int | None = None,
+    flat_max: int = FLAT_MAX,
+    progress: Progress | None = None,
+) -> UpdateReport:
+    """Embed the images of ``folder`` into its index (created if needed) and bring the index in step
+    with the folder: new and changed files are embedded, renamed files keep their vectors, rows of
+    deleted files go, unreadable files and folders are skipped and listed in the report.
+
+    ``location`` defaults to ``folder/.lookalike``. An index made by other weights or preprocessing is
+    refused (:class:`StoreError`) unless ``rebuild`` replaces it. ``memory_budget`` (bytes) and
+    ``flat_max`` steer the search structure (:func:`lookalike.search.choose_structure`).
+    ``progress(phase, done, total)`` reports ``scan``, ``hash``, ``embed`` and ``search``.
+
+    Safe to interrupt at any moment (even kill -9): the next run finishes the job. A damaged or missing
+    catalogue is replaced by its last good copy (``report.restored`` says so), rows whose vectors were
+    lost (a truncated or missing vectors file) are embedded again (``report.repaired``); ``repair`` also
+    checks the catalogue in full and every stored vector, and rebuilds the search structure
+    (:mod:`lookalike.storage`). Storage failures raise :class:`lookalike.storage.StorageError`.
+    """
+    started = time.perf_counter()
+    root = Path(folder)
+    if not root.exists():
+        raise StoreError(f"{root}: no such folder; pass the folder of images to index")
+    if not root.is_dir():
+        raise StoreError(f"{root} is a file; pass the folder that holds the images")
+    loc = Path(location) if location is not None else default_location(root)
+    asked = embedder_meta(embedder)
+    backend = getattr(embedder, "backend", "torch")  # (test doubles of the Embedder have none)
+    if backend == "onnx":  # the index keeps its own copy of the model (torch-free queries)
+        embedder.use_model_file(loc / INDEX_MODEL_NAME, asked)
+    report = UpdateReport(location=loc, root=root)
+    with guarded(loc) as guard, write_lock(loc):
+        if not rebuild:
+            report.restored = recovery.recover(loc, full=repair)
+        idx = _open_for_update(loc, root, asked, rebuild=rebuild, report=report)
+        try:
+            lost = set(recovery.repair_vectors(idx, full=repair or report.restored is not None))
+            w = Writer(idx)
+            try:
+                tell = _watch_space(guard, idx, w, progress)
+                try:
+                    _update(idx, w, root, embedder, report, tell)
+                except KeyboardInterrupt:
+                    w.flush()  # keep what was embedded: the next run goes on from there
+                    raise
+                if lost:
+                    embedded = {p for p in lost if (e := idx.entry(p)) is not None and e.status == "ok"}
+                    report.repaired = min(len(embedded), report.new)
+                    report.new -= report.repaired
+                w.compact_if_wasteful()
+                report.search = w.refresh_search(
+                    memory_budget=memory_budget, flat_max=flat_max, progress=progress, force=repair
+                )
+                report.images = idx.count
+                report.seconds = time.perf_counter() - started
+                _finish(idx, w, report, asked=asked, backend=backend, lost=bool(lost))
+            finally:
+                w.close()
+        finally:
+            idx.close()
+    return report
+
+
+def _watch_space(guard: Guard, idx: Index, w: Writer, progress: Progress | None) -> Progress:
+    """Tell ``guard`` how many bytes the run still has to write (for a full disk's message) as the embed
+    phase goes; returns the progress callback that keeps it informed and passes phases on."""
+    embedding = {"rows": idx.count, "total": 0, "done": 0}
+    loc = idx.location
+
+    def need() -> int:  # to write still: vectors and rows, the search structure, the copy
+        left = embedding["total"] - embedding["done"]
+        rows = embedding["rows"] + embedding["total"]
+        return left * (4 * w.dim + 512) + rows * 4 * w.dim + recovery.catalogue_bytes(loc)
+
+    guard.need = need
+
+    def tell(phase: str, done: int, total: int) -> None:
+        if phase == "embed":
+            embedding.update(total=total, done=done)
+        if progress:
+            progress(phase, done, total)
+
+    return tell
+
+
+def _finish(
+    idx: Index, w: Writer, report: UpdateReport, *, asked: dict[str, Any], backend: str, lost: bool
+) -> None:
+    """Record the run in the meta table and save the last good copy when the index changed."""
+    loc = idx.location
+    changed = report.created or bool(lost or report.embedded or report.moved or report.removed)
+    changed = changed or recovery.copy_is_stale(loc, idx.meta())  # or a run killed before its copy
+    precisions = list(idx.meta().get("precisions") or [])
+    if asked.get("precision") not in precisions:
+        precisions.append(asked.get("precision"))
+    summary = {k: v for k, v in report.to_dict().items() if k != "failed"}
+    summary["failed"] = len(report.failed)
+    summary["backend"] = backend
+    w.set_meta(updated=time.time(), last_run=summary, precisions=precisions)
+    if changed or report.restored:
+        idx.save_copy()
+
+
+def _open_for_update(
+    loc: Path, root: Path, asked: dict[str, Any], *, rebuild: bool, report: UpdateReport
+) -> Index:
+    exists = (loc / DB_NAME).is_file()
+    if exists and not rebuild and is_complete(loc):
+        idx = Index.open(loc)
+        try:
+            check_same_vectors(idx.made_by, asked, loc)
+            if os.path.realpath(idx.root) != os.path.realpath(root):
+                raise StoreError(
+                    f"{loc} is the index of {idx.root}, not of {root}; pass --index OTHER for a "
+                    "separate index, or --rebuild to replace it"
+                )
+        except BaseException:
+            idx.close()
+            raise
+        return idx
+    if exists:
+        report.rebuilt = rebuild
+        for path in loc.iterdir():
+            if path.name.startswith((DB_NAME, "vectors-", "search-")):
+                path.unlink(missing_ok=True)
+    report.created = True
+    return Index.create(loc, root=root, embedder=asked)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# One update: scan, compare, keep what did not change, embed the rest
+
+
+@dataclass
+class _Pending:
+    path: str
+    size: int
+    mtime_ns: int
+    changed: bool
+
+
+@dataclass
+class _Scan:
+    """The folder's files: ``(path, size, mtime_ns)`` (size ``None``: could not stat), the files that
+    could not be stat'ed as failed rows, and the folders that could not be listed."""
+
+    files: list[tuple[str, int | None, int | None]]
+    stat_failed: list[Entry]
+    folders: list[str]
+
+
+def _update(
+    idx: Index,
+    w: Writer,
+    root: Path,
+    embedder: Embedder,
+    report: UpdateReport,
+    progress: Progress | None,
+) -> None:
+    def tell(phase: str, done: int, total: int) -> None:
+        if progress:
+            progress(phase, done, total)
+
+    # 1. what is on disk
+    scan = _scan(root, report, tell)
+    # 2. compare with the rows
+    diff = idx.store.compare(scan.files, scan.folders)
+    scan.files = []  # (millions of paths: not kept while embedding)
+    pending = [_Pending(p, s, m, changed=True) for p, s, m in diff.changed]
+    pending += [_Pending(p, s, m, changed=False) for p, s, m in diff.retry]
+    report.unchanged = diff.unchanged
+    # 3. touched files and renames, told apart by content hash (before any worker process starts)
+    pending += _keep_unchanged(w, root, diff, report, tell)
+    if scan.stat_failed:
+        w.fail(scan.stat_failed)
+    # 4. embed what is new or changed
+    pending.sort(key=lambda p: p.path)
+    started = time.perf_counter()
+    tell("embed", 0, len(pending))
+    if pending:
+        _embed(w, root, embedder, pending, report, tell)
+    w.flush()
+    report.embed_seconds = time.perf_counter() - started
+
+
+def _scan(root: Path, report: UpdateReport, tell: Progress) -> _Scan:
+    """List and stat the images of ``root``; unlistable folders and unusable names go to the report."""
+    from lookalike.images import list_images
+
+    folders: list[str] = []
+
+    def unreadable(folder: Path, error: ImageError) -> None:
+        rel = folder.relative_to(root).as_posix()
+        folders.append(rel)
+        report.failed.append(Failure(_display(folder.relative_to(root)), str(error), "folder"))
+
+    tell("scan", 0, 0)
+    files = list_images(root, on_error=unreadable)
+    scanned: list[tuple[str, int | None, int | None]] = []
+    stat_failed: list[Entry] = []
+    for n, path in enumerate(files, start=1):
+        rel_path = path.relative_to(root)
+        rel = rel_path.as_posix()
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:
+            report.failed.append(
+                Failure(_display(rel_path), f"{_display(path)}: the file name is not valid UTF-8; rename it")
+            )
+            continue
+        try:
+            st = path.stat()
+        except OSError as exc:
+            reason = _file_error(path, exc)
+            stat_failed.append(Entry(rel, None, None, None, status="failed", error=reason))
+            report.failed.append(Failure(rel, reason))
+            scanned.append((rel, None, None))
+        else:
+            scanned.append((rel, st.st_size, st.st_mtime_ns))
+        if n % 10_000 == 0:
+            tell("scan", n, len(files))
+    tell("scan", len(files), len(files))
+    return _Scan(scanned, stat_failed, folders)
+
+
+def _keep_unchanged(
+    w: Writer, root: Path, diff: ScanDiff, report: UpdateReport, tell: Progress
+) -> list[_Pending]:
+    """Hash touched files and possible renames: a touched file with its old content keeps its row, a new
+    file with the content of a removed one takes over its row; rows of files that are gone go. All in one
+    transaction; returns the files still to embed (touched files whose content changed, new files)."""
+    gone_by_size: dict[int, list[tuple[int, str]]] = {}
+    for rid, _, size, sha, status in diff.gone:
+        if status == "ok" and sha and size is not None:
+            gone_by_size.setdefault(size, []).append((rid, sha))
+    maybe_moved = [row for row in diff.new if row[1] in gone_by_size]
+    to_hash = [root / p for p, *_ in diff.touched] + [root / p for p, *_ in maybe_moved]
+    hashes = _hash_all(to_hash, tell)
+    touched = diff.touched
+    pending: list[_Pending] = []
+    touch: list[tuple[str, int, int]] = []
+    for (path, size, mtime, old_sha), sha in zip(touched, hashes[: len(touched)], strict=True):
+        if sha is not None and sha == old_sha:
+            touch.append((path, size, mtime))
+        else:
+            pending.append(_Pending(path, size, mtime, changed=True))
+    report.unchanged += len(touch)
+    moves: list[tuple[int, str, int, int]] = []
+    claimed: set[int] = set()
+    moved_paths: set[str] = set()
+    for (path, size, mtime), sha in zip(maybe_moved, hashes[len(touched) :], strict=True):
+        for rid, old_sha in gone_by_size.get(size, []):
+            if sha is not None and sha == old_sha and rid not in claimed:
+                claimed.add(rid)
+                moves.append((rid, path, size, mtime))
+                moved_paths.add(path)
+                break
+    pending += [_Pending(p, s, m, changed=False) for p, s, m in diff.new if p not in moved_paths]
+    removed = [path for rid, path, *_ in diff.gone if rid not in claimed]
+    w.apply(remove=removed, touch=touch, move=moves)
+    report.removed, report.moved = len(removed), len(moves)
+    return pending
+
+
+def _hash_all(paths: list[Path], tell: Progress) -> list[str | None]:
+    """SHA-256 of each of ``paths`` (``None`` where it cannot be read), in threads."""
+    hashes: list[str | None] = []
+    if not paths:
+        return hashes
+    tell("hash", 0, len(paths))
+
+    def quiet_sha(path: Path) -> str | None:
+        try:
+            return file_sha256(path)
+        except OSError:
+            return None
+
+    with ThreadPoolExecutor(_HASH_THREADS) as pool:
+        for n, sha in enumerate(pool.map(quiet_sha, paths), start=1):
+            hashes.append(sha)
+            if n % 256 == 0:
+                tell("hash", n, len(paths))
+    tell("hash", len(paths), len(paths))
+    return hashes
+
+
+def _embed(
+    w: Writer,
+    root: Path,
+    embedder: Embedder,
+    pending: list[_Pending],
+    report: UpdateReport,
+    tell: Progress,
+) -> None:
+    """Embed ``pending`` files batch by batch; hash them in threads meanwhile; store each batch."""
+    paths = [root / p.path for p in pending]
+    futures: dict[int, Future[tuple[str | None, int | None, int | None]]] = {}
+    pool: ThreadPoolExecutor | None = None
+    submitted = done = 0
+
+    def row(i: int, **kw: Any) -> Entry:
+        sha, width, height = futures.pop(i).result()
+        p = pending[i]
+        return Entry(p.path, p.size, p.mtime_ns, sha, width, height, **kw)
+
+    try:
+        for batch in embedder.iter_files(paths):
+            if pool is None:  # started after the first batch: DataLoader workers are forked by then
+                pool = ThreadPoolExecutor(_HASH_THREADS, thread_name_prefix="lookalike-hash")
+            seen = [*batch.indices, *(i for i, _ in batch.failures)]
+            limit = min(len(pending), max(seen, default=-1) + 1 + _HASH_AHEAD)
+            while submitted < limit:
+                futures[submitted] = pool.submit(_inspect, paths[submitted])
+                submitted += 1
+            entries = [row(i) for i in batch.indices]
+            if entries:
+                w.put(entries, np.asarray(batch.vectors, dtype=np.float32))
+            failed = [row(i, status="failed", error=reason) for i, reason in batch.failures]
+            if failed:
+                w.fail(failed)
+            for i in batch.indices:
+                if pending[i].changed:
+                    report.changed += 1
+                else:
+                    report.new += 1
+            report.failed.extend(Failure(e.path, e.error or "") for e in failed)
+            done += len(seen)
+            tell("embed", done, len(pending))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _inspect(path: Path) -> tuple[str | None, int | None, int | None]:
+    """``(sha256, width, height)`` of a file; ``None`` where it cannot be read (the embedding reports why)."""
+    from lookalike.images import image_size
+
+    try:
+        sha: str | None = file_sha256(path)
+    except OSError:
+        sha = None
+    try:
+        width, height = image_size(path)
+    except (ImageError, OSError, ValueError):
+        return sha, None, None
+    return sha, width, height
+
+
+def _file_error(path: Path, exc: BaseException | None = None) -> str:
+    """One line saying why ``path`` cannot be read, in :func:`lookalike.images.load_image`'s words."""
+    from lookalike.images import image_size
+
+    try:
+        image_size(path)
+    except ImageError as error:
+        return str(error)
+    except Exception as error:
+        return f"{path}: cannot read ({error})"
+    return f"{path}: cannot read ({exc})" if exc else f"{path}: changed while it was being indexed"
+
+
+def _display(path: Path) -> str:
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
