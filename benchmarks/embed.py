@@ -234,7 +234,8 @@ def stage_model(
 ) -> None:
     """The network alone, on preprocessed photos, batch ``batch``; each variant's neighbour overlap is
     measured against float32 on up to 256 photos."""
-    from lookalike.features import _fold_batchnorm, build_transform
+    from lookalike.features import build_transform
+    from lookalike.features.embedder import _fold_batchnorm
     from lookalike.models import random_info
 
     transform = build_transform(random_info("resnet18"))
@@ -303,7 +304,8 @@ def stage_cost(
     from PIL import Image
     from torchvision import transforms
 
-    from lookalike.features import Embedder, _fold_batchnorm, build_transform
+    from lookalike.features import Embedder, build_transform
+    from lookalike.features.embedder import _fold_batchnorm
     from lookalike.images import load_image
     from lookalike.models import random_info
 

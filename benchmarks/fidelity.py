@@ -53,7 +53,8 @@ def forward(net: Any, x: torch.Tensor, dtype: torch.dtype | None, reduced_stages
 def precision_study(
     n: int, batch: int, cifar_dir: Path = CIFAR_DIR, weights: str = str(CIFAR_WEIGHTS)
 ) -> dict[str, Any]:
-    from lookalike.features import Embedder, _fold_batchnorm
+    from lookalike.features import Embedder
+    from lookalike.features.embedder import _fold_batchnorm
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     emb = Embedder(weights, device=device, precision="float32")

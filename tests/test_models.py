@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from lookalike.errors import WeightsError
+from lookalike.errors import WeightsError, hint_for_cli
 from lookalike.models import (
     CIFAR10_MEAN,
     ModelInfo,
@@ -244,11 +244,13 @@ def test_offline_download_fails_fast_with_the_fix(tmp_path: Path, monkeypatch: p
     def offline(*args: object, **kwargs: object) -> None:
         raise urllib.error.URLError("[Errno -2] Name or service not known")
 
-    monkeypatch.setattr("lookalike.models.check_reachable", lambda url: None)  # the host answers
+    monkeypatch.setattr("lookalike.models.weights.check_reachable", lambda url: None)  # the host answers
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
-    with pytest.raises(WeightsError, match="--weights PATH") as err:
+    with pytest.raises(WeightsError, match="offline, pass a local weights file as `weights`") as err:
         load_weights("IMAGENET1K_V1", arch="resnet18")
     assert "could not download" in str(err.value) and "\n" not in str(err.value)
+    assert err.value.hint is not None
+    assert "pass a local weights file as --weights" in hint_for_cli(err.value.hint, {"weights": "--weights"})
 
 
 def test_unreachable_host_fails_before_torchvision_prints_anything(
@@ -259,7 +261,7 @@ def test_unreachable_host_fails_before_torchvision_prints_anything(
     def unreachable(url: str) -> None:
         raise OSError(-2, "Name or service not known")
 
-    monkeypatch.setattr("lookalike.models.check_reachable", unreachable)
+    monkeypatch.setattr("lookalike.models.weights.check_reachable", unreachable)
     with pytest.raises(WeightsError, match="Name or service not known"):
         load_weights("IMAGENET1K_V1", arch="resnet18")
     out, err = capfd.readouterr()

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from lookalike.errors import LookalikeError
+from feature_support import cifar_images, photo, randomize_batchnorm
+from lookalike.errors import LookalikeError, hint_for_cli
 from lookalike.features import Embedder
 from lookalike.models import create_model, save_checkpoint
 from lookalike.onnx_backend import (
@@ -23,7 +24,6 @@ from lookalike.onnx_backend import (
     write_atomic,
 )
 from shared_data import CIFAR, WEIGHTS, needs_shared
-from test_features import cifar_images, photo, randomize_batchnorm
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -83,8 +83,10 @@ def test_backend_choice() -> None:
     assert Embedder("none", size=32, device="cpu", backend="torch").backend == "torch"
     assert Embedder("none", size=32, device="cpu", compile=True).backend == "torch"
     assert Embedder("none", size=32, device="cpu", precision="bfloat16").backend == "torch"
-    with pytest.raises(LookalikeError, match="--backend onnx computes in float32"):
+    with pytest.raises(LookalikeError, match="the onnx backend computes in float32") as err:
         Embedder("none", size=32, device="cpu", precision="bfloat16", backend="onnx")
+    flags = {"precision": "--precision", "backend": "--backend"}
+    assert hint_for_cli(err.value.hint or "", flags) == "pass --precision float32 or --backend torch"
     with pytest.raises(LookalikeError, match="unknown backend 'tvm'"):
         Embedder("none", size=32, device="cpu", backend="tvm")  # type: ignore[arg-type]
 

@@ -5,7 +5,7 @@ the network sees them — so the pixel column measures the network's input and t
 pooled output.
 
 >>> from lookalike.compare import compare
->>> report = compare("a.jpg", "b.jpg", weights="../shared/models/resnet18-cifar10.pt")  # doctest: +SKIP
+>>> report = compare("a.jpg", "b.jpg", weights="models/resnet18-cifar10.pt")  # doctest: +SKIP
 >>> report.features["cosine"]  # doctest: +SKIP
 0.97
 """

@@ -1,43 +1,27 @@
-"""Deep features: a ResNet with its classifier removed turns images into vectors.
-
-:class:`Embedder` takes weights (a torchvision name, a file, or ``"none"``), reads the preprocessing from
-their metadata, and embeds paths, PIL images or image tensors in batches on the best device, in a reduced
-precision where the hardware runs it faster than float32 and ≥ 99 % of top-10 neighbours stay (float16 on
-CUDA, bfloat16 on a CPU with AMX), float32 otherwise or on request.
-
-The file pipeline (:meth:`Embedder.iter_files`) is one loop::
-
-    worker processes: read file -> decode (Pillow, JPEG draft mode) -> resize + centre crop -> uint8
-                      (on CUDA, ordinary JPEG files travel as bytes and are decoded by nvjpeg instead)
-    main process:     uint8 batch -> device -> normalise -> ResNet (on the CPU in float32: ONNX Runtime,
-                      lookalike.onnx_backend; else channels_last, in float32 with BatchNorm folded,
-                      torch.compile'd if asked) -> float32 vectors
-                      (on CUDA copied back asynchronously and handed out one batch behind)
-
-so decoding overlaps inference, only a quarter of the bytes of float pixels cross between processes,
-and each knob has a default chosen by device (see :class:`Embedder`).
-
->>> from lookalike.features import Embedder
->>> emb = Embedder("../shared/models/resnet18-cifar10.pt")  # doctest: +SKIP
->>> emb.embed(["cat.jpg", "dog.jpg"]).shape  # doctest: +SKIP
-torch.Size([2, 512])
-"""
+"""The :class:`Embedder`: weights in, one feature vector per image out (see :mod:`lookalike.features`)."""
 
 from __future__ import annotations
 
 import copy
-import io
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from lookalike.errors import ImageError, LookalikeError
+from lookalike.features.devices import Backend, Precision, default_device, resolve_backend, resolve_precision
+from lookalike.features.pipeline import EmbeddedBatch, _collate, _FileDataset, _finish, _unpack, _worker_init
+from lookalike.features.transforms import (
+    DRAFT_MARGIN,
+    build_geometry,
+    build_normalize,
+    build_transform,
+    preprocess_info,
+)
 from lookalike.images import load_image
-from lookalike.models import ModelInfo, create_model, model_info, torchvision_info
+from lookalike.models import create_model, model_info, torchvision_info
 
 if TYPE_CHECKING:
     import torch
@@ -45,261 +29,6 @@ if TYPE_CHECKING:
     from torch import nn
 
     from lookalike.onnx_backend import OnnxModel
-
-Precision = Literal["auto", "float32", "bfloat16", "float16"]
-Backend = Literal["auto", "onnx", "torch"]
-
-# Pillow's JPEG draft mode (DCT-domain 1/2, 1/4, 1/8 scaling) may shrink a photo only down to this many
-# times the resize size; the antialiased resize does the rest. Drafting down to the resize size itself
-# sharpens the input enough to move neighbours: top-10 overlap with the lecture's full decode fell to
-# 0.984 on 1024×768 photos and 0.982 on 2048×1536 with a trained stem; with 2× it is 1.0 and 0.9925
-# (benchmarks/fidelity.py, RESULTS.md).
-DRAFT_MARGIN = 2
-# JPEG files go to nvjpeg when at least this large; thumbnails decode faster with Pillow in the workers,
-# where nvjpeg's fixed cost per image dominates.
-_DEVICE_DECODE_MIN_BYTES = 16 * 1024
-_JPEG_START, _JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
-
-
-def cpu_has_amx() -> bool:
-    """True when this CPU has AMX tiles, where bf16 convolutions run several times faster than float32.
-
-    Without AMX (e.g. AVX-512 only), oneDNN emulates bf16 and it runs *slower* than float32.
-    """
-    import torch
-
-    return "AMX" in torch.backends.cpu.get_cpu_capability()
-
-
-def default_device() -> str:
-    """``"cuda"`` when a CUDA device is visible, else ``"cpu"``."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def resolve_precision(precision: Precision, device: str) -> str:
-    """Pick the compute precision for inference.
-
-    ``auto`` is float16 on CUDA (tensor cores run it as fast as bf16, and its 10-bit mantissa keeps
-    top-10 neighbours: overlap 0.999 against float32, where bf16 measured 0.989), bfloat16 on CPUs with
-    AMX, and float32 elsewhere (without AMX, bf16 runs slower than float32). ``bfloat16`` runs the last
-    stage and the pooling in float32, which lifts neighbour overlap from 0.989 to 0.992.
-    """
-    import torch
-
-    if precision not in ("auto", "float32", "bfloat16", "float16"):
-        raise LookalikeError(f"unknown precision {precision!r}; choose auto, float32, bfloat16 or float16")
-    kind = torch.device(device).type
-    if precision == "auto":
-        if kind == "cuda":
-            return "float16"
-        return "bfloat16" if kind == "cpu" and cpu_has_amx() else "float32"
-    if precision == "float16" and kind == "cpu":
-        raise LookalikeError("float16 is not supported on the CPU; use --precision bfloat16 or float32")
-    return precision
-
-
-def resolve_backend(backend: Backend, device: str, precision: str, *, compile: bool = False) -> str:
-    """Pick what runs the network: ``onnx`` (ONNX Runtime) or ``torch``.
-
-    ``auto`` is ONNX Runtime on the CPU in float32 (1.4–2× faster than eager PyTorch there, same vectors
-    to float rounding; benchmarks/RESULTS.md) and PyTorch on CUDA, in bf16/fp16, or with ``compile``.
-    ``precision`` is the resolved one (see :func:`resolve_precision`).
-    """
-    import torch
-
-    from lookalike.onnx_backend import onnxruntime_available
-
-    if backend not in ("auto", "onnx", "torch"):
-        raise LookalikeError(f"unknown backend {backend!r}; choose auto, onnx or torch")
-    if backend == "torch":
-        return "torch"
-    cpu = torch.device(device).type == "cpu"
-    if backend == "onnx":
-        if not cpu:
-            raise LookalikeError("--backend onnx runs on the CPU; pass --device cpu or --backend torch")
-        if precision != "float32":
-            raise LookalikeError(
-                f"--backend onnx computes in float32, not {precision}; pass --precision float32 or "
-                "--backend torch"
-            )
-        if compile:
-            raise LookalikeError("--compile needs --backend torch")
-        if not onnxruntime_available():
-            raise LookalikeError("onnxruntime is not installed: pip install onnxruntime, or --backend torch")
-        return "onnx"
-    return "onnx" if cpu and precision == "float32" and not compile and onnxruntime_available() else "torch"
-
-
-def preprocess_info(info: ModelInfo, size: int | None) -> ModelInfo:
-    """``info`` with its input size overridden to ``size`` (the resize scales with it)."""
-    if size is None or size == info.crop_size:
-        return info
-    if size < 8:
-        raise LookalikeError(f"--size {size} is too small; use at least 8 pixels")
-    resize = round(size * info.resize_size / info.crop_size)
-    return replace(info, crop_size=size, resize_size=resize)
-
-
-def build_geometry(info: ModelInfo) -> Callable[[Any], torch.Tensor]:
-    """The geometric half of the preprocessing: resize the shorter side, centre-crop; uint8 stays uint8.
-
-    Takes a PIL image or a C×H×W (or N×C×H×W) tensor, returns a plain tensor of the same dtype. Steps
-    with nothing to do are skipped (a 32×32 CIFAR image for a 32-pixel model costs no resampling).
-    """
-    import numpy as np
-    import torch
-    from PIL import Image
-    from torchvision.transforms import InterpolationMode
-    from torchvision.transforms.v2 import functional
-
-    interpolation = InterpolationMode(info.interpolation)
-    resize, crop = info.resize_size, info.crop_size
-
-    def geometry(image: Any) -> torch.Tensor:
-        if isinstance(image, Image.Image):
-            rgb = image if image.mode == "RGB" else image.convert("RGB")
-            image = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)
-        x: torch.Tensor = image.as_subclass(torch.Tensor)
-        if min(x.shape[-2:]) != resize:
-            x = functional.resize(x, [resize], interpolation=interpolation, antialias=True)
-        if tuple(x.shape[-2:]) != (crop, crop):
-            x = functional.center_crop(x, [crop])
-        return x
-
-    return geometry
-
-
-def build_normalize(info: ModelInfo) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The value half: uint8 (or [0, 1] float) image or batch → float32 normalised with the weights'
-    mean and std. Elementwise, so a batch gets exactly the values its images get one by one.
-    """
-    import torch
-    from torchvision.transforms.v2 import functional
-
-    mean, std = list(info.mean), list(info.std)
-
-    def normalize(x: torch.Tensor) -> torch.Tensor:
-        x = functional.to_dtype(x.as_subclass(torch.Tensor), torch.float32, scale=True)
-        out: torch.Tensor = functional.normalize(x, mean, std)
-        return out
-
-    return normalize
-
-
-def build_transform(info: ModelInfo) -> Callable[[Any], torch.Tensor]:
-    """The preprocessing that ``info`` prescribes: resize the shorter side, centre-crop, scale to [0, 1],
-    normalise with the weights' mean and std. Works on PIL images and on uint8 or [0, 1] float tensors.
-    """
-    geometry, normalize = build_geometry(info), build_normalize(info)
-
-    def transform(image: Any) -> torch.Tensor:
-        return normalize(geometry(image))
-
-    return transform
-
-
-@dataclass
-class EmbeddedBatch:
-    """One batch from :meth:`Embedder.iter_files`: vectors for ``indices``, failures as (index, reason)."""
-
-    indices: list[int]
-    vectors: torch.Tensor
-    failures: list[tuple[int, str]]
-
-
-# One file as a worker hands it over: (index, uint8 pixels, JPEG bytes for the device, error).
-_Item = tuple[int, "torch.Tensor | None", "torch.Tensor | None", "str | None"]
-
-
-class _FileDataset:
-    """Reads, decodes and crops files in DataLoader workers; a bad file yields its error, not an exception.
-
-    With ``device_jpegs``, ordinary JPEG files are read but not decoded: their bytes go to the device.
-    """
-
-    def __init__(
-        self,
-        paths: Sequence[str | os.PathLike[str]],
-        geometry: Callable[[Any], torch.Tensor],
-        draft: tuple[int, int] | None,
-        device_jpegs: bool = False,
-    ) -> None:
-        self.paths, self.geometry, self.draft, self.device_jpegs = paths, geometry, draft, device_jpegs
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> _Item:
-        try:
-            if self.device_jpegs and (data := _device_jpeg(self.paths[i])) is not None:
-                return i, None, data, None
-            return i, self.geometry(load_image(self.paths[i], draft=self.draft)), None, None
-        except ImageError as exc:
-            return i, None, None, str(exc)
-
-
-def _device_jpeg(path: str | os.PathLike[str]) -> torch.Tensor | None:
-    """The bytes of an ordinary JPEG file, for decoding on the device; ``None`` for anything else.
-
-    Ordinary: large enough to be worth it, complete (ends with the EOI marker), RGB or grey, upright (EXIF
-    orientation 1) and within the pixel limit. Everything else, bad files included, goes to Pillow via
-    :func:`load_image`, which applies every rule and words every error.
-    """
-    import torch
-    from PIL import Image
-
-    from lookalike.images import _pixel_limit
-
-    try:
-        data = Path(path).read_bytes()
-        if (
-            len(data) < _DEVICE_DECODE_MIN_BYTES
-            or not data.startswith(_JPEG_START)
-            or not data.rstrip(b"\0").endswith(_JPEG_END)
-        ):
-            return None
-        limit = _pixel_limit(None)[0]
-        with Image.open(io.BytesIO(data), formats=["JPEG"]) as img:
-            width, height = img.size
-            if img.mode not in ("RGB", "L") or (limit is not None and width * height > limit):
-                return None
-            if img.getexif().get(0x0112, 1) != 1:
-                return None
-    except Exception:  # unreadable or damaged: load_image says why
-        return None
-    return torch.frombuffer(bytearray(data), dtype=torch.uint8)
-
-
-def _collate(items: list[_Item]) -> tuple[list[int], Any, Any, list[tuple[int, str]]]:
-    """Decoded pixels stacked into one uint8 tensor, JPEG bytes packed into another (one shared-memory
-    block each per batch, whatever the batch size), failures listed."""
-    import torch
-
-    pixels = [(i, x) for i, x, _, _ in items if x is not None]
-    jpegs = [(i, b) for i, _, b, _ in items if b is not None]
-    failures = [(i, err) for i, x, b, err in items if err is not None]
-    stacked = torch.stack([x for _, x in pixels]) if pixels else None
-    packed = (torch.cat([b for _, b in jpegs]), [(i, len(b)) for i, b in jpegs]) if jpegs else None
-    return [i for i, _ in pixels], stacked, packed, failures
-
-
-def _unpack(packed: tuple[torch.Tensor, list[tuple[int, int]]] | None) -> list[tuple[int, torch.Tensor]]:
-    """(index, bytes) pairs back from :func:`_collate`'s packing (views, no copies)."""
-    if packed is None:
-        return []
-    import torch
-
-    data, sizes = packed
-    views = torch.split(data, [n for _, n in sizes])
-    return list(zip([i for i, _ in sizes], views, strict=True))
-
-
-def _worker_init(_: int) -> None:
-    import torch
-
-    torch.set_num_threads(1)
 
 
 def _fold_batchnorm(net: nn.Module) -> nn.Module:
@@ -375,7 +104,7 @@ class Embedder:
         self.device = torch.device(device or default_device())
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise LookalikeError(
-                "--device cuda was asked for but no CUDA device is visible; use --device cpu"
+                "the cuda device was asked for but no CUDA device is visible", "use `device='cpu'`"
             )
         self.precision = resolve_precision(precision, str(self.device))
         self.backend = resolve_backend(backend, str(self.device), self.precision, compile=compile)
@@ -675,11 +404,3 @@ class Embedder:
         groups = [*by_size.values(), *([retry] if retry else [])]
         batches = [self.geometry(torch.stack([x for _, x in g])) for g in groups]
         return batches, [i for g in groups for i, _ in g], failures
-
-
-def _finish(pending: tuple[EmbeddedBatch, Any]) -> EmbeddedBatch:
-    """The batch once its vectors have arrived on the CPU (``event`` is a CUDA event or ``None``)."""
-    batch, event = pending
-    if event is not None:
-        event.synchronize()
-    return batch
