@@ -16,7 +16,7 @@ The split is fixed by ``seed``: ``queries`` images, the same share of every clas
 (or ``limit`` of them, drawn evenly from the classes) form the gallery.
 
 >>> from lookalike.evaluate import evaluate
->>> result = evaluate("../shared/datasets/cifar10/train", weights="../shared/models/resnet18-cifar10.pt",
+>>> result = evaluate("cifar10/train", weights="resnet18-cifar10.pt",
 ...                   queries=1000, limit=10_000)  # doctest: +SKIP
 >>> result.table["cosine"]["features"]["p_at_k"]  # doctest: +SKIP
 0.87
@@ -64,7 +64,7 @@ def nearest(
     import torch
 
     if metric not in METRICS:
-        raise LookalikeError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
+        raise LookalikeError(f"unknown metric {metric!r}", f"choose from {', '.join(METRICS)}")
     m = METRICS[metric]
     k = min(k, len(gallery))
     g = gallery.flatten(1)
@@ -94,8 +94,8 @@ def retrieval_scores(
 
     if neighbours.ndim != 2 or neighbours.shape[0] != query_labels.shape[0]:
         raise LookalikeError(
-            f"neighbours has shape {tuple(neighbours.shape)}; expected (queries, k) with "
-            f"{query_labels.shape[0]} queries"
+            f"neighbours has shape {tuple(neighbours.shape)}",
+            f"expected (queries, k) with {query_labels.shape[0]} queries",
         )
     q, k = neighbours.shape
     if q == 0 or k == 0:
@@ -189,15 +189,15 @@ def _split(
 
     n = len(labels)
     if queries < 1:
-        raise LookalikeError(f"--queries {queries} must be at least 1")
+        raise LookalikeError(f"queries={queries} must be at least 1", "pass a positive `queries`")
     if queries >= n:
         raise LookalikeError(
-            f"--queries {queries} leaves no gallery: the folder holds {n} images; ask for fewer"
+            f"queries={queries} leaves no gallery: the folder holds {n} images", "ask for fewer `queries`"
         )
     gallery, query = split_indices(labels, queries / n, seed=seed)
     if limit is not None:
         if limit < 1:
-            raise LookalikeError(f"--limit {limit} must be at least 1")
+            raise LookalikeError(f"limit={limit} must be at least 1", "pass a positive `limit`")
         gallery = gallery[subsample(labels[gallery], limit, seed=seed)]
     return query, gallery
 
@@ -228,7 +228,7 @@ def _embed_both(
         if progress:
             progress("embedding", min(start + step, len(paths)), len(paths))
     if not kept:
-        raise DataError("none of the images could be read; see the files' errors")
+        raise DataError("none of the images could be read", "see the files' errors")
     return torch.cat(pixels), torch.cat(vectors), kept, failures
 
 
@@ -260,22 +260,22 @@ def evaluate(
     """
     import torch
 
-    from lookalike.data import _scan_folder
+    from lookalike.data.folders import _scan_folder
 
     if k < 1:
-        raise LookalikeError(f"-k {k} must be at least 1")
+        raise LookalikeError(f"k={k} must be at least 1", "pass a positive `k`")
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
-        raise LookalikeError(f"unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")
+        raise LookalikeError(f"unknown metric {unknown[0]!r}", f"choose from {', '.join(METRICS)}")
     top = Path(root)
     if not top.is_dir():
-        raise DataError(f"{root}: no such folder; pass a folder with one subfolder of images per class")
+        raise DataError(f"{root}: no such folder", "pass a folder with one subfolder of images per class")
     started = time.perf_counter()
     files, labels_list, classes = _scan_folder(top)
     labels = torch.tensor(labels_list, dtype=torch.int64)
     query_idx, gallery_idx = _split(labels, queries, limit, seed)
     if len(gallery_idx) < k:
-        raise LookalikeError(f"the gallery holds {len(gallery_idx)} images, fewer than k = {k}; lower -k")
+        raise LookalikeError(f"the gallery holds {len(gallery_idx)} images, fewer than k = {k}", "lower `k`")
     emb = embedder or Embedder(weights, model=model, size=size, device=device, precision=precision)
 
     chosen = torch.cat([query_idx, gallery_idx])
@@ -343,7 +343,7 @@ def draw_examples(
     from lookalike.report import Tile, TileRow, plot_tile_rows
 
     if (("pixels", metric) not in result.neighbours) or (("features", metric) not in result.neighbours):
-        raise LookalikeError(f"metric {metric!r} was not evaluated; choose one of the evaluated metrics")
+        raise LookalikeError(f"metric {metric!r} was not evaluated", "choose one of the evaluated metrics")
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(result.query_paths), generator=g).tolist()
     picked: list[int] = []
