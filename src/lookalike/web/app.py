@@ -36,6 +36,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from lookalike.errors import LookalikeError
+from lookalike.units import parse_bytes
 from lookalike.web.collection import THUMB_SIDE, Collection
 from lookalike.web.server import LOOPBACK_NAMES
 
@@ -43,8 +44,8 @@ try:
     from fastapi import FastAPI
 except ImportError as exc:  # pragma: no cover - exercised by the CLI's own check
     raise LookalikeError(
-        f"the web page needs the web extra ({exc.name} is missing); install it with: "
-        "pip install 'lookalike[web]'"
+        f"the web page needs the web extra ({exc.name} is missing)",
+        "install it with: pip install 'lookalike[web]'",
     ) from None
 
 from lookalike.web.handlers import add_error_handlers
@@ -55,7 +56,7 @@ from lookalike.web.state import AppState
 __all__ = ["DEFAULT_UPLOAD_LIMIT", "LOCAL_HOSTS", "create_app"]
 
 #: Largest upload accepted by default: 20 MB (``--max-upload``).
-DEFAULT_UPLOAD_LIMIT = 20 * 1024 * 1024
+DEFAULT_UPLOAD_LIMIT = parse_bytes("20MB")
 #: Host names a server bound to the loopback interface answers to.
 LOCAL_HOSTS = LOOPBACK_NAMES
 

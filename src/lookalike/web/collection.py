@@ -57,10 +57,13 @@ BROWSER_FORMATS = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png"
 
 
 class ServeError(LookalikeError):
-    """An image that exists in the index but cannot be served: ``status`` says why (403, 404, 409)."""
+    """An image that exists in the index but cannot be served: ``status`` says why (403, 404, 409).
 
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
+    The page shows ``str()`` (message and hint on one line), so neither names a command-line flag.
+    """
+
+    def __init__(self, status: int, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint)
         self.status = status
 
 
@@ -154,7 +157,7 @@ class Collection:
         found = self.snapshot().by_id.get(image_id)
         if found is None:
             raise ServeError(
-                404, f"no image with id {image_id} in this index; list the ids with GET /api/images"
+                404, f"no image with id {image_id} in this index", "list the ids with GET /api/images"
             )
         return found
 
@@ -171,13 +174,14 @@ class Collection:
             raise ServeError(
                 403,
                 f"image {entry.id} ({entry.path}) resolves to a file outside the indexed folder "
-                "(a symbolic link); lookalike serves only files inside it",
+                "(a symbolic link)",
+                "lookalike serves only files inside it",
             )
         if not Path(real).is_file():
             raise ServeError(
                 404,
-                f"image {entry.id} ({entry.path}) is no longer on disk; run `lookalike index` again to "
-                "bring the index up to date",
+                f"image {entry.id} ({entry.path}) is no longer on disk",
+                "run `lookalike index` again to bring the index up to date",
             )
         return Path(real)
 

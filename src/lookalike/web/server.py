@@ -50,12 +50,16 @@ def allowed_hosts_for(host: str) -> list[str] | None:
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host``:``port`` (0: a free port); one-line errors."""
+    """A listening TCP socket on ``host``:``port`` (0: a free port).
+
+    Raises :class:`LookalikeError` with a hint naming ``host`` or ``port`` (the command line shows them as
+    ``--host`` and ``--port``, the options of ``lookalike serve`` with the same names).
+    """
     try:
         infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise LookalikeError(
-            f"--host {host}: not an address of this machine ({exc.strerror}); try 127.0.0.1"
+            f"host {host}: not an address of this machine ({exc.strerror})", "try `host=127.0.0.1`"
         ) from None
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
@@ -67,14 +71,14 @@ def listen(host: str, port: int) -> socket.socket:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise LookalikeError(
-                f"port {port} on {host} is already in use; pass --port OTHER, or --port 0 for a free one"
+                f"port {port} on {host} is already in use", "pass another `port`, or `port=0` for a free one"
             ) from None
         if exc.errno == errno.EACCES:
             raise LookalikeError(
-                f"no permission to listen on port {port}; pass --port 1024 or above, e.g. --port 8000"
+                f"no permission to listen on port {port}", "pass a `port` of 1024 or above, e.g. `port=8000`"
             ) from None
         raise LookalikeError(
-            f"cannot listen on {host}:{port} ({exc.strerror or exc}); try --host 127.0.0.1"
+            f"cannot listen on {host}:{port} ({exc.strerror or exc})", "try `host=127.0.0.1`"
         ) from None
     sock.set_inheritable(True)
     return sock

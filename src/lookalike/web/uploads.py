@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lookalike.errors import ImageError
-from lookalike.images import looks_like_text
+from lookalike.images import _ORIENTATION_TAG, _READABLE, _SWAPS_SIDES, looks_like_text
 from lookalike.units import format_bytes
 
 if TYPE_CHECKING:
@@ -37,8 +37,6 @@ FORM_OVERHEAD = 64 * 1024
 MAX_PARTS = 8
 #: Bytes of one text field.
 MAX_FIELD = 1024
-_READABLE = "JPEG, PNG, WebP, BMP, TIFF or GIF"
-_ORIENTATION = 0x0112  # the EXIF tag; orientations 5-8 turn the picture by 90°
 
 
 class UploadError(Exception):
@@ -71,10 +69,11 @@ human_bytes = format_bytes  # the name uploads exported before lookalike.units
 
 
 def _too_large(what: str, limit: int) -> UploadError:
+    # A visitor of the page reads this: it names no command-line flag (whoever runs the server knows it).
     return UploadError(
         413,
         f"{what} is larger than the upload limit of {human_bytes(limit)}; send a smaller image, or start "
-        "the server with a larger --max-upload",
+        "the server with a larger upload limit",
     )
 
 
@@ -301,7 +300,7 @@ def decode_upload(
     except Exception as exc:
         raise _damaged(label, exc) from None
     with suppress(Exception):  # damaged EXIF: keep the pixels as stored, as load_image does
-        if int(img.getexif().get(_ORIENTATION, 1)) in (5, 6, 7, 8):
+        if int(img.getexif().get(_ORIENTATION_TAG, 1)) in _SWAPS_SIDES:
             upload.size = (height, width)
         ImageOps.exif_transpose(img, in_place=True)
     try:

@@ -10,6 +10,7 @@ from fastapi import Path as PathParam
 from fastapi import Query
 
 from lookalike.index import Entry, SearchResult
+from lookalike.metrics import SEARCH_METRICS
 from lookalike.web.collection import Collection, content_key
 from lookalike.web.schemas import ErrorOut, HitOut, ImageOut, QueryOut
 from lookalike.web.uploads import Upload
@@ -78,9 +79,10 @@ THUMB_RESPONSE = {
 
 IMAGE_ID = PathParam(ge=0, le=MAX_ID, description="The image's id in the index.")
 K_QUERY = Query(10, ge=1, le=MAX_K, description="How many look-alikes.")
+_RERANKING = ", ".join(m for m in SEARCH_METRICS if m != "cosine")
 METRIC_QUERY = Query(
     "cosine",
-    description="cosine (the search structure's order), or l2, l1, mse, ncc re-ranking its candidates.",
+    description=f"cosine (the search structure's order), or {_RERANKING} re-ranking its candidates.",
 )
 CANDIDATES_QUERY = Query(
     None,
