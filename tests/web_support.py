@@ -1,9 +1,14 @@
 """Shared by the web tests: a small real index of CIFAR-10 images (with planted duplicates, a symbolic
-link out of the indexed folder and a PPM file), and ``lookalike serve`` started as a user starts it, in a
-subprocess on 127.0.0.1 and a free port."""
+link out of the indexed folder and a PPM file), ``lookalike serve`` started as a user starts it, in a
+subprocess on 127.0.0.1 and a free port, the checks and request helpers the tests of each web module use,
+and :func:`bare_app`: one router mounted alone on a bare FastAPI app with a state of the test's own.
+
+FastAPI is imported only when a helper needs it, so a test module can still skip without the web extra.
+"""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -15,12 +20,42 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
 
+import numpy as np
 from PIL import Image, ImageOps
 
+from png_bomb import png_header
 from shared_data import CIFAR, WEIGHTS, needs_shared
 
-__all__ = ["CIFAR", "WEIGHTS", "make_collection", "needs_shared", "serve"]
+__all__ = [
+    "CIFAR",
+    "WEIGHTS",
+    "bare_app",
+    "bomb_png",
+    "ids_by_path",
+    "image_bytes",
+    "make_collection",
+    "needs_shared",
+    "one_line",
+    "png_bytes",
+    "raw_request",
+    "serve",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TestClient":  # FastAPI's test client, imported on first use
+        import warnings
+
+        with warnings.catch_warnings():  # Starlette 1.x asks for httpx2; the client works the same with httpx
+            warnings.simplefilter("ignore")
+            from fastapi.testclient import TestClient
+
+        return TestClient
+    raise AttributeError(f"module 'web_support' has no attribute {name!r}")
+
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 PER_CLASS = 8
@@ -104,3 +139,83 @@ def serve(location: Path, *extra: str, timeout: float = 90.0) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Helpers of the tests of lookalike.web
+
+
+def bare_app(*routers: Any, state: Any = None) -> Any:
+    """A bare FastAPI app with only ``routers``, the web app's error handlers and ``state`` as its
+    :class:`lookalike.web.state.AppState` (any object with the attributes the routes read)."""
+    from fastapi import FastAPI
+
+    from lookalike.web.handlers import add_error_handlers
+
+    app = FastAPI()
+    if state is not None:
+        app.state.lookalike = state
+    add_error_handlers(app)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def ids_by_path(client: Any) -> dict[str, int]:
+    page = client.get("/api/images", params={"limit": 500}).json()
+    return {image["path"]: image["id"] for image in page["images"]}
+
+
+def image_bytes(site: Path, relpath: str) -> bytes:
+    return (site.parent / relpath).read_bytes()
+
+
+def png_bytes(size: tuple[int, int] = (40, 30), seed: int = 0) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def bomb_png(width: int = 60_000, height: int = 60_000) -> bytes:
+    return png_header(width, height)
+
+
+def one_line(response: Any) -> str:
+    body = response.json()
+    assert set(body) == {"detail"}, body
+    assert isinstance(body["detail"], str) and "\n" not in body["detail"] and body["detail"]
+    assert "Traceback" not in response.text
+    return str(body["detail"])
+
+
+async def raw_request(app: Any, raw_path: str, method: str = "GET") -> tuple[int, bytes]:
+    """Call the ASGI app with a request line exactly as a client sent it (no URL normalisation on the way,
+    unlike HTTP client libraries): what uvicorn hands over for ``GET raw_path HTTP/1.1``."""
+    path, _, query = raw_path.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": unquote(path),
+        "raw_path": path.encode("latin-1"),
+        "query_string": query.encode("latin-1"),
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8000")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return int(start["status"]), body

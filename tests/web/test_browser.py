@@ -3,7 +3,7 @@ server started as a user starts it, on 127.0.0.1. Uploads an image, sees its loo
 to a second search (and a third, by keyboard), opens the compare view, finds the duplicates, reads the
 index overview, and saves the screenshot the README shows.
 
-``LOOKALIKE_SCREENSHOT=docs/serve.png pytest tests/test_web_browser.py`` also copies the screenshot there.
+``LOOKALIKE_SCREENSHOT=docs/serve.png pytest tests/web/test_browser.py`` also copies the screenshot there.
 """
 
 from __future__ import annotations
