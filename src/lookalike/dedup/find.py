@@ -334,14 +334,7 @@ def find_duplicates(
 
     read = read_all(all_paths, progress, workers)
     files = read.files
-    position = {p: i for i, p in enumerate(all_paths)}
-    if feats is None and embedder is not None and files:
-        feats, bad = _embed(embedder, [f.path for f in files], progress)
-        if bad:  # readable for the thumbnail but not for the network: keep it, pixels still decide
-            feats[[i for i, _ in bad]] = 0.0
-    elif feats is not None:
-        feats = feats[[position[f.path] for f in files]]
-
+    feats = _file_features(feats, embedder, files, {p: i for i, p in enumerate(all_paths)}, progress)
     stats: dict[str, Any] = {}
     if len(files) < 2:
         return DedupResult([], len(files), read.failures, settings, stats, time.perf_counter() - started)
@@ -349,7 +342,6 @@ def find_duplicates(
     # exact copies collapse into one node each: the first file with those bytes
     content = content_ids(files)
     nodes = sorted(set(content))
-    node_of = {c: n for n, c in enumerate(nodes)}
     thumbs = coarse.Thumbnails.stack([read.thumbs[c] for c in nodes])
     judge = _Judge(
         thumbs,
@@ -362,28 +354,72 @@ def find_duplicates(
     failures = read.failures
     del read
 
-    # 1. candidates
-    plain, mirror = thumbs.candidate_rows
-    pairs = coarse.knn_pairs([plain, mirror] if flips else [plain], plain, neighbours)
-    stats["pixel_candidates"] = len(pairs)
-    feature_only: set[Pair] = set()
-    if feats is not None:
-        node_feats = feats[nodes]
-        node_feats = node_feats / np.maximum(np.linalg.norm(node_feats, axis=1, keepdims=True), 1e-12)
-        from_features = coarse.knn_pairs([node_feats], node_feats, neighbours)
-        stats["feature_candidates"] = len(from_features)
-        feature_only = from_features - pairs
-        stats["feature_only_candidates"] = len(feature_only)
-        pairs |= from_features
-    ordered = sorted(pairs)
-
+    # 1. candidates from pixels and, if given, from features
+    node_feats = feats[nodes] if feats is not None else None
+    ordered, feature_only = _candidates(thumbs, node_feats, neighbours, flips=flips, stats=stats)
     # 2. the coarse check on every candidate, the fine check on those it lets through
     judge.check_coarse(ordered)
     passed = [p for p in ordered if judge.coarse_passed(p)]
     stats["coarse_passed"] = len(passed)
     if crops:
         judge.find_cuts(passed)
-    # the fine checks are independent and spend their time in Pillow and NumPy, which release the GIL
+    verified = _verify(judge, passed, workers, progress)
+    stats["verified_pairs"] = len(verified)
+    stats["fine_rejected"] = len(passed) - len(verified)
+    if feats is not None:
+        stats["verified_from_feature_candidates_only"] = sum(p in feature_only for p in verified)
+    # 3. groups: every member a verified duplicate of the keeper itself
+    groups = _groups(files, content, nodes, verified, judge)
+    stats["fine_checks"] = len(judge.fine)
+    rejected = [judge.verdict(p) for p in passed if not judge.fine_passes(judge.fine[p])]
+    return DedupResult(groups, len(files), failures, settings, stats, time.perf_counter() - started, rejected)
+
+
+def _file_features(
+    feats: npt.NDArray[np.float32] | None,
+    embedder: Embedder | None,
+    files: list[FileFacts],
+    position: dict[Path, int],
+    progress: Progress | None,
+) -> npt.NDArray[np.float32] | None:
+    """One feature row per readable file: the given rows in the files' order, or embedded now."""
+    if feats is None and embedder is not None and files:
+        feats, bad = _embed(embedder, [f.path for f in files], progress)
+        if bad:  # readable for the thumbnail but not for the network: keep it, pixels still decide
+            feats[[i for i, _ in bad]] = 0.0
+        return feats
+    return feats[[position[f.path] for f in files]] if feats is not None else None
+
+
+def _candidates(
+    thumbs: coarse.Thumbnails,
+    feats: npt.NDArray[np.float32] | None,
+    neighbours: int,
+    *,
+    flips: bool,
+    stats: dict[str, Any],
+) -> tuple[list[Pair], set[Pair]]:
+    """Candidate pairs, sorted: each image's nearest 8×8 thumbnails (and mirror images), plus its
+    nearest feature vectors; also the pairs only the features proposed."""
+    import numpy as np
+
+    plain, mirror = thumbs.candidate_rows
+    pairs = coarse.knn_pairs([plain, mirror] if flips else [plain], plain, neighbours)
+    stats["pixel_candidates"] = len(pairs)
+    feature_only: set[Pair] = set()
+    if feats is not None:
+        unit = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+        from_features = coarse.knn_pairs([unit], unit, neighbours)
+        stats["feature_candidates"] = len(from_features)
+        feature_only = from_features - pairs
+        stats["feature_only_candidates"] = len(feature_only)
+        pairs |= from_features
+    return sorted(pairs), feature_only
+
+
+def _verify(judge: _Judge, passed: list[Pair], workers: int | None, progress: Progress | None) -> list[Pair]:
+    """The pairs of ``passed`` that the fine check confirms, checked on a thread pool (Pillow and NumPy
+    release the GIL)."""
     verified = []
     pool = ThreadPoolExecutor(max(1, workers if workers is not None else os.cpu_count() or 1))
     try:
@@ -394,26 +430,26 @@ def find_duplicates(
                 progress("verifying", done, len(passed))
     finally:  # a progress callback may raise to cancel
         pool.shutdown(wait=True, cancel_futures=True)
-    stats["verified_pairs"] = len(verified)
-    stats["fine_rejected"] = len(passed) - len(verified)
-    if feats is not None:
-        stats["verified_from_feature_candidates_only"] = sum(p in feature_only for p in verified)
+    return verified
 
-    # 3. groups: every member a verified duplicate of the keeper itself
-    def node_order(n: int) -> tuple[int, int, float, str]:
-        return min(_keeper_order(files[f]) for f in files_of[n])
 
+def _groups(
+    files: list[FileFacts], content: list[int], nodes: list[int], verified: list[Pair], judge: _Judge
+) -> list[DuplicateGroup]:
+    """Groups of files, largest first: keeper-first groups of verified nodes, exact copies beside them."""
+    node_of = {c: n for n, c in enumerate(nodes)}
     files_of: dict[int, list[int]] = {}
     for f_index, c in enumerate(content):
         files_of.setdefault(node_of[c], []).append(f_index)
-    node_groups = keeper_first_groups(len(nodes), verified, node_order, judge.duplicate)
-    stats["fine_checks"] = len(judge.fine)
 
-    groups: list[DuplicateGroup] = []
+    def node_order(n: int) -> tuple[int, int, float, str]:
+        return min(_keeper_order(files[f]) for f in files_of[n])
+
+    node_groups = keeper_first_groups(len(nodes), verified, node_order, judge.duplicate)
     grouped_nodes = {n for g in node_groups for n in g}
-    for node_group in node_groups + [
-        [n] for n, fs in files_of.items() if len(fs) > 1 and n not in grouped_nodes
-    ]:
+    copies_only = [[n] for n, fs in files_of.items() if len(fs) > 1 and n not in grouped_nodes]
+    groups: list[DuplicateGroup] = []
+    for node_group in node_groups + copies_only:
         keeper_node = node_group[0]
         file_ids = sorted(files_of[keeper_node], key=lambda i: _keeper_order(files[i]))
         keeper = file_ids[0]
@@ -426,8 +462,7 @@ def find_duplicates(
                 rows.append(_member(files[i], m, f, keeper=False, hints=_hints(files[keeper], files[i], f)))
         groups.append(DuplicateGroup(tuple(rows)))
     groups.sort(key=lambda g: (-len(g.members), str(g.keeper)))
-    rejected = [judge.verdict(p) for p in passed if not judge.fine_passes(judge.fine[p])]
-    return DedupResult(groups, len(files), failures, settings, stats, time.perf_counter() - started, rejected)
+    return groups
 
 
 def _member(

@@ -1,74 +1,26 @@
-"""Near-duplicate groups, keeper policy, moves and their undo, and the ``lookalike dedup`` command."""
+"""Near-duplicate groups: every kind of variant found, look-alikes kept apart, the keeper policy."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from typer.testing import CliRunner
 
-from lookalike.cli import app
+from dedup_support import KINDS, duplicates_tree, make_variant, pattern
 from lookalike.dedup import (
     DedupResult,
     find_duplicates,
-    move_duplicates,
-    plan_moves,
-    read_move_log,
-    undo_moves,
     verify_pair,
 )
 from lookalike.errors import LookalikeError
 from shared_data import CIFAR as SHARED_TRAIN
 from shared_data import WEIGHTS as SHARED_WEIGHTS
 from shared_data import needs_shared
-
-runner = CliRunner()
-
-KINDS = ("copy", "jpeg", "resize", "flip", "crop")
-
-
-def pattern(seed: int, size: tuple[int, int] = (96, 96)) -> Image.Image:
-    """A smooth random colour picture (a 6×6 grid blown up): distinct seeds give unrelated pictures."""
-    rng = np.random.default_rng(seed)
-    cells = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
-    return Image.fromarray(cells).resize(size, Image.Resampling.BICUBIC)
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
-    """Every file under ``folder``: relative path → (sha256, mtime in ns)."""
-    return {
-        p.relative_to(folder).as_posix(): (sha(p), p.stat().st_mtime_ns)
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
-def make_variant(src: Path, kind: str, dst: Path) -> None:
-    with Image.open(src) as opened:
-        img = opened.convert("RGB")
-    if kind == "copy":
-        shutil.copyfile(src, dst)
-    elif kind == "jpeg":
-        img.save(dst, quality=50)
-    elif kind == "resize":
-        img.resize((img.width // 2, img.height // 2), Image.Resampling.BICUBIC).save(dst)
-    elif kind == "flip":
-        img.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(dst)
-    else:  # 30×31 of 32×32 at an offset: 90.8% of the area
-        img.crop((1, 0, 1 + round(img.width * 30 / 32), round(img.height * 31 / 32))).save(dst)
-
 
 # ----------------------------------------------------------------------------------------------------------
 # CIFAR-10: every kind of variant, among distinct images of the same classes
@@ -284,168 +236,3 @@ def test_bad_settings_are_one_line_errors(tmp_path: Path) -> None:
         find_duplicates(tmp_path, neighbours=0)
     with pytest.raises(LookalikeError, match="no such"):
         find_duplicates(tmp_path / "missing")
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Moving duplicates, and undoing it
-
-
-def duplicates_tree(root: Path) -> Path:
-    """photos/ with three groups across sub-folders; two duplicates are both called dup.png."""
-    photos = root / "photos"
-    for sub in ("x", "y"):
-        (photos / sub).mkdir(parents=True)
-    pattern(30, (128, 128)).save(photos / "x" / "one.png")
-    pattern(30, (64, 64)).save(photos / "x" / "dup.png")
-    pattern(31, (128, 128)).save(photos / "y" / "two.png")
-    pattern(31, (64, 64)).save(photos / "y" / "dup.png")
-    pattern(32, (128, 128)).save(photos / "three.png")
-    pattern(32).save(photos / "three small.png")  # a space in the name
-    pattern(33).save(photos / "alone.png")
-    return photos
-
-
-def test_move_and_undo_restore_every_file_exactly(tmp_path: Path) -> None:
-    photos = duplicates_tree(tmp_path)
-    before = snapshot(photos)
-    result = find_duplicates(photos)
-    assert result.duplicates == 3
-    dest = tmp_path / "dups"
-    (dest / "x").mkdir(parents=True)
-    (dest / "x" / "dup.png").write_bytes(b"someone else's file")  # a taken name: never overwritten
-    log = move_duplicates(result, dest)
-    moved = {m.source.relative_to(photos.absolute()).as_posix(): m.target for m in read_move_log(log)}
-    assert moved["x/dup.png"] == (dest / "x" / "dup-1.png").absolute()
-    assert moved["y/dup.png"] == (dest / "y" / "dup.png").absolute()
-    assert (dest / "x" / "dup.png").read_bytes() == b"someone else's file"
-    after = snapshot(photos)
-    assert set(after) == set(before) - set(moved)  # only the non-keepers left
-    for rel, target in moved.items():
-        assert (sha(target), target.stat().st_mtime_ns) == before[rel]
-    report = undo_moves(log)
-    assert len(report.restored) == 3 and not report.already_in_place
-    assert snapshot(photos) == before  # same names, bytes and mtimes
-    assert (dest / "x" / "dup.png").read_bytes() == b"someone else's file"
-    again = undo_moves(log)  # a second undo changes nothing
-    assert not again.restored and len(again.already_in_place) == 3
-
-
-def test_planned_names_never_collide(tmp_path: Path) -> None:
-    photos = duplicates_tree(tmp_path)
-    result = find_duplicates(photos)
-    # with root x/, y/dup.png is outside it and keeps only its name, which x/dup.png takes first
-    moves = plan_moves(result, tmp_path / "dups", root=photos / "x")
-    targets = [m.target.name for m in moves]
-    assert len(set(moves)) == len(moves) and sorted(targets) == ["dup-1.png", "dup.png", "three small.png"]
-    assert not (tmp_path / "dups").exists()  # planning touches nothing
-
-
-def test_undo_refuses_to_overwrite_and_moves_nothing(tmp_path: Path) -> None:
-    photos = duplicates_tree(tmp_path)
-    log = move_duplicates(find_duplicates(photos), tmp_path / "dups")
-    moves = read_move_log(log)
-    moves[0].source.write_bytes(b"new file in the old place")
-    with pytest.raises(LookalikeError, match="exists again"):
-        undo_moves(log)
-    assert all(m.target.exists() for m in moves)  # all-or-nothing: nothing went back
-    moves[0].source.unlink()
-    moves[1].target.unlink()
-    with pytest.raises(LookalikeError, match="missing"):
-        undo_moves(log)
-    with pytest.raises(LookalikeError, match="already exists"):
-        move_duplicates(find_duplicates(photos), tmp_path / "dups", log=log)
-
-
-def test_undo_after_an_interrupted_move(tmp_path: Path) -> None:
-    """The log names each file before it moves: an entry whose file never moved is left alone."""
-    photos = duplicates_tree(tmp_path)
-    before = snapshot(photos)
-    log = move_duplicates(find_duplicates(photos), tmp_path / "dups")
-    last = read_move_log(log)[-1]
-    shutil.move(last.target, last.source)  # as if the run died after logging it, before moving it
-    report = undo_moves(log)
-    assert len(report.restored) == 2 and report.already_in_place == [last]
-    assert snapshot(photos) == before
-
-
-def test_not_a_move_log(tmp_path: Path) -> None:
-    bad = tmp_path / "log.jsonl"
-    bad.write_text('{"hello": 1}\n')
-    with pytest.raises(LookalikeError, match="not a lookalike dedup move log"):
-        undo_moves(bad)
-    with pytest.raises(LookalikeError, match="no such move log"):
-        undo_moves(tmp_path / "missing.jsonl")
-
-
-# ----------------------------------------------------------------------------------------------------------
-# The command line
-
-
-def invoke(*args: Any) -> tuple[int, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    return result.exit_code, result.output
-
-
-def test_cli_lists_groups_and_changes_nothing(tmp_path: Path) -> None:
-    photos = duplicates_tree(tmp_path)
-    before = snapshot(photos)
-    code, out = invoke("dedup", photos)
-    assert code == 0, out
-    assert "3 group(s) · 3 duplicate(s)" in out and "keep" in out and "resized" in out
-    assert "nothing was changed" in out
-    assert snapshot(photos) == before
-
-
-def test_cli_json_move_and_undo(tmp_path: Path) -> None:
-    photos = duplicates_tree(tmp_path)
-    before = snapshot(photos)
-    result = runner.invoke(app, ["dedup", str(photos), "--json", "-"])
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
-    assert len(data["groups"]) == 3 and data["duplicates"] == 3 and data["move_log"] is None
-    assert all(g["members"][0]["keeper"] and g["members"][0]["path"] == g["keeper"] for g in data["groups"])
-    code, out = invoke("dedup", photos, "--json", tmp_path / "groups.json", "--move-to", tmp_path / "dups")
-    assert code == 0, out
-    assert json.loads((tmp_path / "groups.json").read_text())["duplicates"] == 3
-    log = next((tmp_path / "dups").glob("lookalike-dedup-*.jsonl"))
-    assert "lookalike dedup --undo" in out and log.name in out
-    assert len(snapshot(photos)) == len(before) - 3
-    code, out = invoke("dedup", "--undo", log)
-    assert code == 0 and "restored 3 file(s)" in out
-    assert snapshot(photos) == before
-
-
-def test_cli_errors_are_one_line(tmp_path: Path) -> None:
-    (tmp_path / "one.png").write_bytes(b"")
-    for args in (
-        ("dedup", tmp_path / "missing"),
-        ("dedup", tmp_path / "one.png"),
-        ("dedup",),
-        ("dedup", "--undo", tmp_path / "missing.jsonl"),
-        ("dedup", tmp_path, "--min-ncc", "2"),
-    ):
-        code, out = invoke(*args)
-        assert code == 1 and out.startswith("error:") and len(out.strip().splitlines()) == 1, out
-        assert "Traceback" not in out
-
-
-def test_cli_unreadable_files_and_strict(tmp_path: Path) -> None:
-    pattern(40).save(tmp_path / "a.png")
-    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    code, out = invoke("dedup", tmp_path)
-    assert code == 0 and "1 unreadable" in out and "broken.jpg" in out
-    code, out = invoke("dedup", tmp_path, "--strict")
-    assert code == 1 and "--strict" in out
-
-
-def test_cli_help_has_an_example() -> None:
-    code, out = invoke("dedup", "--help")
-    assert code == 0 and "Example" in out and "--move-to" in out and "--undo" in out
-
-
-def test_move_log_lines_are_json(tmp_path: Path) -> None:
-    photos = duplicates_tree(tmp_path)
-    log = move_duplicates(find_duplicates(photos), tmp_path / "dups")
-    lines = [json.loads(line) for line in log.read_text().splitlines()]
-    assert lines[0]["format"] == "lookalike-dedup-moves" and lines[0]["files"] == 3
-    assert all({"source", "target"} <= set(line) for line in lines[1:]) and len(lines) == 4
