@@ -22,6 +22,7 @@ from web_support import make_collection, needs_shared, serve
 
 pytest.importorskip("fastapi", reason="needs the web extra: pip install 'lookalike[web]'")
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
+expect = sync_api.expect
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
     pytest.mark.browser,
@@ -45,7 +46,6 @@ CHROMIUM_ARGS = [
 def test_upload_click_through_compare_and_duplicates_in_chromium(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    expect = sync_api.expect
     expect.set_options(timeout=30_000)  # a loaded 2-core machine embeds slowly; assertions still hold
     base = tmp_path_factory.mktemp("browser")
     location = make_collection(base)
@@ -79,83 +79,11 @@ def test_upload_click_through_compare_and_duplicates_in_chromium(
             expect(page.locator("#gallery .tile")).to_have_count(24)
             page.wait_for_function(ALL_LOADED.replace("#results", "#gallery"))
 
-            # 1. upload an image (once the model is loaded): its look-alikes, the embedding time apart
-            expect(page.locator("#drop")).to_have_attribute("data-ready", "true", timeout=120_000)
-            page.set_input_files("#file", str(query))
-            results = page.locator("#results .tile")
-            expect(results).to_have_count(12)
-            expect(page.locator("#query .eyebrow")).to_have_text("Your image")
-            expect(page.locator("#query .query-name")).to_have_text(query.name)
-            expect(page.get_by_test_id("embed-time")).to_contain_text(re.compile(r"embedded in [\d.]+ ms"))
-            expect(page.get_by_test_id("search-time")).to_contain_text("searched in")
-            top = results.first
-            expect(top.locator(".path")).to_have_text(f"horse/{query.name}")  # itself, indexed
-            expect(top.locator(".score")).to_have_text(re.compile(r"^1\.000|^0\.99"))
-            page.wait_for_function(ALL_LOADED)
-            assert set(page.evaluate(BROKEN)) <= {"link-out.jpg"}
-            page.screenshot(path=str(shots / "serve.png"))
-
-            # 2. click a result: a second search, from that indexed image
-            second = results.nth(1)
-            second_path = second.locator(".path").inner_text()
-            second.locator(".tile-main").click()
-            expect(page).to_have_url(re.compile(r"#/search\?id=\d+&k=12&metric=cosine$"))
-            expect(page.locator("#query .eyebrow")).to_have_text("Indexed image")
-            expect(page.locator("#query .query-name")).to_have_text(second_path)
-            expect(results).to_have_count(12)
-            expect(
-                results.locator(".path", has_text=re.compile(f"^{re.escape(second_path)}$"))
-            ).to_have_count(0)
-
-            # 3. the keyboard does the same: focus a result and press Enter; then fewer results
-            third = page.locator("#results .tile-main").nth(2)
-            third_path = results.nth(2).locator(".path").inner_text()
-            third.focus()
-            page.keyboard.press("Enter")
-            expect(page.locator("#query .query-name")).to_have_text(third_path)
-            page.select_option("#k", "24")
-            expect(results).to_have_count(24)
-            page.select_option("#k", "12")
-            expect(results).to_have_count(12)
-            page.wait_for_function(ALL_LOADED)
-            assert set(page.evaluate(BROKEN)) <= {"link-out.jpg"}
-            page.screenshot(path=str(shots / "click-through.png"))
-
-            # 4. compare the query with a result: two images side by side and the lecture's table
-            hit = results.nth(0)
-            hit_path = hit.locator(".path").inner_text()
-            hit.hover()
-            hit.locator(".tile-compare").click()
-            expect(page).to_have_url(re.compile(r"#/compare\?a=\d+&b=\d+$"))
-            table = page.get_by_test_id("compare-table")
-            expect(table.locator("tbody tr")).to_have_count(4)
-            for row, name in enumerate(("L1", "MSE", "Cosine", "NCC")):
-                cells = table.locator("tbody tr").nth(row)
-                expect(cells.locator("th")).to_have_text(name)
-                expect(cells.locator("td").nth(0)).to_have_text(re.compile(r"^-?[\d.,]+(e-?\d+)?$"))
-                expect(cells.locator("td").nth(1)).to_have_text(re.compile(r"^-?[\d.,]+(e-?\d+)?$"))
-            expect(page.locator("#slot-a .slot-name")).to_have_text(third_path)
-            expect(page.locator("#slot-b .slot-name")).to_have_text(hit_path)
-            expect(page.locator("#slot-a img")).to_be_visible()
-            expect(page.locator("#slot-b img")).to_be_visible()
-            page.screenshot(path=str(shots / "compare.png"))
-
-            # 5. duplicates on demand: the planted group with its keeper
-            page.click("a[data-view=duplicates]")
-            expect(page.locator("#dup-status")).to_contain_text("Not computed yet")
-            page.click("#dup-start")
-            group = page.locator(".group").filter(has_text="cat-large.png")
-            expect(group).to_have_count(1)
-            expect(group.locator(".tile.keeper .path")).to_have_text("copies/cat-large.png")
-            expect(group.locator(".badge.keep")).to_have_count(1)
-            expect(page.locator("#dup-status")).to_contain_text("duplicate(s) among 84 images")
-            page.screenshot(path=str(shots / "duplicates.png"))
-
-            # 6. the index overview
-            page.click("a[data-view=index]")
-            expect(page.locator("#info")).to_contain_text("85 searchable")
-            expect(page.locator("#info")).to_contain_text("resnet18 (CIFAR stem), 512-d features")
-            expect(page.locator("#info")).to_contain_text("Flat")
+            results = _upload(page, query, shots)
+            third_path = _click_through(page, results, shots)
+            _compare(page, results, third_path, shots)
+            _duplicates(page, shots)
+            _overview(page)
 
             assert not elsewhere, f"the page asked other hosts: {elsewhere}"
             # the only refusal allowed: the thumbnail of the link out of the folder, if it was shown
@@ -170,3 +98,94 @@ def test_upload_click_through_compare_and_duplicates_in_chromium(
     if target:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shots / "serve.png", target)
+
+
+# The journey, step by step: each step starts where the previous one left the page.
+
+
+def _upload(page: Any, query: Path, shots: Path) -> Any:
+    # 1. upload an image (once the model is loaded): its look-alikes, the embedding time apart
+    expect(page.locator("#drop")).to_have_attribute("data-ready", "true", timeout=120_000)
+    page.set_input_files("#file", str(query))
+    results = page.locator("#results .tile")
+    expect(results).to_have_count(12)
+    expect(page.locator("#query .eyebrow")).to_have_text("Your image")
+    expect(page.locator("#query .query-name")).to_have_text(query.name)
+    expect(page.get_by_test_id("embed-time")).to_contain_text(re.compile(r"embedded in [\d.]+ ms"))
+    expect(page.get_by_test_id("search-time")).to_contain_text("searched in")
+    top = results.first
+    expect(top.locator(".path")).to_have_text(f"horse/{query.name}")  # itself, indexed
+    expect(top.locator(".score")).to_have_text(re.compile(r"^1\.000|^0\.99"))
+    page.wait_for_function(ALL_LOADED)
+    assert set(page.evaluate(BROKEN)) <= {"link-out.jpg"}
+    page.screenshot(path=str(shots / "serve.png"))
+    return results
+
+
+def _click_through(page: Any, results: Any, shots: Path) -> str:
+    # 2. click a result: a second search, from that indexed image
+    second = results.nth(1)
+    second_path = second.locator(".path").inner_text()
+    second.locator(".tile-main").click()
+    expect(page).to_have_url(re.compile(r"#/search\?id=\d+&k=12&metric=cosine$"))
+    expect(page.locator("#query .eyebrow")).to_have_text("Indexed image")
+    expect(page.locator("#query .query-name")).to_have_text(second_path)
+    expect(results).to_have_count(12)
+    expect(results.locator(".path", has_text=re.compile(f"^{re.escape(second_path)}$"))).to_have_count(0)
+
+    # 3. the keyboard does the same: focus a result and press Enter; then fewer results
+    third = page.locator("#results .tile-main").nth(2)
+    third_path = results.nth(2).locator(".path").inner_text()
+    third.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#query .query-name")).to_have_text(third_path)
+    page.select_option("#k", "24")
+    expect(results).to_have_count(24)
+    page.select_option("#k", "12")
+    expect(results).to_have_count(12)
+    page.wait_for_function(ALL_LOADED)
+    assert set(page.evaluate(BROKEN)) <= {"link-out.jpg"}
+    page.screenshot(path=str(shots / "click-through.png"))
+    return third_path
+
+
+def _compare(page: Any, results: Any, third_path: str, shots: Path) -> None:
+    # 4. compare the query with a result: two images side by side and the lecture's table
+    hit = results.nth(0)
+    hit_path = hit.locator(".path").inner_text()
+    hit.hover()
+    hit.locator(".tile-compare").click()
+    expect(page).to_have_url(re.compile(r"#/compare\?a=\d+&b=\d+$"))
+    table = page.get_by_test_id("compare-table")
+    expect(table.locator("tbody tr")).to_have_count(4)
+    for row, name in enumerate(("L1", "MSE", "Cosine", "NCC")):
+        cells = table.locator("tbody tr").nth(row)
+        expect(cells.locator("th")).to_have_text(name)
+        expect(cells.locator("td").nth(0)).to_have_text(re.compile(r"^-?[\d.,]+(e-?\d+)?$"))
+        expect(cells.locator("td").nth(1)).to_have_text(re.compile(r"^-?[\d.,]+(e-?\d+)?$"))
+    expect(page.locator("#slot-a .slot-name")).to_have_text(third_path)
+    expect(page.locator("#slot-b .slot-name")).to_have_text(hit_path)
+    expect(page.locator("#slot-a img")).to_be_visible()
+    expect(page.locator("#slot-b img")).to_be_visible()
+    page.screenshot(path=str(shots / "compare.png"))
+
+
+def _duplicates(page: Any, shots: Path) -> None:
+    # 5. duplicates on demand: the planted group with its keeper
+    page.click("a[data-view=duplicates]")
+    expect(page.locator("#dup-status")).to_contain_text("Not computed yet")
+    page.click("#dup-start")
+    group = page.locator(".group").filter(has_text="cat-large.png")
+    expect(group).to_have_count(1)
+    expect(group.locator(".tile.keeper .path")).to_have_text("copies/cat-large.png")
+    expect(group.locator(".badge.keep")).to_have_count(1)
+    expect(page.locator("#dup-status")).to_contain_text("duplicate(s) among 84 images")
+    page.screenshot(path=str(shots / "duplicates.png"))
+
+
+def _overview(page: Any) -> None:
+    # 6. the index overview
+    page.click("a[data-view=index]")
+    expect(page.locator("#info")).to_contain_text("85 searchable")
+    expect(page.locator("#info")).to_contain_text("resnet18 (CIFAR stem), 512-d features")
+    expect(page.locator("#info")).to_contain_text("Flat")
