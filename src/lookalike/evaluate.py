@@ -260,19 +260,9 @@ def evaluate(
     """
     import torch
 
-    from lookalike.data.folders import _scan_folder
-
-    if k < 1:
-        raise LookalikeError(f"k={k} must be at least 1", "pass a positive `k`")
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown:
-        raise LookalikeError(f"unknown metric {unknown[0]!r}", f"choose from {', '.join(METRICS)}")
-    top = Path(root)
-    if not top.is_dir():
-        raise DataError(f"{root}: no such folder", "pass a folder with one subfolder of images per class")
+    top = _check_arguments(root, k, metrics)
     started = time.perf_counter()
-    files, labels_list, classes = _scan_folder(top)
-    labels = torch.tensor(labels_list, dtype=torch.int64)
+    files, labels, classes = _labelled_files(top)
     query_idx, gallery_idx = _split(labels, queries, limit, seed)
     if len(gallery_idx) < k:
         raise LookalikeError(f"the gallery holds {len(gallery_idx)} images, fewer than k = {k}", "lower `k`")
@@ -292,17 +282,14 @@ def evaluate(
     q_labels, g_labels = labels[chosen[q_rows]], labels[chosen[g_rows]]
 
     t0 = time.perf_counter()
-    table: dict[str, dict[str, dict[str, float]]] = {}
-    neighbours: dict[tuple[str, str], torch.Tensor] = {}
-    total = len(metrics) * len(spaces)
-    for name in metrics:
-        table[name] = {}
-        for space, data in spaces.items():
-            nn = nearest(data[q_rows], data[g_rows], metric=name, k=k)
-            neighbours[(space, name)] = nn
-            table[name][space] = retrieval_scores(nn, q_labels, g_labels)
-            if progress:
-                progress("ranking", len(neighbours), total)
+    table, neighbours = _rank(
+        {space: (data[q_rows], data[g_rows]) for space, data in spaces.items()},
+        q_labels,
+        g_labels,
+        metrics=metrics,
+        k=k,
+        progress=progress,
+    )
     rank_s = time.perf_counter() - t0
     return Evaluation(
         root=str(top),
@@ -323,6 +310,54 @@ def evaluate(
         failures=[(p, r) for p, r in failures],
         seconds={"embedding": embed_s, "ranking": rank_s, "total": time.perf_counter() - started},
     )
+
+
+def _check_arguments(root: str | os.PathLike[str], k: int, metrics: Sequence[str]) -> Path:
+    """``root`` as a path, after checking ``k``, ``metrics`` and that the folder exists."""
+    if k < 1:
+        raise LookalikeError(f"k={k} must be at least 1", "pass a positive `k`")
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise LookalikeError(f"unknown metric {unknown[0]!r}", f"choose from {', '.join(METRICS)}")
+    top = Path(root)
+    if not top.is_dir():
+        raise DataError(f"{root}: no such folder", "pass a folder with one subfolder of images per class")
+    return top
+
+
+def _labelled_files(top: Path) -> tuple[list[Path], torch.Tensor, tuple[str, ...]]:
+    """The image files of the class folders under ``top``, their labels and the class names."""
+    import torch
+
+    from lookalike.data.folders import _scan_folder
+
+    files, labels, classes = _scan_folder(top)
+    return files, torch.tensor(labels, dtype=torch.int64), classes
+
+
+def _rank(
+    spaces: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    q_labels: torch.Tensor,
+    g_labels: torch.Tensor,
+    *,
+    metrics: Sequence[str],
+    k: int,
+    progress: Progress | None,
+) -> tuple[dict[str, dict[str, dict[str, float]]], dict[tuple[str, str], torch.Tensor]]:
+    """For each metric and space (name → (query rows, gallery rows)): the k nearest gallery rows of every
+    query and their scores, as ``(table[metric][space], neighbours[(space, metric)])``."""
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    neighbours: dict[tuple[str, str], torch.Tensor] = {}
+    total = len(metrics) * len(spaces)
+    for name in metrics:
+        table[name] = {}
+        for space, (q_data, g_data) in spaces.items():
+            nn = nearest(q_data, g_data, metric=name, k=k)
+            neighbours[(space, name)] = nn
+            table[name][space] = retrieval_scores(nn, q_labels, g_labels)
+            if progress:
+                progress("ranking", len(neighbours), total)
+    return table, neighbours
 
 
 def draw_examples(
