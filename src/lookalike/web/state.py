@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
+from lookalike.web.collection import THUMB_SIDE
+
 if TYPE_CHECKING:
     from lookalike.web.collection import Collection
 
@@ -32,7 +34,7 @@ class AppState:
     collection: Collection
     upload_limit: int
     max_pixels: int | None = None
-    thumb_side: int = 256
+    thumb_side: int = THUMB_SIDE
     draft: tuple[int, int] = (DEFAULT_DRAFT_SIDE, DEFAULT_DRAFT_SIDE)
 
     @classmethod

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 __all__ = ["STATIC", "router", "static_files"]
 
-STATIC = Path(__file__).resolve().parent.parent / "static"
+STATIC = Path(__file__).parents[1] / "static"
 
 router = APIRouter()
 
