@@ -45,16 +45,15 @@ class QueryEmbedding:
         source = str(d.get("weights", ""))
         if str(d.get("fingerprint", "")).startswith("random"):
             raise StoreError(
-                f"{location} was built with random weights (--weights none), which cannot be made "
-                "again to embed a new image; query by an indexed path, or rebuild the index with "
-                "real weights"
+                f"{location} was built with random weights, which cannot be made again to embed a new image",
+                hint="query by an indexed path, or rebuild the index with real `weights`",
             )
         if source.startswith("file:"):
             path = str(d.get("weights_location") or source.removeprefix("file:"))
             if not Path(path).is_file():
                 raise StoreError(
-                    f"{location} was built with the weights file {path}, which is gone; pass "
-                    f"--weights PATH to that file ({d.get('fingerprint')})"
+                    f"{location} was built with the weights file {path}, which is gone",
+                    hint=f"pass `weights=PATH` to that file ({d.get('fingerprint')})",
                 )
             return path
         return source.removeprefix("torchvision:")
