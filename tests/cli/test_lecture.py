@@ -1,9 +1,10 @@
-"""The command line as a user meets it: tables, JSON, help, and one clear line for every bad input."""
+"""The lecture's commands as a user meets them: tables, JSON, and one clear line for every bad input."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -11,24 +12,11 @@ from typer.testing import CliRunner
 
 from lookalike.cli import app
 
-runner = CliRunner()
+Invoke = Any
 RANDOM = ["--weights", "none", "--size", "32"]
 
 
-def invoke(*args: str | Path, env: dict[str, str] | None = None) -> tuple[int, str]:
-    result = runner.invoke(app, [str(a) for a in args], env=env)
-    return result.exit_code, result.output
-
-
-@pytest.fixture
-def pair(tmp_path: Path) -> tuple[Path, Path]:
-    a, b = tmp_path / "a.png", tmp_path / "b.jpg"
-    Image.new("RGB", (40, 30), (200, 30, 30)).save(a)
-    Image.linear_gradient("L").resize((40, 30)).convert("RGB").save(b)
-    return a, b
-
-
-def test_compare_prints_the_lectures_table(pair: tuple[Path, Path]) -> None:
+def test_compare_prints_the_lectures_table(invoke: Invoke, pair: tuple[Path, Path]) -> None:
     code, out = invoke("compare", *pair, *RANDOM)
     assert code == 0, out
     for label in ("L1 distance", "MSE", "Cosine similarity", "Normalized cross-correlation"):
@@ -36,7 +24,7 @@ def test_compare_prints_the_lectures_table(pair: tuple[Path, Path]) -> None:
     assert "pixels" in out and "resnet18 features" in out
 
 
-def test_compare_json_has_both_spaces_and_all_metrics(pair: tuple[Path, Path]) -> None:
+def test_compare_json_has_both_spaces_and_all_metrics(invoke: Invoke, pair: tuple[Path, Path]) -> None:
     code, out = invoke("compare", *pair, *RANDOM, "--json")
     assert code == 0, out
     data = json.loads(out)
@@ -44,7 +32,7 @@ def test_compare_json_has_both_spaces_and_all_metrics(pair: tuple[Path, Path]) -
     assert data["input_size"] == [3, 32, 32] and data["model"] == "resnet18"
 
 
-def test_compare_one_space_only(pair: tuple[Path, Path]) -> None:
+def test_compare_one_space_only(invoke: Invoke, pair: tuple[Path, Path]) -> None:
     code, out = invoke("compare", *pair, *RANDOM, "--space", "pixels", "--json")
     assert code == 0 and json.loads(out)["features"] is None
 
@@ -77,7 +65,7 @@ BAD = ["missing", "directory", "empty", "truncated", "corrupt", "text", "bomb"]
 
 @pytest.mark.parametrize("kind", BAD)
 def test_bad_images_are_one_line_without_traceback(
-    kind: str, tmp_path: Path, pair: tuple[Path, Path]
+    kind: str, tmp_path: Path, invoke: Invoke, pair: tuple[Path, Path]
 ) -> None:
     bad = make_bad(kind, tmp_path)
     code, out = invoke("compare", pair[0], bad, *RANDOM, env={"LOOKALIKE_MAX_PIXELS": "10000"})
@@ -88,14 +76,14 @@ def test_bad_images_are_one_line_without_traceback(
 
 
 def test_debug_variable_shows_the_traceback(tmp_path: Path, pair: tuple[Path, Path]) -> None:
-    result = runner.invoke(
+    result = CliRunner().invoke(
         app, ["compare", str(pair[0]), str(tmp_path / "nope.png"), *RANDOM], env={"LOOKALIKE_DEBUG": "1"}
     )
     assert result.exit_code != 0 and result.exception is not None
     assert type(result.exception).__name__ == "ImageError"
 
 
-def test_bad_weights_are_one_line(tmp_path: Path, pair: tuple[Path, Path]) -> None:
+def test_bad_weights_are_one_line(tmp_path: Path, invoke: Invoke, pair: tuple[Path, Path]) -> None:
     junk = tmp_path / "junk.pt"
     junk.write_text("not weights")
     code, out = invoke("compare", *pair, "--weights", junk)
@@ -104,12 +92,12 @@ def test_bad_weights_are_one_line(tmp_path: Path, pair: tuple[Path, Path]) -> No
     assert code == 1 and "weights file not found" in out
 
 
-def test_weights_come_from_the_environment(pair: tuple[Path, Path]) -> None:
+def test_weights_come_from_the_environment(invoke: Invoke, pair: tuple[Path, Path]) -> None:
     code, out = invoke("compare", *pair, "--size", "32", "--json", env={"LOOKALIKE_WEIGHTS": "none"})
     assert code == 0 and json.loads(out)["weights"] == "random"
 
 
-def test_summary_prints_the_stage_table_and_torchsummary_totals() -> None:
+def test_summary_prints_the_stage_table_and_torchsummary_totals(invoke: Invoke) -> None:
     code, out = invoke("summary", "resnet18")
     assert code == 0, out
     for text in (
@@ -129,7 +117,7 @@ def test_summary_prints_the_stage_table_and_torchsummary_totals() -> None:
         assert text in out, text
 
 
-def test_summary_json_and_options() -> None:
+def test_summary_json_and_options(invoke: Invoke) -> None:
     code, out = invoke("summary", "resnet50", "--input", "3x32x32", "--cifar-stem", "--json")
     assert code == 0, out
     data = json.loads(out)
@@ -144,12 +132,12 @@ def test_summary_json_and_options() -> None:
         (["summary", "resnet18", "--input", "224"], "expected C×H×W"),
     ],
 )
-def test_summary_bad_input(args: list[str], message: str) -> None:
+def test_summary_bad_input(args: list[str], message: str, invoke: Invoke) -> None:
     code, out = invoke(*args)
     assert code != 0 and message in out
 
 
-def test_models_lists_counts_and_feature_sizes() -> None:
+def test_models_lists_counts_and_feature_sizes(invoke: Invoke) -> None:
     code, out = invoke("models", "--json")
     assert code == 0
     rows = {r["name"]: r for r in json.loads(out)}
@@ -157,7 +145,7 @@ def test_models_lists_counts_and_feature_sizes() -> None:
     assert rows["resnet34"]["blocks"] == [3, 4, 6, 3] and rows["resnet34"]["feature_dim"] == 512
 
 
-def test_samples_writes_photos_and_edited_copies(tmp_path: Path) -> None:
+def test_samples_writes_photos_and_edited_copies(tmp_path: Path, invoke: Invoke) -> None:
     pytest.importorskip("skimage")
     code, out = invoke("samples", tmp_path / "s", "--json")
     assert code == 0
@@ -166,20 +154,3 @@ def test_samples_writes_photos_and_edited_copies(tmp_path: Path) -> None:
     cat = Image.open(tmp_path / "s" / "chelsea.png")
     flipped = Image.open(tmp_path / "s" / "chelsea-flipped.png")
     assert cat.transpose(Image.Transpose.FLIP_LEFT_RIGHT).tobytes() == flipped.tobytes()
-
-
-def commands() -> list[str]:
-    import typer.main
-
-    return sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
-
-
-@pytest.mark.parametrize("command", commands())
-def test_every_command_has_help_with_an_example(command: str) -> None:
-    code, out = invoke(command, "--help")
-    assert code == 0 and "Example" in out, out
-
-
-def test_no_arguments_shows_help() -> None:
-    _, out = invoke()
-    assert "compare" in out and "summary" in out
