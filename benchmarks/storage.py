@@ -78,7 +78,7 @@ def main() -> None:
         )
         with Index.open(location) as idx:
             result["save_copy_s"] = round(
-                best(args.repeat, lambda: storage.save_copy(idx._conn, location)), 3
+                best(args.repeat, lambda: storage.save_copy(idx.store, location)), 3
             )
         size = db.stat().st_size
         with db.open("r+b") as f:
