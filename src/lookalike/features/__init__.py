@@ -10,7 +10,7 @@ The file pipeline (:meth:`Embedder.iter_files`) is one loop::
     worker processes: read file -> decode (Pillow, JPEG draft mode) -> resize + centre crop -> uint8
                       (on CUDA, ordinary JPEG files travel as bytes and are decoded by nvjpeg instead)
     main process:     uint8 batch -> device -> normalise -> ResNet (on the CPU in float32: ONNX Runtime,
-                      lookalike.onnx_backend; else channels_last, in float32 with BatchNorm folded,
+                      lookalike.features.onnx; else channels_last, in float32 with BatchNorm folded,
                       torch.compile'd if asked) -> float32 vectors
                       (on CUDA copied back asynchronously and handed out one batch behind)
 

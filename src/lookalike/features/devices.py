@@ -60,7 +60,7 @@ def resolve_backend(backend: Backend, device: str, precision: str, *, compile: b
     """
     import torch
 
-    from lookalike.onnx_backend import onnxruntime_available
+    from lookalike.features.onnx import onnxruntime_available
 
     if backend not in ("auto", "onnx", "torch"):
         raise LookalikeError(f"unknown backend {backend!r}; choose auto, onnx or torch")

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from PIL import Image
     from torch import nn
 
-    from lookalike.onnx_backend import OnnxModel
+    from lookalike.features.onnx import OnnxModel
 
 
 def _fold_batchnorm(net: nn.Module) -> nn.Module:
@@ -71,7 +71,7 @@ class Embedder:
 
     ``backend`` — what runs the network (see :func:`resolve_backend`): ``auto`` is ONNX Runtime on the
     CPU in float32, PyTorch otherwise. The ONNX file is exported once per weights fingerprint, model and
-    input size into the user cache (:func:`lookalike.onnx_backend.cache_dir`), or where
+    input size into the user cache (:func:`lookalike.features.onnx.cache_dir`), or where
     :meth:`use_model_file` says (an index keeps its own copy).
 
     ``compile=True`` runs full batches through :func:`torch.compile` (inductor, weights frozen; one
@@ -173,7 +173,7 @@ class Embedder:
     def onnx_model(self) -> OnnxModel:
         """The network as ONNX Runtime runs it: loaded from its file, exported there first if missing,
         damaged or made for other weights (one line on stderr says so)."""
-        from lookalike.onnx_backend import cached_path, ensure_model
+        from lookalike.features.onnx import cached_path, ensure_model
 
         description = self._model_description or {
             **self.describe(),

@@ -228,7 +228,8 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, info: ModelI
     """Write ``model``'s weights with ``info`` (and plain-typed ``extra``) atomically to ``path``.
 
     The file is written beside the target and renamed over it, so an interrupted save leaves the previous
-    checkpoint intact. It loads with ``torch.load(weights_only=True)`` and as the ``weights`` of every lookalike function.
+    checkpoint intact. It loads with ``torch.load(weights_only=True)``, and as ``weights`` everywhere in
+    lookalike.
     """
     import torch
 

@@ -14,8 +14,7 @@ import torch
 from feature_support import cifar_images, photo, randomize_batchnorm
 from lookalike.errors import LookalikeError, hint_for_cli
 from lookalike.features import Embedder
-from lookalike.models import create_model, save_checkpoint
-from lookalike.onnx_backend import (
+from lookalike.features.onnx import (
     ModelFileError,
     OnnxModel,
     cached_path,
@@ -23,6 +22,7 @@ from lookalike.onnx_backend import (
     export,
     write_atomic,
 )
+from lookalike.models import create_model, save_checkpoint
 from shared_data import CIFAR, WEIGHTS, needs_shared
 
 
@@ -219,8 +219,8 @@ def test_fidelity_on_sample_photos_with_the_shared_cifar_model(tmp_path: Path) -
 
 
 def test_find_cached_by_fingerprint_model_and_size(tmp_path: Path) -> None:
+    from lookalike.features.onnx import find_cached
     from lookalike.models import file_fingerprint
-    from lookalike.onnx_backend import find_cached
 
     torch.manual_seed(3)
     net = create_model("resnet18", num_classes=10, cifar_stem=True)

@@ -9,8 +9,8 @@ from PIL import Image
 
 from lookalike.errors import LookalikeError
 from lookalike.features import build_geometry, build_normalize
+from lookalike.features.transforms_numpy import geometry, normalize
 from lookalike.models import CIFAR10_MEAN, CIFAR10_STD, random_info
-from lookalike.preprocess import geometry, normalize
 
 
 def picture(w: int, h: int, seed: int = 0, mode: str = "RGB") -> Image.Image:
