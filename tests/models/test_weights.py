@@ -1,4 +1,4 @@
-"""The ResNet family: parameter counts, stems, heads, weights in every form, and the stage table."""
+"""Weights in every form: torchvision names, state dicts, checkpoints, and every way they go wrong."""
 
 from __future__ import annotations
 
@@ -14,80 +14,14 @@ from lookalike.models import (
     CIFAR10_MEAN,
     ModelInfo,
     create_model,
-    infer_architecture,
-    list_models,
     load_weights,
     model_info,
     random_info,
     save_checkpoint,
-    summary,
     torchvision_info,
 )
 from shared_data import WEIGHTS as SHARED_WEIGHTS
 from shared_data import needs_weights as needs_shared
-
-TORCHVISION_PARAMS = {
-    "resnet18": 11_689_512,
-    "resnet34": 21_797_672,
-    "resnet50": 25_557_032,
-    "resnet101": 44_549_160,
-    "resnet152": 60_192_808,
-}
-BLOCKS = {
-    "resnet18": [2, 2, 2, 2],
-    "resnet34": [3, 4, 6, 3],
-    "resnet50": [3, 4, 6, 3],
-    "resnet101": [3, 4, 23, 3],
-    "resnet152": [3, 8, 36, 3],
-}
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def test_list_models_names_the_five_depths() -> None:
-    assert list_models() == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
-
-
-@pytest.mark.parametrize("name", list(TORCHVISION_PARAMS))
-def test_parameter_counts_with_1000_classes_are_torchvisions(name: str) -> None:
-    with torch.device("meta"):  # no memory, no init work: only the shapes matter here
-        model = create_model(name)
-    assert n_params(model) == TORCHVISION_PARAMS[name]
-
-
-def test_unknown_model_lists_the_valid_names() -> None:
-    with pytest.raises(WeightsError, match="resnet18, resnet34, resnet50, resnet101, resnet152"):
-        create_model("resnet9")
-
-
-def test_cifar_stem_is_a_3x3_stride_1_conv_without_max_pool() -> None:
-    model = create_model("resnet18", num_classes=10, cifar_stem=True)
-    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1)
-    assert isinstance(model.maxpool, nn.Identity)
-    assert n_params(model) == 11_173_962
-    x = torch.randn(2, 3, 32, 32)
-    assert model.layer1(model.maxpool(model.relu(model.bn1(model.conv1(x))))).shape[-1] == 32
-    assert model(x).shape == (2, 10)
-
-
-@pytest.mark.parametrize(("name", "dim"), [("resnet18", 512), ("resnet34", 512), ("resnet50", 2048)])
-def test_num_classes_zero_gives_the_embedding(name: str, dim: int) -> None:
-    model = create_model(name, num_classes=0).eval()
-    assert isinstance(model.fc, nn.Identity)
-    with torch.no_grad():
-        assert model(torch.randn(1, 3, 64, 64)).shape == (1, dim)
-    assert model_info(model).embed_dim == dim
-
-
-def test_a_different_num_classes_replaces_the_classifier(tmp_path: Path) -> None:
-    source = create_model("resnet18", num_classes=1000)
-    path = tmp_path / "imagenet-layout.pt"
-    torch.save(source.state_dict(), path)
-    model = create_model("resnet18", num_classes=10, weights=path)
-    assert model.fc.out_features == 10
-    assert torch.equal(model.layer4[1].conv2.weight, source.layer4[1].conv2.weight)
 
 
 @needs_shared
@@ -122,17 +56,6 @@ def test_state_dict_without_fc_and_with_ddp_prefixes_loads(tmp_path: Path) -> No
     model = create_model(None, num_classes=0, weights=path)
     assert model_info(model).arch == "resnet34"
     assert torch.equal(model.layer3[5].bn2.running_var, source.layer3[5].bn2.running_var)
-
-
-@pytest.mark.parametrize(
-    ("name", "bottleneck"),
-    [("resnet18", False), ("resnet50", True), ("resnet101", True), ("resnet152", True), ("resnet34", False)],
-)
-def test_depth_is_inferred_from_the_tensors(name: str, bottleneck: bool) -> None:
-    with torch.device("meta"):
-        state = create_model(name).state_dict()
-    assert infer_architecture(state) == (name, False, 1000)
-    assert ("layer1.0.conv3.weight" in state) == bottleneck
 
 
 def test_lookalike_checkpoint_round_trip_keeps_the_metadata(tmp_path: Path) -> None:
@@ -272,50 +195,3 @@ def test_random_weights_only_when_asked() -> None:
     state, info = load_weights("none", arch="resnet50")
     assert state is None and info.source == "random" and info.embed_dim == 2048
     assert load_weights(None)[1].arch == "resnet18"
-
-
-# ---------------------------------------------------------------------------------------------- summary
-
-
-def test_resnet18_summary_totals_match_torchsummary() -> None:
-    s = summary("resnet18")
-    assert s.total_params == 11_689_512
-    assert f"{s.input_mb:.2f}" == "0.57"
-    assert f"{s.forward_backward_mb:.2f}" == "62.79"
-    assert f"{s.params_mb:.2f}" == "44.59"
-    assert f"{s.total_mb:.2f}" == "107.96"
-    assert f"{s.mult_adds / 1e9:.2f}" == "1.81"
-
-
-@pytest.mark.parametrize("name", list(TORCHVISION_PARAMS))
-def test_stage_table_rows_sizes_and_blocks(name: str) -> None:
-    s = summary(name)
-    assert [r.name for r in s.rows] == ["conv1", "conv2_x", "conv3_x", "conv4_x", "conv5_x", "output"]
-    assert [r.output_size for r in s.rows] == [(112, 112), (56, 56), (28, 28), (14, 14), (7, 7), (1, 1)]
-    assert [int(r.layers.rsplit("× ", 1)[1]) for r in s.rows[1:5]] == BLOCKS[name]
-    assert sum(r.params for r in s.rows) == s.total_params == TORCHVISION_PARAMS[name]
-    assert s.rows[0].layers == "7×7, 64, stride 2"
-    assert s.rows[1].note == "3×3 max pool, stride 2"
-
-
-def test_block_specs_follow_the_paper() -> None:
-    assert summary("resnet18").rows[1].layers == "[3×3, 64; 3×3, 64] × 2"
-    assert summary("resnet34").rows[4].layers == "[3×3, 512; 3×3, 512] × 3"
-    assert summary("resnet50").rows[1].layers == "[1×1, 64; 3×3, 64; 1×1, 256] × 3"
-    assert summary("resnet152").rows[3].layers == "[1×1, 256; 3×3, 256; 1×1, 1024] × 36"
-
-
-def test_cifar_stem_summary_at_32x32() -> None:
-    s = summary("resnet18", input_size=(3, 32, 32), cifar_stem=True, num_classes=10)
-    assert s.total_params == 11_173_962
-    assert [r.output_size[0] for r in s.rows] == [32, 32, 16, 8, 4, 1]
-    assert s.rows[0].layers == "3×3, 64, stride 1" and s.rows[1].note is None
-
-
-def test_summary_scales_with_batch_and_rejects_tiny_inputs() -> None:
-    one, four = summary("resnet18"), summary("resnet18", batch_size=4)
-    assert four.forward_backward_mb == pytest.approx(4 * one.forward_backward_mb)
-    assert four.mult_adds == 4 * one.mult_adds
-    assert summary("resnet50", input_size=(3, 8, 8)).rows[-2].output_size == (1, 1)
-    with pytest.raises(ValueError, match="positive"):
-        summary("resnet50", input_size=(3, 0, 8))
