@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +18,12 @@ from collection.storage_support import (
     PixelEmbedder,
     assert_as_from_scratch,
     cli,
+    one_error_line,
     photos,
     vectors,
 )
 from lookalike.collection import Index, index_folder
+from lookalike.errors import StoreError
 
 # ----------------------------------------------------------------------------------------------------------
 # Readers and a writer at once
@@ -183,3 +187,25 @@ def test_store_reads_rows_and_vectors_and_commits_or_rolls_back(tmp_path: Path) 
             conn.execute("DELETE FROM images")
             raise RuntimeError("rolled back")
         assert store.count == 3
+
+
+def test_an_incomplete_or_newer_catalogue_says_rebuild(tmp_path: Path) -> None:
+    folder = photos(tmp_path / "photos", 2)
+    location = folder / ".lookalike"
+    index_folder(folder, PixelEmbedder())
+    with contextlib.closing(sqlite3.connect(location / "index.db")) as conn, conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'version'")
+    with pytest.raises(StoreError, match="newer lookalike") as newer:
+        Index.open(location)
+    assert newer.value.hint == "upgrade lookalike, or rebuild the index with `rebuild=True`"
+    with contextlib.closing(sqlite3.connect(location / "index.db")) as conn, conn:
+        conn.execute("DELETE FROM meta WHERE key = 'format'")
+    with pytest.raises(StoreError, match="not a complete lookalike index") as incomplete:
+        Index.open(location)
+    assert incomplete.value.hint == "index the folder again with `rebuild=True`"
+    code, _, err = cli("search", folder / "0000.png", "--index", location)
+    line = one_error_line(err)
+    assert code == 1 and "not a complete lookalike index" in line and "rebuild" in line, line
+    assert index_folder(folder, PixelEmbedder(), rebuild=True).rebuilt  # what the hint says works
+    with Index.open(location) as idx:
+        assert idx.count == 2

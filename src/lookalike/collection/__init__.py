@@ -17,6 +17,8 @@ The modules, from the outside in:
 * :mod:`~lookalike.collection.recovery` — the last good catalogue, recover, repair;
   :mod:`~lookalike.collection.disk` — disk failures as one clear line; :mod:`~lookalike.collection.health`
   — what ``lookalike info`` shows;
+* :mod:`~lookalike.collection.reuse` — what an existing index lends to new work (its weights for an
+  update, its vectors for dedup);
 * :mod:`~lookalike.collection.records` — the records (:class:`Entry`, :class:`UpdateReport`,
   :class:`SearchResult`, …); :mod:`~lookalike.collection.location` — file names and :func:`find_index`;
   :mod:`~lookalike.collection.made_by` — what made the vectors.

@@ -284,12 +284,13 @@ class Store:
         if meta.get("format") != FORMAT:
             raise StoreError(
                 f"{location} is not a complete lookalike index (it was interrupted while being created, "
-                "or was written by another program); run `lookalike index` again with --rebuild"
+                "or was written by another program)",
+                hint="index the folder again with `rebuild=True`",
             )
         if int(meta.get("version", 0)) > FORMAT_VERSION:
             raise StoreError(
-                f"{location} was written by a newer lookalike (format {meta.get('version')}); "
-                "upgrade lookalike or rebuild the index with --rebuild"
+                f"{location} was written by a newer lookalike (format {meta.get('version')})",
+                hint="upgrade lookalike, or rebuild the index with `rebuild=True`",
             )
 
     def close(self) -> None:

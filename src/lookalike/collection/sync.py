@@ -58,14 +58,15 @@ def index_folder(
 
     ``location`` defaults to ``folder/.lookalike``. An index made by other weights or preprocessing is
     refused (:class:`StoreError`) unless ``rebuild`` replaces it. ``memory_budget`` (bytes) and
-    ``flat_max`` steer the search structure (:func:`lookalike.search.choose_structure`).
+    ``flat_max`` steer the search structure (:func:`lookalike.collection.ann.choose_structure`).
     ``progress(phase, done, total)`` reports ``scan``, ``hash``, ``embed`` and ``search``.
 
     Safe to interrupt at any moment (even kill -9): the next run finishes the job. A damaged or missing
     catalogue is replaced by its last good copy (``report.restored`` says so), rows whose vectors were
     lost (a truncated or missing vectors file) are embedded again (``report.repaired``); ``repair`` also
     checks the catalogue in full and every stored vector, and rebuilds the search structure
-    (:mod:`lookalike.storage`). Storage failures raise :class:`lookalike.storage.StorageError`.
+    (:mod:`lookalike.collection.recovery`). Storage failures raise
+    :class:`lookalike.collection.disk.StorageError`.
     """
     started = time.perf_counter()
     root = Path(folder)
