@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from lookalike.collection.disk import F as F
 from lookalike.collection.disk import Guard as Guard
 from lookalike.collection.disk import Kind as Kind
 from lookalike.collection.disk import StorageError, connect_read_only, explain, guarded, translated
