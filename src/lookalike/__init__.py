@@ -25,11 +25,11 @@ _EXPORTS: dict[str, str] = {
     "ShapeError": "errors",
     "DataError": "errors",
     "StoreError": "errors",
-    "create_model": "models",
-    "list_models": "models",
-    "load_weights": "models",
-    "summary": "models",
-    "ModelInfo": "models",
+    "create_model": "models.build",
+    "list_models": "models.info",
+    "load_weights": "models.weights",
+    "summary": "models.summary",
+    "ModelInfo": "models.info",
     "load_image": "images",
     "list_images": "images",
     "l1": "metrics",
@@ -40,7 +40,7 @@ _EXPORTS: dict[str, str] = {
     "pairwise_mse": "metrics",
     "pairwise_cosine": "metrics",
     "pairwise_ncc": "metrics",
-    "Embedder": "features",
+    "Embedder": "features.embedder",
     "compare_images": "compare",
     "Index": "collection.index",
     "index_folder": "collection.sync",
@@ -93,7 +93,7 @@ if TYPE_CHECKING:
     from lookalike.dedup import find_duplicates, move_duplicates, undo_moves
     from lookalike.errors import DataError, ImageError, LookalikeError, ShapeError, StoreError, WeightsError
     from lookalike.evaluate import Evaluation
-    from lookalike.features import Embedder
+    from lookalike.features.embedder import Embedder
     from lookalike.images import list_images, load_image
     from lookalike.metrics import (
         cosine,
@@ -105,7 +105,10 @@ if TYPE_CHECKING:
         pairwise_mse,
         pairwise_ncc,
     )
-    from lookalike.models import ModelInfo, create_model, list_models, load_weights, summary
+    from lookalike.models.build import create_model
+    from lookalike.models.info import ModelInfo, list_models
+    from lookalike.models.summary import summary
+    from lookalike.models.weights import load_weights
 
 
 # exported under another name than in its module (``lookalike.compare`` is the module itself)
