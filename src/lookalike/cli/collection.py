@@ -26,6 +26,7 @@ from lookalike.cli.render import (
     StageProgress,
     console,
     err,
+    load_embedder,
     model_status,
     print_error,
     print_failures,
@@ -109,7 +110,6 @@ def index_cmd(
         lookalike index photos/ --repair             # after a disk error or a partial copy
     """
     from lookalike.collection.reuse import update_settings
-    from lookalike.features import Embedder
     from lookalike.index import default_location, index_folder
 
     if rebuild and repair:
@@ -119,17 +119,16 @@ def index_cmd(
         location = index if index is not None else default_location(folder)
         settings = update_settings(location, model=model, size=size, rebuild=rebuild)
         weights, model, size, restored = settings.weights, settings.model, settings.size, settings.restored
-    with model_status("loading model…"):
-        embedder = Embedder(
-            weights,
-            model=model,
-            size=size,
-            device=device,
-            precision=precision,  # type: ignore[arg-type]  # checked by the library
-            batch_size=batch_size,
-            num_workers=workers,
-            backend=backend,  # type: ignore[arg-type]  # checked by the library
-        )
+    embedder = load_embedder(
+        weights,
+        model=model,
+        size=size,
+        device=device,
+        precision=precision,
+        batch_size=batch_size,
+        num_workers=workers,
+        backend=backend,
+    )
     with StageProgress(_INDEX_LABELS, rate=True, keep=True) as progress:
         report = index_folder(
             folder, embedder, location=index, rebuild=rebuild, repair=repair, progress=progress

@@ -13,7 +13,7 @@ from lookalike.cli.render import (
     StageProgress,
     console,
     err,
-    model_status,
+    load_embedder,
     print_error,
     print_failures,
     print_json,
@@ -220,15 +220,8 @@ def _candidates(
     if weights is None:
         return folder, None, None
     from lookalike.collection.reuse import stored_vectors
-    from lookalike.features import Embedder
 
-    with model_status("loading model…"):
-        embedder = Embedder(
-            weights,
-            model=model,
-            device=device,
-            precision=precision,  # type: ignore[arg-type]  # checked by the library
-        )
+    embedder = load_embedder(weights, model=model, device=device, precision=precision)
     stored = stored_vectors(folder, embedder)
     if stored is None:
         return folder, None, embedder

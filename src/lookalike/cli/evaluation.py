@@ -13,7 +13,7 @@ from lookalike.cli.render import (
     BACKENDS,
     StageProgress,
     console,
-    model_status,
+    load_embedder,
     print_failures,
     print_json,
     print_line,
@@ -85,18 +85,11 @@ def evaluate_cmd(
             --queries 1000 --limit 10000 --png retrieval.png
     """
     from lookalike.evaluate import draw_examples, evaluate
-    from lookalike.features import Embedder
     from lookalike.metrics import METRICS
 
-    with model_status("loading model…"):
-        embedder = Embedder(
-            weights,
-            model=model,
-            size=size,
-            device=device,
-            precision=precision,  # type: ignore[arg-type]  # checked by the library
-            backend=backend,  # type: ignore[arg-type]  # checked by the library
-        )
+    embedder = load_embedder(
+        weights, model=model, size=size, device=device, precision=precision, backend=backend
+    )
     labels = {"embedding": "embedding (pixels + features)", "ranking": "ranking"}
     with StageProgress(labels) as progress:
         result = evaluate(

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from lookalike.errors import LookalikeError, hint_for_cli
+
+if TYPE_CHECKING:
+    from lookalike.features import Embedder
 
 console = Console()
 err = Console(stderr=True)
@@ -159,6 +162,14 @@ def model_status(text: str) -> Any:
     return err.status(text, spinner="dots")
 
 
+def load_embedder(weights: str, **settings: Any) -> Embedder:
+    """An :class:`~lookalike.features.Embedder` (``settings`` as it takes them), a spinner while it loads."""
+    from lookalike.features import Embedder
+
+    with model_status("loading model…"):
+        return Embedder(weights, **settings)
+
+
 class StageProgress:
     """Bars on stderr for work that reports ``progress(stage, done, total)``, one bar per stage.
 
@@ -220,6 +231,7 @@ __all__ = [
     "error_line",
     "flow",
     "fmt",
+    "load_embedder",
     "model_status",
     "print_error",
     "print_failures",
