@@ -101,7 +101,7 @@ def index_cmd(
 
     Example:
 
-        lookalike index photos/ --weights ../shared/models/resnet18-cifar10.pt
+        lookalike index photos/ --weights models/resnet18-cifar10.pt
 
         lookalike index photos/                     # later: only new, changed, deleted files
 

@@ -81,7 +81,7 @@ def evaluate_cmd(
 
     Example:
 
-        lookalike evaluate ../shared/datasets/cifar10/train --weights ../shared/models/resnet18-cifar10.pt \\
+        lookalike evaluate cifar10/train --weights models/resnet18-cifar10.pt \\
             --queries 1000 --limit 10000 --png retrieval.png
     """
     from lookalike.evaluate import draw_examples, evaluate

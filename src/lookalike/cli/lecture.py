@@ -42,7 +42,7 @@ def compare(
 
     Example:
 
-        lookalike compare cat.jpg cat-flipped.jpg --weights ../shared/models/resnet18-cifar10.pt
+        lookalike compare cat.jpg cat-flipped.jpg --weights models/resnet18-cifar10.pt
     """
     from lookalike.compare import compare as run_compare
 
@@ -225,7 +225,7 @@ def export_model(
 
     Example:
 
-        lookalike export-model resnet18-cifar10.onnx --weights ../shared/models/resnet18-cifar10.pt
+        lookalike export-model resnet18-cifar10.onnx --weights models/resnet18-cifar10.pt
     """
     import numpy as np
     import torch
@@ -282,7 +282,7 @@ def samples(folder: SamplesFolder = Path("samples"), as_json: JsonOpt = False) -
 
         lookalike samples samples/
 
-        lookalike compare samples/chelsea.png samples/coffee.png -w ../shared/models/resnet18-cifar10.pt
+        lookalike compare samples/chelsea.png samples/coffee.png -w models/resnet18-cifar10.pt
     """
     from lookalike.samples import write_samples
 

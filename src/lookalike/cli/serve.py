@@ -52,7 +52,7 @@ def serve(
 
     Example:
 
-        lookalike index photos/ --weights ../shared/models/resnet18-cifar10.pt
+        lookalike index photos/ --weights models/resnet18-cifar10.pt
 
         lookalike serve photos/ --open
 

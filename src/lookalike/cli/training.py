@@ -22,7 +22,7 @@ DataOpt = Annotated[
     str | None,
     data_option(
         "cifar10 (torchvision; downloads when online), an ImageFolder tree DIR/<class>/image.jpg such as "
-        "../shared/datasets/cifar10/train, or a .zip of one."
+        "cifar10/train, or a .zip of one."
     ),
 ]
 RecipeOpt = Annotated[
@@ -155,9 +155,9 @@ def train(
 
     Example:
 
-        lookalike train --data ../shared/datasets/cifar10/train --val-split 0.1 --epochs 20
+        lookalike train --data cifar10/train --val-split 0.1 --epochs 20
 
-        lookalike train --data ../shared/datasets/cifar10/train --recipe seed --limit 2000 --epochs 1
+        lookalike train --data cifar10/train --recipe seed --limit 2000 --epochs 1
 
         lookalike train --resume runs/20250101-120000
     """
@@ -219,7 +219,7 @@ def _check_train_options(ctx: typer.Context, data: str | None, resume: Path | No
     elif data is None:
         raise LookalikeError(
             "pass --data cifar10, --data DIR (an ImageFolder tree such as "
-            "../shared/datasets/cifar10/train), or --resume RUN"
+            "cifar10/train), or --resume RUN"
         )
 
 
@@ -316,7 +316,7 @@ def evaluate_model(
 
     Example:
 
-        lookalike evaluate-model runs/NAME --data ../shared/datasets/cifar10/train --split val
+        lookalike evaluate-model runs/NAME --data cifar10/train --split val
 
         lookalike evaluate-model runs/NAME/model.pt --data photos/ --confusion confusion.png --json
     """
