@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import typer
 
 from lookalike.cli.render import flow, fmt, shown
 
@@ -79,3 +80,25 @@ def test_interrupted_is_exit_130(invoke: Invoke, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(lookalike.models, "list_models", interrupted)
     code, out = invoke("models")
     assert (code, out) == (130, "interrupted\n")
+
+
+def test_hints_name_the_running_commands_flags_or_the_command_that_fixes_it() -> None:
+    """A hint's parameters become flags: the running command's own (``location`` is ``--index``), and
+    where it lacks one, the ``lookalike index`` command line that has it."""
+    import click
+
+    from lookalike.cli import app
+    from lookalike.cli.render import error_line
+    from lookalike.errors import StoreError
+
+    group = typer.main.get_command(app)
+
+    def line(command: str, hint: str) -> str:
+        ctx = click.Context(group)
+        ctx.invoked_subcommand = command
+        return error_line(StoreError("something is wrong", hint), ctx)
+
+    assert line("index", "pass `rebuild=True`") == "something is wrong; pass --rebuild"
+    assert line("search", "pass `rebuild=True`") == "something is wrong; pass lookalike index … --rebuild"
+    assert line("search", "choose `location`") == "something is wrong; choose --index"
+    assert line("search", "pass `nonsense=1`") == "something is wrong; pass `nonsense=1`"

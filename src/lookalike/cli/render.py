@@ -35,13 +35,32 @@ def debug() -> bool:
     return os.environ.get("LOOKALIKE_DEBUG", "") not in ("", "0")
 
 
+# Library parameters whose command-line option has another name.
+_OPTION_OF = {"location": "index"}
+# The command whose options a hint may name when the running command lacks them (e.g. `rebuild=True`
+# raised under `search`): the fix is then that command.
+_FIXING_COMMAND = "index"
+
+
 def error_line(exc: LookalikeError, ctx: Any) -> str:
-    """The error's message and hint, the hint's parameter names written as the running command's flags."""
+    """The error's message and hint, the hint's parameter names written as flags: the running command's
+    own, else as a ``lookalike index …`` command line when that command has the option."""
     if exc.hint is None:
         return str(exc)
-    sub = ctx.command.get_command(ctx, ctx.invoked_subcommand) if ctx.invoked_subcommand else None
-    flags = {p.name: p.opts[0] for p in (sub.params if sub else []) if p.opts and p.opts[0].startswith("-")}
-    return f"{exc.message}; {hint_for_cli(exc.hint, flags)}"
+
+    def flags_of(command: Any) -> dict[str, str]:
+        found = {p.name: p.opts[0] for p in (command.params if command else []) if p.opts}
+        found = {name: opt for name, opt in found.items() if opt.startswith("-")}
+        found.update({lib: found[cli] for lib, cli in _OPTION_OF.items() if cli in found})
+        return found
+
+    name = ctx.invoked_subcommand
+    running = flags_of(ctx.command.get_command(ctx, name) if name else None)
+    if name != _FIXING_COMMAND:
+        fixing = flags_of(ctx.command.get_command(ctx, _FIXING_COMMAND))
+        for param, opt in fixing.items():
+            running.setdefault(param, f"lookalike {_FIXING_COMMAND} … {opt}")
+    return f"{exc.message}; {hint_for_cli(exc.hint, running)}"
 
 
 def print_error(text: str) -> None:
