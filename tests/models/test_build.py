@@ -14,14 +14,7 @@ from lookalike.models import (
     list_models,
     model_info,
 )
-
-TORCHVISION_PARAMS = {
-    "resnet18": 11_689_512,
-    "resnet34": 21_797_672,
-    "resnet50": 25_557_032,
-    "resnet101": 44_549_160,
-    "resnet152": 60_192_808,
-}
+from models.resnet_support import TORCHVISION_PARAMS
 
 
 def n_params(model: nn.Module) -> int:

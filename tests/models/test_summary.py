@@ -7,14 +7,8 @@ import pytest
 from lookalike.models import (
     summary,
 )
+from models.resnet_support import TORCHVISION_PARAMS
 
-TORCHVISION_PARAMS = {
-    "resnet18": 11_689_512,
-    "resnet34": 21_797_672,
-    "resnet50": 25_557_032,
-    "resnet101": 44_549_160,
-    "resnet152": 60_192_808,
-}
 BLOCKS = {
     "resnet18": [2, 2, 2, 2],
     "resnet34": [3, 4, 6, 3],
