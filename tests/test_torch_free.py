@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,37 +96,40 @@ def test_the_torch_free_vector_is_the_torch_vector(site: Path) -> None:
     assert float(vec @ want / (np.linalg.norm(vec) * np.linalg.norm(want))) >= 0.9999
 
 
-def test_web_upload_search_imports_no_torch(site: Path) -> None:
+def post_fresh(site: Path, request: str) -> tuple[int, dict[str, Any], object]:
+    """POST to the web app in a new interpreter: ``request`` sets ``r`` with ``client`` (a TestClient of
+    the site's index) and ``data`` (query.jpg's bytes). Returns the status, the JSON body and whether torch
+    was imported."""
     pytest.importorskip("fastapi")
     got = run_fresh(
         "from fastapi.testclient import TestClient\n"
         "from lookalike.web.app import create_app\n"
         "client = TestClient(create_app('photos/.lookalike', warm=False))\n"
         "data = open('query.jpg', 'rb').read()\n"
-        "r = client.post('/api/search', params={'k': 3}, files={'file': ('q.jpg', data, 'image/jpeg')})\n"
+        f"{request}\n"
         "out = [r.status_code, r.json()]",
         site,
     )
     status, body = got["out"]  # type: ignore[misc]
+    return status, body, got["torch"]
+
+
+def test_web_upload_search_imports_no_torch(site: Path) -> None:
+    status, body, torch_imported = post_fresh(
+        site, "r = client.post('/api/search', params={'k': 3}, files={'file': ('q.jpg', data, 'image/jpeg')})"
+    )
     assert status == 200 and len(body["hits"]) == 3
-    assert got["torch"] is False
+    assert torch_imported is False
 
 
 def test_web_compare_imports_no_torch(site: Path) -> None:
-    pytest.importorskip("fastapi")
-    got = run_fresh(
-        "from fastapi.testclient import TestClient\n"
-        "from lookalike.web.app import create_app\n"
-        "client = TestClient(create_app('photos/.lookalike', warm=False))\n"
-        "data = open('query.jpg', 'rb').read()\n"
-        "files = {'a': ('q.jpg', data, 'image/jpeg'), 'b': ('q2.jpg', data, 'image/jpeg')}\n"
-        "r = client.post('/api/compare', files=files)\n"
-        "out = [r.status_code, r.json()]",
+    status, body, torch_imported = post_fresh(
         site,
+        "files = {'a': ('q.jpg', data, 'image/jpeg'), 'b': ('q2.jpg', data, 'image/jpeg')}\n"
+        "r = client.post('/api/compare', files=files)",
     )
-    status, body = got["out"]  # type: ignore[misc]
     assert status == 200 and body["pixels"]["l1"] == 0 and body["features"]["cosine"] == pytest.approx(1)
-    assert got["torch"] is False
+    assert torch_imported is False
 
 
 def test_without_an_exported_model_the_first_query_exports_it_once(site: Path, tmp_path: Path) -> None:
