@@ -26,6 +26,7 @@ __all__ = [
     "THUMB_RESPONSE",
     "errors",
     "hits_out",
+    "id_query",
     "image_out",
     "indexed_query",
     "ms",
@@ -78,6 +79,13 @@ THUMB_RESPONSE = {
 }
 
 IMAGE_ID = PathParam(ge=0, le=MAX_ID, description="The image's id in the index.")
+
+
+def id_query(description: str, default: Any = ...) -> Any:
+    """A query parameter that names an indexed image by its id (required unless ``default`` is given)."""
+    return Query(default, ge=0, le=MAX_ID, description=description)
+
+
 K_QUERY = Query(10, ge=1, le=MAX_K, description="How many look-alikes.")
 _RERANKING = ", ".join(m for m in SEARCH_METRICS if m != "cosine")
 METRIC_QUERY = Query(
@@ -117,16 +125,7 @@ def image_out(e: Entry) -> ImageOut:
 
 def indexed_query(e: Entry) -> QueryOut:
     """An indexed image as the query (or a side) of a search or comparison."""
-    out = image_out(e)
-    return QueryOut(
-        kind="indexed",
-        id=out.id,
-        path=e.path,
-        width=e.width,
-        height=e.height,
-        bytes=e.size,
-        thumb=out.thumb,
-    )
+    return QueryOut(kind="indexed", **image_out(e).model_dump(exclude={"full"}))
 
 
 def upload_query(u: Upload) -> QueryOut:

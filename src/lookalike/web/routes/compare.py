@@ -7,13 +7,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from lookalike.web.routes.common import (
-    MAX_ID,
     errors,
+    id_query,
     indexed_query,
     ms,
     server_timing,
@@ -92,8 +92,8 @@ def _timed(response: Response, out: CompareOut) -> CompareOut:
 def compare_ids(
     state: State,
     response: Response,
-    a: int = Query(ge=0, le=MAX_ID, description="Id of the first image."),
-    b: int = Query(ge=0, le=MAX_ID, description="Id of the second image."),
+    a: int = id_query("Id of the first image."),
+    b: int = id_query("Id of the second image."),
 ) -> CompareOut:
     started = time.perf_counter()
     sides = [indexed_side(state, a), indexed_side(state, b)]
@@ -111,8 +111,8 @@ async def compare_uploads(
     state: State,
     request: Request,
     response: Response,
-    a: int | None = Query(None, ge=0, le=MAX_ID, description="Id of the first image, unless uploaded as a."),
-    b: int | None = Query(None, ge=0, le=MAX_ID, description="Id of the second image, unless uploaded as b."),
+    a: int | None = id_query("Id of the first image, unless uploaded as a.", None),
+    b: int | None = id_query("Id of the second image, unless uploaded as b.", None),
 ) -> CompareOut:
     """Each side is an indexed image (``?a=ID``) or an upload (multipart field ``a``), not both."""
     started = time.perf_counter()

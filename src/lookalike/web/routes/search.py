@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -13,10 +13,10 @@ from lookalike.web.collection import ServeError
 from lookalike.web.routes.common import (
     CANDIDATES_QUERY,
     K_QUERY,
-    MAX_ID,
     METRIC_QUERY,
     errors,
     hits_out,
+    id_query,
     indexed_query,
     ms,
     server_timing,
@@ -32,20 +32,16 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api")
 
 
+# SearchOut's fields that say how the search went, as the SearchResult has them
+_HOW = ("higher_is_better", "structure", "exact", "candidates")
+
+
 def _search_out(
     query: QueryOut, metric: Metric, k: int, result: SearchResult, hits: list[HitOut], timing: SearchTiming
 ) -> SearchOut:
-    return SearchOut(
-        query=query,
-        metric=metric,
-        higher_is_better=result.higher_is_better,
-        k=k,
-        structure=result.structure,
-        exact=result.exact,
-        candidates=result.candidates,
-        hits=hits,
-        timing=timing,
-    )
+    """The answer of both search routes; ``result`` says how the search went."""
+    how = {name: getattr(result, name) for name in _HOW}
+    return SearchOut(query=query, metric=metric, k=k, hits=hits, timing=timing, **how)
 
 
 @router.get(
@@ -57,7 +53,7 @@ def _search_out(
 def search_by_id(
     state: State,
     response: Response,
-    id: int = Query(ge=0, le=MAX_ID, description="The indexed image to search from."),
+    id: int = id_query("The indexed image to search from."),
     k: int = K_QUERY,
     metric: Metric = METRIC_QUERY,
     candidates: int | None = CANDIDATES_QUERY,
