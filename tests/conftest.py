@@ -1,9 +1,10 @@
-"""Settings for the whole test session."""
+"""Settings for the whole test session, and the fixtures that more than one test folder uses."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,3 +19,16 @@ def _onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ.pop("LOOKALIKE_CACHE", None)
     else:
         os.environ["LOOKALIKE_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Random CIFAR-stem ResNet-18 weights saved to a file: the same vectors in every process, no download."""
+    import torch
+
+    from lookalike.models import create_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "resnet18-random.pt"
+    torch.save(create_model("resnet18", num_classes=10, cifar_stem=True).state_dict(), path)
+    return path

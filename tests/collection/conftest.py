@@ -1,4 +1,5 @@
-"""Fixtures of the collection tests: deterministic weights in a file and embedders made from them."""
+"""Fixtures of the collection tests: embedders made from the session's deterministic ``weights`` file
+(tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,6 @@ import pytest
 
 from collection.index_support import SIZE
 from lookalike.features import Embedder
-
-
-@pytest.fixture(scope="session")
-def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Random CIFAR-stem ResNet-18 weights saved to a file: the same vectors in every process."""
-    import torch
-
-    from lookalike.models import create_model
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "resnet18-random.pt"
-    torch.save(create_model("resnet18", num_classes=10, cifar_stem=True).state_dict(), path)
-    return path
 
 
 @pytest.fixture(scope="session")

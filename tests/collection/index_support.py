@@ -1,6 +1,7 @@
 """Helpers of the collection tests that embed with a real (random-weight) ResNet: generated pictures,
 rows and vectors read straight from an index, the invariants of a finished run, the CLI in-process.
-The fixtures that go with them (``weights``, ``embedder``, ``random_embedder``) are in ``conftest.py``."""
+The fixtures that go with them (``embedder``, ``random_embedder``) are in ``conftest.py``, ``weights`` in
+tests/conftest.py."""
 
 from __future__ import annotations
 
