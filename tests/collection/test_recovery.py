@@ -52,7 +52,7 @@ def test_damaged_catalogue_is_restored_from_its_copy(tmp_path: Path) -> None:
 
     code, _, err = cli("search", folder / "0001.png", "-k", "3")
     line = one_error_line(err)
-    assert code == 1 and "index.db is damaged" in line and f"`lookalike index {folder}`" in line, line
+    assert code == 1 and "index.db is damaged" in line and f"; index {folder} again to restore" in line, line
     assert "restore its last good copy (320 images" in line, line
     code, out, _ = cli("info", folder, "--json")
     assert code == 1 and json.loads(out)["health"]["catalogue"].startswith("damaged")
@@ -129,7 +129,7 @@ def test_damaged_catalogue_without_a_copy_says_rebuild(tmp_path: Path) -> None:
     (location / COPY_NAME).unlink()
     damage(location / "index.db")
     with pytest.raises(
-        StorageError, match=r"damaged .*no good copy of it: rebuild with `lookalike index .* --rebuild`"
+        StorageError, match=r"damaged .*no good copy of it: index .* again with `rebuild=True`"
     ):
         index_folder(folder, PixelEmbedder())
     assert index_folder(folder, PixelEmbedder(), rebuild=True).rebuilt
@@ -144,7 +144,7 @@ def test_deleted_catalogue_is_restored_from_its_copy(tmp_path: Path) -> None:
         (location / name).unlink(missing_ok=True)
     code, _, err = cli("search", folder / "0001.png")
     line = one_error_line(err)
-    assert code == 1 and "index.db is missing; run `lookalike index" in line and "40 images" in line, line
+    assert code == 1 and f"index.db is missing; index {folder} again" in line and "40 images" in line, line
     code, out, err = cli("index", folder, "--json")  # the weights come from the copy
     assert code == 0, err
     report = json.loads(out)
@@ -168,7 +168,7 @@ def test_truncated_vectors_file_is_repaired(tmp_path: Path, seed: int) -> None:
     os.truncate(file, cut)
     kept = cut // (4 * PixelEmbedder.dim)
 
-    with Index.open(location) as idx, pytest.raises(StorageError, match="--repair") as caught:
+    with Index.open(location) as idx, pytest.raises(StorageError, match="again with `repair=True`") as caught:
         idx.vectors(list(idx.entries()))
     assert caught.value.kind == "short" and f"holds {kept:,} of the 60 vectors" in str(caught.value)
     h = health(location)

@@ -5,7 +5,9 @@
   into a :class:`StorageError` whose one line names the file and says what to do; :func:`guarded` does
   it for a block of code, :func:`translated` for a method of an object with a ``location``.
 * :func:`damaged` and :func:`short_vectors` are the errors for a damaged catalogue and a vectors file
-  that lost rows; :func:`update_command` is the command line that repairs an index (for ``lookalike info``).
+  that lost rows; their hints say how to fix the index in the library's terms (``index photos again with
+  `repair=True```), which the command line writes with its flags; :func:`update_command` is the command
+  line itself (for ``lookalike info``).
 * :func:`read_meta`, :func:`copy_info` and :func:`file_id` read a catalogue, its last good copy and a
   file's identity without trusting them; :func:`connect_read_only` opens a catalogue this user may not
   write; :func:`fsync_path` flushes a file or a folder.
@@ -33,6 +35,7 @@ from typing import Any, Literal, TypeVar
 
 from lookalike.collection.location import COPY_NAME, DB_NAME, INDEX_DIRNAME
 from lookalike.errors import StoreError
+from lookalike.files import fsync_path
 from lookalike.units import format_bytes
 
 __all__ = [
@@ -45,6 +48,7 @@ __all__ = [
     "file_id",
     "fsync_path",
     "guarded",
+    "index_again",
     "read_meta",
     "short_vectors",
     "shown",
@@ -62,8 +66,8 @@ class StorageError(StoreError):
     ``permission``, ``damaged``, ``missing``, ``short``, ``io``, or ``busy``: another process held the
     catalogue too long), ``path`` names the file."""
 
-    def __init__(self, message: str, *, kind: Kind, path: Path) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, hint: str | None = None, *, kind: Kind, path: Path) -> None:
+        super().__init__(message, hint)
         self.kind = kind
         self.path = path
 
@@ -75,9 +79,27 @@ def update_command(location: Path, root: Path | None = None, *, extra: str = "")
         root = _root_of(location)
     if root is None:
         return f"lookalike index FOLDER --index {shown(location)}{extra}"
-    if Path(os.path.normpath(location.absolute())) == Path(os.path.normpath(root.absolute())) / INDEX_DIRNAME:
+    if _is_default(location, root):
         return f"lookalike index {shown(root)}{extra}"
     return f"lookalike index {shown(root)} --index {shown(location)}{extra}"
+
+
+def index_again(location: Path, option: str = "") -> str:
+    """The same fix as :func:`update_command` in the library's terms, for a hint: ``index photos again``,
+    with ``location`` where the index is not the folder's own and ``option`` (``repair``, ``rebuild``) set
+    to ``True`` (the command line writes them as its flags)."""
+    root = _root_of(location)
+    params = [] if root is not None and _is_default(location, root) else [f"`location={shown(location)}`"]
+    params += [f"`{option}=True`"] if option else []
+    folder = shown(root) if root is not None else "its folder"
+    return f"index {folder} again" + (f" with {' and '.join(params)}" if params else "")
+
+
+def _is_default(location: Path, root: Path) -> bool:
+    """Whether ``location`` is the index folder ``root`` gets when none is named (``root/.lookalike``)."""
+    return (
+        Path(os.path.normpath(location.absolute())) == Path(os.path.normpath(root.absolute())) / INDEX_DIRNAME
+    )
 
 
 def shown(path: Path) -> str:
@@ -177,15 +199,6 @@ def copy_info(location: Path) -> dict[str, Any] | None:
     }
 
 
-def fsync_path(path: Path) -> None:
-    """Flush a file or a folder (its entries: a rename into it) to the disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Failures as one line
 
@@ -280,8 +293,9 @@ def explain(
             if not os.access(file.parent, os.W_OK) or _is_read_only(file.parent):
                 return _read_only(loc, file)
             return StorageError(
-                f"cannot open the catalogue {file} ({exc}); check that the folder {file.parent} exists and "
-                f"is readable and writable by you, then run `{update_command(loc)}`",
+                f"cannot open the catalogue {file} ({exc})",
+                f"check that the folder {file.parent} exists and is readable and writable by you, then "
+                f"{index_again(loc)}",
                 kind="permission",
                 path=file,
             )
@@ -297,8 +311,8 @@ def explain(
             return _permission(loc, file)
         if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
             return StorageError(
-                f"{shown(file)} stayed locked by another process for too long ({exc}); wait for it (another "
-                "`lookalike index`?) or end it, then run the same command again",
+                f"{shown(file)} stayed locked by another process for too long ({exc})",
+                "wait for it (another update of the index?) or end it, then run the same command again",
                 kind="busy",
                 path=file,
             )
@@ -317,8 +331,8 @@ def explain(
             if not _inside(file, loc):
                 return None
             return StorageError(
-                f"{file} is missing from the index {loc} (deleted, or not copied with it); run "
-                f"`{update_command(loc, extra=' --repair')}` to embed again only what it held",
+                f"{file} is missing from the index {loc} (deleted, or not copied with it)",
+                f"{index_again(loc, 'repair')} to embed again only what it held",
                 kind="missing",
                 path=file,
             )
@@ -353,16 +367,16 @@ def _full(
     if limit is not None and (too_big or any(size + 65_536 >= limit for size in _file_sizes(loc, file))):
         name = file if file.is_file() else f"a file of {file}"
         return StorageError(
-            f"{name} reached this process's file-size limit ({format_bytes(limit)}, `ulimit -f`); raise the "
-            "limit and run the same command again — nothing already written is lost",
+            f"{name} reached this process's file-size limit ({format_bytes(limit)}, `ulimit -f`)",
+            "raise the limit and run the same command again — nothing already written is lost",
             kind="limit",
             path=file,
         )
     mount, fstype = _mount(file)
     if too_big:
         return StorageError(
-            f"a file of {loc} grew too large for its file system ({fstype or 'the disk'} at {mount}); pass "
-            "--index DIR on a disk with another file system, and run the same command again",
+            f"a file of {loc} grew too large for its file system ({fstype or 'the disk'} at {mount})",
+            "pass `location=DIR` on a disk with another file system, and run the same command again",
             kind="full",
             path=file,
         )
@@ -373,8 +387,9 @@ def _full(
     what = "your disk quota is used up" if quota else "no space left on the disk"
     needed = f"; about {format_bytes(need)} more is needed" if need else ""
     return StorageError(
-        f"{what} of {loc} ({disk}) while writing {file.name}{needed} — free some space, or pass --index DIR "
-        "on a larger disk, and run the same command again: nothing already written is lost",
+        f"{what} of {loc} ({disk}) while writing {file.name}{needed}",
+        "free some space, or pass `location=DIR` on a larger disk, and run the same command again: nothing "
+        "already written is lost",
         kind="full",
         path=file,
     )
@@ -394,8 +409,8 @@ def _read_only(loc: Path, file: Path) -> StorageError:
     ):
         return _permission(loc, file)
     return StorageError(
-        f"cannot write {file}: the index folder {folder} is on a read-only disk ({_mount(folder)[0]}); make "
-        "it writable, or pass --index DIR for an index on a writable disk",
+        f"cannot write {file}: the index folder {folder} is on a read-only disk ({_mount(folder)[0]})",
+        "make it writable, or pass `location=DIR` for an index on a writable disk",
         kind="read-only",
         path=file,
     )
@@ -408,9 +423,10 @@ def _permission(loc: Path, file: Path) -> StorageError:
 
         target = file if file.exists() else file.parent
         owner = f" (owned by {pwd.getpwuid(target.stat().st_uid).pw_name})"
-    other = ", or pass --index DIR for an index of your own" if _inside(file, loc) else ""
+    other = ", or pass `location=DIR` for an index of your own" if _inside(file, loc) else ""
     return StorageError(
-        f"permission denied for {file}{owner}; run as its owner or give yourself access (chmod/chown){other}",
+        f"permission denied for {file}{owner}",
+        f"run as its owner or give yourself access (chmod/chown){other}",
         kind="permission",
         path=file,
     )
@@ -418,8 +434,8 @@ def _permission(loc: Path, file: Path) -> StorageError:
 
 def _io(loc: Path, file: Path, what: str) -> StorageError:
     return StorageError(
-        f"the disk could not read or write {file} ({what}) — it may be failing; copy the index elsewhere "
-        f"and run `{update_command(loc, extra=' --repair')}`",
+        f"the disk could not read or write {file} ({what}) — it may be failing",
+        f"copy the index elsewhere and {index_again(loc, 'repair')}",
         kind="io",
         path=file,
     )
@@ -434,13 +450,13 @@ def damaged(
     copy = copy_info(location)
     if copy is not None:
         fix = (
-            f"run `{update_command(location)}` to restore its last good copy "
+            f"{index_again(location)} to restore its last good copy "
             f"({copy['images']:,} images, {saved_when(copy['saved'])}) and bring it up to date"
         )
     else:
-        fix = f"there is no good copy of it: rebuild with `{update_command(location, extra=' --rebuild')}`"
+        fix = f"there is no good copy of it: {index_again(location, 'rebuild')}"
     what = "is missing" if missing else f"is damaged ({exc})"
-    return StorageError(f"{shown(file)} {what}; {fix}", kind="missing" if missing else "damaged", path=file)
+    return StorageError(f"{shown(file)} {what}", fix, kind="missing" if missing else "damaged", path=file)
 
 
 def short_vectors(location: Path, name: str, have: int, want: int) -> StorageError:
@@ -448,8 +464,8 @@ def short_vectors(location: Path, name: str, have: int, want: int) -> StorageErr
     file = location / name
     state = "is missing" if have < 0 else f"holds {have:,} of the {want:,} vectors the catalogue points at"
     return StorageError(
-        f"the vectors file {file} {state} (a partial copy?); run "
-        f"`{update_command(location, extra=' --repair')}` to embed again only the lost ones",
+        f"the vectors file {file} {state} (a partial copy?)",
+        f"{index_again(location, 'repair')} to embed again only the lost ones",
         kind="missing" if have < 0 else "short",
         path=file,
     )

@@ -63,6 +63,6 @@ def find_index(start: str | os.PathLike[str] = ".") -> Path:
         if any((candidate / INDEX_DIRNAME / name).is_file() for name in names):
             return candidate / INDEX_DIRNAME
     raise StoreError(
-        f"no lookalike index in {given} or the folders above it; build one with "
-        f"`lookalike index FOLDER`, or pass --index DIR"
+        f"no lookalike index in {given} or the folders above it",
+        hint="build one with `lookalike index FOLDER`, or pass --index DIR",
     )

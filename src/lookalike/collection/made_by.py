@@ -48,6 +48,6 @@ def check_same_vectors(stored: dict[str, Any], asked: dict[str, Any], location: 
     if differ:
         raise StoreError(
             f"{location} holds vectors made by {describe_model(stored)}, but {describe_model(asked)} "
-            f"was asked for ({', '.join(differ)} differ); pass --index OTHER for a separate index, or "
-            "--rebuild to replace this one"
+            f"was asked for ({', '.join(differ)} differ)",
+            hint="pass `location=OTHER` for a separate index, or `rebuild=True` to replace this one",
         )

@@ -135,8 +135,8 @@ def write_lock(location: Path) -> Iterator[None]:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             raise StoreError(
-                f"another lookalike process (pid {holder}) is updating {location}; wait for it to "
-                "finish, or pass --index OTHER"
+                f"another lookalike process (pid {holder}) is updating {location}",
+                hint="wait for it to finish, or pass `location=OTHER`",
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -202,8 +202,8 @@ def open_catalogue(location: Path) -> sqlite3.Connection:
         raise damaged(location, "", missing=True)
     if not (location / DB_NAME).is_file():
         raise StoreError(
-            f"{location} is not a lookalike index (no {DB_NAME} in it); build one with "
-            "`lookalike index FOLDER` or pass the right --index DIR"
+            f"{location} is not a lookalike index (no {DB_NAME} in it)",
+            hint="build one with `lookalike index FOLDER` or pass the right --index DIR",
         )
     return connect(location / DB_NAME)
 

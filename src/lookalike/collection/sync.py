@@ -162,8 +162,8 @@ def _open_for_update(
             check_same_vectors(idx.made_by, asked, loc)
             if os.path.realpath(idx.root) != os.path.realpath(root):
                 raise StoreError(
-                    f"{loc} is the index of {idx.root}, not of {root}; pass --index OTHER for a "
-                    "separate index, or --rebuild to replace it"
+                    f"{loc} is the index of {idx.root}, not of {root}",
+                    hint="pass `location=OTHER` for a separate index, or `rebuild=True` to replace it",
                 )
         except BaseException:
             idx.close()
