@@ -11,14 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from collection.index_support import (
-    SIZE,
-    invoke,
-    invoke_json,
-    picture,
-    runner,
-    write_images,
-)
+from collection.index_support import SIZE, invoke, invoke_json, picture, runner, write_images
 from lookalike.cli import app
 from lookalike.collection import Index, index_folder
 from lookalike.features import Embedder
