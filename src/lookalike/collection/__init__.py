@@ -53,13 +53,19 @@ _EXPORTS: dict[str, str] = {
     "index_folder": "sync",
     "StorageError": "disk",
     "health": "health",
+    "ExportReport": "parquet",
+    "ImportReport": "parquet",
+    "export_parquet": "parquet",
+    "import_parquet": "parquet",
 }
 
 __all__ = [
     "INDEX_DIRNAME",
     "Entry",
+    "ExportReport",
     "Failure",
     "Hit",
+    "ImportReport",
     "Index",
     "SearchResult",
     "StorageError",
@@ -67,8 +73,10 @@ __all__ = [
     "Writer",
     "default_location",
     "embedder_meta",
+    "export_parquet",
     "find_index",
     "health",
+    "import_parquet",
     "index_folder",
 ]
 
@@ -78,6 +86,7 @@ if TYPE_CHECKING:
     from lookalike.collection.index import Index
     from lookalike.collection.location import INDEX_DIRNAME, default_location, find_index
     from lookalike.collection.made_by import embedder_meta
+    from lookalike.collection.parquet import ExportReport, ImportReport, export_parquet, import_parquet
     from lookalike.collection.records import Entry, Failure, Hit, SearchResult, UpdateReport
     from lookalike.collection.sync import index_folder
     from lookalike.collection.writer import Writer
