@@ -18,6 +18,7 @@ from lookalike.cli.options import (
     PrecisionOpt,
     SizeOpt,
     WorkersOpt,
+    quiet_option,
     strict_option,
     weights_option,
 )
@@ -69,9 +70,7 @@ RepairOpt = Annotated[
     ),
 ]
 StrictOpt = Annotated[bool, strict_option("any file or folder was skipped")]
-IndexBatchOpt = Annotated[
-    int | None, typer.Option(help="Images per batch; default 256 on CUDA, 64 on CPU.", show_default=False)
-]
+IndexBatchOpt = Annotated[int | None, quiet_option(help="Images per batch; default 256 on CUDA, 64 on CPU.")]
 
 
 def index_cmd(
@@ -207,13 +206,8 @@ CandidatesOpt = Annotated[
     int | None,
     typer.Option(help="Cosine candidates re-ranked by l2/l1/mse/ncc; default max(10·k, 100).", min=1),
 ]
-HtmlOpt = Annotated[
-    Path | None,
-    typer.Option(help="Also write a contact sheet: a self-contained HTML page.", show_default=False),
-]
-SheetPngOpt = Annotated[
-    Path | None, typer.Option(help="Also write a contact sheet as a PNG image.", show_default=False)
-]
+HtmlOpt = Annotated[Path | None, quiet_option(help="Also write a contact sheet: a self-contained HTML page.")]
+SheetPngOpt = Annotated[Path | None, quiet_option(help="Also write a contact sheet as a PNG image.")]
 MovedWeightsOpt = Annotated[
     str | None, weights_option("Only if the weights file the index was built with has moved: its new path.")
 ]

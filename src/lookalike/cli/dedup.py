@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from lookalike.cli.options import DeviceOpt, ModelOpt, PrecisionOpt, strict_option, weights_option
+from lookalike.cli.options import (
+    DeviceOpt,
+    ModelOpt,
+    PrecisionOpt,
+    quiet_option,
+    strict_option,
+    weights_option,
+)
 from lookalike.cli.render import (
     StageProgress,
     console,
@@ -29,8 +36,7 @@ if TYPE_CHECKING:
     from lookalike.dedup import DedupResult
 
 DedupFolderArg = Annotated[
-    Path | None,
-    typer.Argument(help="Folder of images to check, sub-folders included.", show_default=False),
+    Path | None, typer.Argument(help="Folder of images to check, sub-folders included.", show_default=False)
 ]
 FeatureWeightsOpt = Annotated[
     str | None,
@@ -44,34 +50,25 @@ FeatureWeightsOpt = Annotated[
 # --json names a file here ('-': stdout), where the other commands' --json is a flag
 JsonOutOpt = Annotated[
     Path | None,
-    typer.Option(
-        "--json",
-        show_default=False,
-        help="Write the groups as JSON to this file; '-' prints them instead of the table.",
+    quiet_option(
+        "--json", help="Write the groups as JSON to this file; '-' prints them instead of the table."
     ),
 ]
 MoveToOpt = Annotated[
     Path | None,
-    typer.Option(
+    quiet_option(
         "--move-to",
-        show_default=False,
         help="Move every non-keeper into this folder (sub-folders kept, taken names get -1, -2, …; "
         "nothing is deleted or overwritten) and write a log that --undo reverses.",
     ),
 ]
 LogOpt = Annotated[
     Path | None,
-    typer.Option(
-        help="Where --move-to writes its log; default DIR/lookalike-dedup-<time>.jsonl.", show_default=False
-    ),
+    quiet_option(help="Where --move-to writes its log; default DIR/lookalike-dedup-<time>.jsonl."),
 ]
 UndoOpt = Annotated[
     Path | None,
-    typer.Option(
-        "--undo",
-        show_default=False,
-        help="Put every file that the move log LOG moved back where it was (no scan).",
-    ),
+    quiet_option("--undo", help="Put every file that the move log LOG moved back where it was (no scan)."),
 ]
 StrictnessOpt = Annotated[
     str,
@@ -85,26 +82,23 @@ StrictnessOpt = Annotated[
 ]
 MinNccOpt = Annotated[
     float | None,
-    typer.Option(
+    quiet_option(
         help="Coarse check: least normalized cross-correlation of two 12×12 thumbnails "
-        f"(default from --strictness; normal {STRICTNESS['normal'].min_ncc}).",
-        show_default=False,
+        f"(default from --strictness; normal {STRICTNESS['normal'].min_ncc})."
     ),
 ]
 MaxRmseOpt = Annotated[
     float | None,
-    typer.Option(
+    quiet_option(
         help="Coarse check: largest RMS pixel difference (0–1 scale) of the thumbnails "
-        f"(normal {STRICTNESS['normal'].max_rmse}).",
-        show_default=False,
+        f"(normal {STRICTNESS['normal'].max_rmse})."
     ),
 ]
 MinSsimOpt = Annotated[
     float | None,
-    typer.Option(
+    quiet_option(
         help="Fine check: least SSIM of every tile of the aligned images at up to 256 px "
-        f"(normal {STRICTNESS['normal'].min_ssim}).",
-        show_default=False,
+        f"(normal {STRICTNESS['normal'].min_ssim})."
     ),
 ]
 FlipsOpt = Annotated[bool, typer.Option("--flips/--no-flips", help="Count mirror images as duplicates.")]

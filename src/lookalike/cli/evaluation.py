@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from lookalike.cli.options import BackendOpt, DeviceOpt, JsonOpt, ModelOpt, PrecisionOpt, SizeOpt, WeightsOpt
+from lookalike.cli.options import (
+    BackendOpt,
+    DeviceOpt,
+    JsonOpt,
+    ModelOpt,
+    PrecisionOpt,
+    SizeOpt,
+    WeightsOpt,
+    quiet_option,
+)
 from lookalike.cli.render import (
     BACKENDS,
     StageProgress,
@@ -24,22 +33,17 @@ if TYPE_CHECKING:
     from lookalike.evaluate import Evaluation
 
 LabelledFolderArg = Annotated[
-    Path,
-    typer.Argument(help="A labelled folder: one sub-folder of images per class.", show_default=False),
+    Path, typer.Argument(help="A labelled folder: one sub-folder of images per class.", show_default=False)
 ]
 NeighboursOpt = Annotated[
     int, typer.Option("-k", "--k", help="Neighbours per query (the k of P@k, mAP@k, kNN).")
 ]
 QueriesOpt = Annotated[
-    int,
-    typer.Option(help="Images held out as queries: the same share of every class, fixed by --seed."),
+    int, typer.Option(help="Images held out as queries: the same share of every class, fixed by --seed.")
 ]
 GalleryLimitOpt = Annotated[
     int | None,
-    typer.Option(
-        help="Gallery of only N of the other images, drawn evenly from the classes; default: all.",
-        show_default=False,
-    ),
+    quiet_option(help="Gallery of only N of the other images, drawn evenly from the classes; default: all."),
 ]
 SplitSeedOpt = Annotated[int, typer.Option(help="Seed of the query/gallery split.")]
 MetricsOpt = Annotated[
@@ -50,9 +54,8 @@ MetricsOpt = Annotated[
 ]
 ExamplesPngOpt = Annotated[
     Path | None,
-    typer.Option(
-        help="Also draw a few queries with their 5 nearest images by pixels and by features (cosine).",
-        show_default=False,
+    quiet_option(
+        help="Also draw a few queries with their 5 nearest images by pixels and by features (cosine)."
     ),
 ]
 

@@ -16,6 +16,11 @@ WEIGHTS_HELP = (
 )
 
 
+def quiet_option(*decls: str, **settings: Any) -> Any:
+    """``typer.Option`` that leaves the default out of ``--help``: its help says it, or there is none."""
+    return typer.Option(*decls, show_default=False, **settings)
+
+
 def weights_option(help: str, *, envvar: bool = False, show_default: bool = False) -> Any:
     """``--weights``/``-w`` with this command's ``help``; ``envvar`` also reads ``LOOKALIKE_WEIGHTS``."""
     return typer.Option(
@@ -51,27 +56,23 @@ BackendOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
 SizeOpt = Annotated[
-    int | None,
-    typer.Option(help="Input size (crop) override, e.g. 224 or 32; default: the weights' own."),
+    int | None, typer.Option(help="Input size (crop) override, e.g. 224 or 32; default: the weights' own.")
 ]
 IndexOpt = Annotated[
     Path | None,
-    typer.Option(
+    quiet_option(
         "--index",
         "-i",
-        show_default=False,
         help="The index folder; default: FOLDER/.lookalike (for search: .lookalike in the query's folder "
         "or the nearest folder above it).",
     ),
 ]
-WorkersOpt = Annotated[
-    int | None, typer.Option(help="Worker processes for decoding images.", show_default=False)
-]
+WorkersOpt = Annotated[int | None, quiet_option(help="Worker processes for decoding images.")]
 
 
 def data_option(help: str) -> Any:
     """``--data``/``-d`` (a dataset) with this command's ``help``."""
-    return typer.Option("--data", "-d", show_default=False, help=help)
+    return quiet_option("--data", "-d", help=help)
 
 
 def strict_option(what: str) -> Any:

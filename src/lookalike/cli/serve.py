@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from lookalike.cli.options import quiet_option
 from lookalike.cli.render import err, print_line, shown
 
 ServeFolderArg = Annotated[
@@ -18,8 +19,7 @@ ServeFolderArg = Annotated[
     ),
 ]
 ServeIndexOpt = Annotated[
-    Path | None,
-    typer.Option("--index", "-i", show_default=False, help="The index folder, instead of FOLDER."),
+    Path | None, quiet_option("--index", "-i", help="The index folder, instead of FOLDER.")
 ]
 HostOpt = Annotated[
     str,

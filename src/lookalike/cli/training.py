@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from lookalike.cli.options import DeviceOpt, JsonOpt, PrecisionOpt, WorkersOpt, data_option, weights_option
+from lookalike.cli.options import (
+    DeviceOpt,
+    JsonOpt,
+    PrecisionOpt,
+    WorkersOpt,
+    data_option,
+    quiet_option,
+    weights_option,
+)
 from lookalike.cli.render import console, err, print_json, print_line
 from lookalike.errors import LookalikeError
 
@@ -37,21 +45,16 @@ TrainModelOpt = Annotated[
     typer.Option("--model", "-m", help="resnet18/34/50/101/152; default: the recipe's (resnet18)."),
 ]
 EpochsOpt = Annotated[
-    int | None,
-    typer.Option(
-        help="Passes over the training split; default: the recipe's (fast 20, seed 5).", show_default=False
-    ),
+    int | None, quiet_option(help="Passes over the training split; default: the recipe's (fast 20, seed 5).")
 ]
 TrainBatchOpt = Annotated[
-    int | None,
-    typer.Option(help="Images per optimizer step, all processes together; default 512.", show_default=False),
+    int | None, quiet_option(help="Images per optimizer step, all processes together; default 512.")
 ]
 LrOpt = Annotated[
     float | None,
-    typer.Option(
+    quiet_option(
         help="Peak learning rate; default: the recipe's (fast 0.4 per 512 images, scaled linearly with "
-        "--batch-size; seed 1e-3).",
-        show_default=False,
+        "--batch-size; seed 1e-3)."
     ),
 ]
 ValSplitOpt = Annotated[
@@ -61,8 +64,7 @@ ValSplitOpt = Annotated[
     ),
 ]
 TrainLimitOpt = Annotated[
-    int | None,
-    typer.Option(help="Use only N images, drawn evenly from the classes (quick trials).", show_default=False),
+    int | None, quiet_option(help="Use only N images, drawn evenly from the classes (quick trials).")
 ]
 TrainSizeOpt = Annotated[
     int, typer.Option(help="Image size: the shorter side is resized, then centre-cropped to SIZE×SIZE.")
@@ -79,10 +81,9 @@ StartWeightsOpt = Annotated[
 ]
 TrainPrecisionOpt = Annotated[
     str | None,
-    typer.Option(
+    quiet_option(
         help="auto, float32, bfloat16 or float16; default: the recipe's (fast: auto = bf16 on CUDA and "
-        "AMX CPUs, else float32; seed: float32).",
-        show_default=False,
+        "AMX CPUs, else float32; seed: float32)."
     ),
 ]
 CompileOpt = Annotated[
@@ -93,29 +94,20 @@ CompileOpt = Annotated[
 ]
 TrainWorkersOpt = Annotated[
     int | None,
-    typer.Option(
-        help="Worker processes for decoding images and for the seed recipe's DataLoader.", show_default=False
-    ),
+    quiet_option(help="Worker processes for decoding images and for the seed recipe's DataLoader."),
 ]
 RunsDirOpt = Annotated[Path, typer.Option(help="Folder that holds the run folders.")]
-NameOpt = Annotated[
-    str | None,
-    typer.Option(help="Run folder name under --runs-dir; default: a timestamp.", show_default=False),
-]
+NameOpt = Annotated[str | None, quiet_option(help="Run folder name under --runs-dir; default: a timestamp.")]
 ResumeOpt = Annotated[
     Path | None,
-    typer.Option(
+    quiet_option(
         help="Continue the run in this folder (e.g. runs/NAME) from its last completed epoch, with its "
-        "own settings.",
-        show_default=False,
+        "own settings."
     ),
 ]
 TrainDataRootOpt = Annotated[
     Path | None,
-    typer.Option(
-        help="Where torchvision keeps CIFAR-10 (--data cifar10); default: the cache folder.",
-        show_default=False,
-    ),
+    quiet_option(help="Where torchvision keeps CIFAR-10 (--data cifar10); default: the cache folder."),
 ]
 
 # Options that --resume accepts (everything else comes from the run being continued).
@@ -218,8 +210,7 @@ def _check_train_options(ctx: typer.Context, data: str | None, resume: Path | No
             )
     elif data is None:
         raise LookalikeError(
-            "pass --data cifar10, --data DIR (an ImageFolder tree such as "
-            "cifar10/train), or --resume RUN"
+            "pass --data cifar10, --data DIR (an ImageFolder tree such as cifar10/train), or --resume RUN"
         )
 
 
@@ -271,27 +262,20 @@ SplitOpt = Annotated[
     ),
 ]
 ScoreLimitOpt = Annotated[
-    int | None,
-    typer.Option(help="Score only N images, drawn evenly from the classes.", show_default=False),
+    int | None, quiet_option(help="Score only N images, drawn evenly from the classes.")
 ]
 TtaOpt = Annotated[
     bool | None,
-    typer.Option(
-        "--tta/--no-tta",
-        help="Average each image with its mirror image; default: as the recipe trained.",
-        show_default=False,
+    quiet_option(
+        "--tta/--no-tta", help="Average each image with its mirror image; default: as the recipe trained."
     ),
 ]
-ConfusionOpt = Annotated[
-    Path | None, typer.Option(help="Also draw the confusion matrix to this PNG file.", show_default=False)
-]
+ConfusionOpt = Annotated[Path | None, quiet_option(help="Also draw the confusion matrix to this PNG file.")]
 ScoreBatchOpt = Annotated[
-    int | None,
-    typer.Option(help="Images per batch; default 1024 on CUDA, 256 on CPU.", show_default=False),
+    int | None, quiet_option(help="Images per batch; default 1024 on CUDA, 256 on CPU.")
 ]
 ScoreDataRootOpt = Annotated[
-    Path | None,
-    typer.Option(help="Where torchvision keeps CIFAR-10 (--data cifar10).", show_default=False),
+    Path | None, quiet_option(help="Where torchvision keeps CIFAR-10 (--data cifar10).")
 ]
 
 
