@@ -314,10 +314,7 @@ def _publish(tmp: Path, target: Path, *, single: bool) -> None:
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -396,7 +393,8 @@ def _check_files(files: list[Path]) -> dict[str, str]:
     ``lookalike.`` keys) of the first file, which the others must share."""
     first: dict[str, str] | None = None
     for path in files:
-        schema = _open(path).schema_arrow
+        with _open(path) as parquet:
+            schema = parquet.schema_arrow
         _check_columns(schema, path)
         metadata = {
             k.decode(errors="replace"): v.decode(errors="replace")
@@ -517,10 +515,11 @@ def _import_rows(
     files: list[Path], idx: Index, w: Writer, report: ImportReport, progress: Progress | None
 ) -> None:
     """Read the files batch by batch; write the rows that are new or changed."""
-    opened = [_open(path) for path in files]
-    total = sum(int(f.metadata.num_rows) for f in opened)
+    _, pq = _pyarrow()
+    total = sum(int(pq.read_metadata(path).num_rows) for path in files)
     try:
-        for path, parquet in zip(files, opened, strict=True):
+        for path in files:
+            parquet = _open(path)  # one file open at a time (a folder may hold thousands)
             names = [c for c in (*REQUIRED, "width", "height") if c in parquet.schema_arrow.names]
             first = report.rows
             for batch in parquet.iter_batches(batch_size=_IMPORT_BATCH, columns=names):
@@ -544,6 +543,7 @@ def _import_rows(
                     w.put([entries[i] for i in keep], vectors[keep])
                 if progress:
                     progress("import", report.rows, total)
+            parquet.close()
     except KeyboardInterrupt:
         w.flush()  # keep what was read: the next import goes on from there
         raise
