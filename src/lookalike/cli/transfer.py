@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from lookalike.cli.options import IndexOpt, JsonOpt
+from lookalike.cli.options import IndexOpt, JsonOpt, quiet_option
 from lookalike.cli.render import StageProgress, err, print_json, print_line, shown
 from lookalike.errors import LookalikeError
 from lookalike.units import format_bytes
@@ -29,7 +29,7 @@ OutArg = Annotated[
 ]
 RowsPerFileOpt = Annotated[
     int | None,
-    typer.Option(min=1, help="Rows per part file of a folder export; default 100,000.", show_default=False),
+    quiet_option(min=1, help="Rows per part file of a folder export; default 100,000."),
 ]
 SourceArg = Annotated[
     Path,
@@ -37,12 +37,11 @@ SourceArg = Annotated[
 ]
 RootOpt = Annotated[
     Path | None,
-    typer.Option(
+    quiet_option(
         "--root",
         help="The folder the paths in the file are relative to (a new index's); default: the folder it was "
         "exported from if it exists here, else the index folder's parent. Without --index, the index is "
         "ROOT/.lookalike.",
-        show_default=False,
     ),
 ]
 
@@ -56,7 +55,7 @@ def export_cmd(
     The file's key-value metadata says what made the vectors (model, weights fingerprint, preprocessing),
     so that `lookalike import` can check them. Standard types only: pyarrow, DuckDB, pandas, Polars, Spark
     and LanceDB read it as it is. Written under a temporary name and renamed into place: readers never see
-    half an export. Needs pyarrow: pip install 'lookalike[parquet]'.
+    half an export. Needs pyarrow: pip install 'lookalike\\[parquet]'.
 
     Example:
 
@@ -92,7 +91,7 @@ def import_cmd(
     An existing index takes only vectors of its own model, weights and dimension. Rows it already holds
     with the same size, mtime and SHA-256 are skipped, changed ones replaced. Written through the same
     crash-safe writer as `lookalike index`: interrupt it at any moment, even with kill -9, and the next
-    import finishes the job. Needs pyarrow: pip install 'lookalike[parquet]'.
+    import finishes the job. Needs pyarrow: pip install 'lookalike\\[parquet]'.
 
     Example:
 
