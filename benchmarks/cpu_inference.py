@@ -39,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -283,6 +284,23 @@ def stage_index(rounds: int, photos: int) -> dict[str, Any]:
     return out
 
 
+def run_stages(
+    machine_info: dict[str, Any], chosen: str, stages: dict[str, Callable[[], Any]], out: Path | None
+) -> int:
+    """Print ``machine_info``, run those of ``stages`` named in ``chosen`` (comma-separated) in the order of
+    ``stages``, and write all of it with the load average at the end as JSON to ``out`` if given."""
+    results: dict[str, Any] = {"machine": machine_info}
+    print(json.dumps(machine_info), flush=True)
+    wanted = chosen.split(",")
+    for name, stage in stages.items():
+        if name in wanted:
+            results[name] = stage()
+    results["load_average_end"] = os.getloadavg()[0]
+    if out:
+        out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, from {', '.join(STAGES)}")
@@ -293,23 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     WORK.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("LOOKALIKE_CACHE", str(WORK / "cache"))
-    results: dict[str, Any] = {"machine": machine()}
-    print(json.dumps(results["machine"]), flush=True)
-    stages = args.stages.split(",")
-    if "imports" in stages:
-        results["imports"] = stage_imports(args.rounds)
-    if "network" in stages:
-        results["network"] = stage_network(args.rounds)
-    if "search" in stages:
-        results["search"] = stage_search(args.rounds)
-    if "compare" in stages:
-        results["compare"] = stage_compare(args.rounds)
-    if "index" in stages:
-        results["index"] = stage_index(args.index_rounds, args.photos)
-    results["load_average_end"] = os.getloadavg()[0]
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    return 0
+    stages = {
+        "imports": lambda: stage_imports(args.rounds),
+        "network": lambda: stage_network(args.rounds),
+        "search": lambda: stage_search(args.rounds),
+        "compare": lambda: stage_compare(args.rounds),
+        "index": lambda: stage_index(args.index_rounds, args.photos),
+    }
+    return run_stages(machine(), args.stages, stages, args.out)
 
 
 if __name__ == "__main__":

@@ -42,9 +42,12 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu_inference import CIFAR, WEIGHTS, WORK, machine, random_weights
+from cpu_inference import CIFAR, WEIGHTS, WORK, machine, random_weights, run_stages
 
 THREADS = 2
+REFERENCE = "PyTorch eager float32"
+
+Runner = Callable[[np.ndarray], np.ndarray]
 
 
 def cifar(start: int, n: int) -> list[Path]:
@@ -66,7 +69,7 @@ def top10(queries: np.ndarray, gallery: np.ndarray) -> np.ndarray:
     return np.argsort(-sims, axis=1, kind="stable")[:, :10]
 
 
-def openvino_runner(path: Path, precision: str) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+def openvino_runner(path: Path, precision: str) -> tuple[Runner, str]:
     """An OpenVINO CPU model of ``path`` compiled for ``precision`` (``bf16`` or ``f32``), 2 threads, and
     the precision it reports it runs in."""
     import openvino as ov
@@ -91,7 +94,7 @@ def openvino_runner(path: Path, precision: str) -> tuple[Callable[[np.ndarray], 
     return run, str(getattr(kind, "get_type_name", lambda: kind)())
 
 
-def runners(weights: str, crop: int) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+def runners(weights: str, crop: int) -> dict[str, Runner]:
     import torch
 
     from lookalike.features import Embedder
@@ -110,7 +113,7 @@ def runners(weights: str, crop: int) -> dict[str, Callable[[np.ndarray], np.ndar
             return emb.model(torch.from_numpy(x).contiguous(memory_format=torch.channels_last)).numpy()
 
     return {
-        "PyTorch eager float32": eager,
+        REFERENCE: eager,
         "torch backend (folded, channels_last)": lambda x: emb._run(torch.from_numpy(x)).numpy(),
         "ONNX Runtime float32": onnx.run,
         "OpenVINO f32": ov32,
@@ -118,45 +121,57 @@ def runners(weights: str, crop: int) -> dict[str, Callable[[np.ndarray], np.ndar
     }
 
 
-def batched(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch: int = 256) -> np.ndarray:
+def batched(fn: Runner, x: np.ndarray, batch: int = 256) -> np.ndarray:
     return np.concatenate([fn(x[i : i + batch]) for i in range(0, len(x), batch)])
 
 
-def stage_fidelity(queries: int, gallery: int) -> dict[str, Any]:
+def fidelity_row(
+    v: np.ndarray, ref: np.ndarray, ref_top: np.ndarray, queries: int, labels: np.ndarray
+) -> dict[str, Any]:
+    """How well the vectors ``v`` (queries first, then the gallery) keep the reference's: top-10 overlap,
+    cosine with ``ref``, and P@10 by ``labels``."""
+    top = top10(v[:queries], v[queries:])
+    shared = [len(set(a) & set(b)) / 10 for a, b in zip(top, ref_top, strict=True)]
+    cos = cosines(v, ref)
+    q_labels, g_labels = labels[:queries], labels[queries:]
+    return {
+        "overlap_top10": round(float(np.mean(shared)), 4),
+        "queries_with_all_10": int(sum(s == 1.0 for s in shared)),
+        "least_overlap": float(min(shared)),
+        "least_cosine": round(float(cos.min()), 6),
+        "mean_cosine": round(float(cos.mean()), 7),
+        "p_at_10": round(float((g_labels[top] == q_labels[:, None]).mean()), 4),
+    }
+
+
+def fidelity(ways: dict[str, Runner], queries: int, gallery: int) -> dict[str, Any]:
+    """Each of ``ways`` (networks at 32 px, :data:`REFERENCE` among them, ``net-32.onnx`` exported) on the
+    same preprocessed ``queries + gallery`` CIFAR-10 images, scored against the reference (fidelity_row)."""
     from lookalike.onnx_backend import OnnxModel
 
-    ways = runners(str(WEIGHTS), 32)
     model = OnnxModel(WORK / "net-32.onnx", threads=THREADS)
     paths = cifar(0, queries + gallery)
     labels = np.array([p.parent.name for p in paths])
     t = time.perf_counter()
     x = np.stack([model.preprocess(p) for p in paths])
     print(f"preprocessed {len(x)} images in {time.perf_counter() - t:.1f} s", flush=True)
-    vectors = {}
+    vectors: dict[str, np.ndarray] = {}
     for name, fn in ways.items():
         t = time.perf_counter()
         vectors[name] = batched(fn, x)
         print(f"embedded with {name} in {time.perf_counter() - t:.1f} s", flush=True)
-    ref_name = "PyTorch eager float32"
-    ref = vectors[ref_name]
+    ref = vectors[REFERENCE]
     ref_top = top10(ref[:queries], ref[queries:])
-    q_labels, g_labels = labels[:queries], labels[queries:]
-    out: dict[str, Any] = {"queries": queries, "gallery": gallery, "reference": ref_name, "variants": {}}
+    out: dict[str, Any] = {"queries": queries, "gallery": gallery, "reference": REFERENCE, "variants": {}}
     for name, v in vectors.items():
-        top = top10(v[:queries], v[queries:])
-        shared = [len(set(a) & set(b)) / 10 for a, b in zip(top, ref_top, strict=True)]
-        cos = cosines(v, ref)
-        row = {
-            "overlap_top10": round(float(np.mean(shared)), 4),
-            "queries_with_all_10": int(sum(s == 1.0 for s in shared)),
-            "least_overlap": float(min(shared)),
-            "least_cosine": round(float(cos.min()), 6),
-            "mean_cosine": round(float(cos.mean()), 7),
-            "p_at_10": round(float((g_labels[top] == q_labels[:, None]).mean()), 4),
-        }
+        row = fidelity_row(v, ref, ref_top, queries, labels)
         out["variants"][name] = row
         print(f"fidelity {name}: {json.dumps(row)}", flush=True)
     return out
+
+
+def stage_fidelity(queries: int, gallery: int) -> dict[str, Any]:
+    return fidelity(runners(str(WEIGHTS), 32), queries, gallery)
 
 
 def stage_speed(rounds: int) -> dict[str, Any]:
@@ -179,7 +194,7 @@ def stage_speed(rounds: int) -> dict[str, Any]:
                 t = time.perf_counter()
                 fn(x)
                 times[name].append(time.perf_counter() - t)
-        ref = outputs["PyTorch eager float32"]
+        ref = outputs[REFERENCE]
         row: dict[str, Any] = {"load_average": os.getloadavg()[0]}
         for name, ts in times.items():
             row[name] = {
@@ -218,17 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="write the results as JSON")
     args = p.parse_args(argv)
     WORK.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"machine": {**machine(), "openvino": openvino.__version__}}
-    print(json.dumps(results["machine"]), flush=True)
-    stages = args.stages.split(",")
-    if "speed" in stages:
-        results["speed"] = stage_speed(args.rounds)
-    if "fidelity" in stages:
-        results["fidelity"] = stage_fidelity(args.queries, args.gallery)
-    results["load_average_end"] = os.getloadavg()[0]
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    return 0
+    stages = {
+        "speed": lambda: stage_speed(args.rounds),
+        "fidelity": lambda: stage_fidelity(args.queries, args.gallery),
+    }
+    return run_stages({**machine(), "openvino": openvino.__version__}, args.stages, stages, args.out)
 
 
 if __name__ == "__main__":
