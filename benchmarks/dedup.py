@@ -58,10 +58,12 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from dedup_support import KINDS, make_variant  # the variants the dedup tests plant, with random crops here
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "cifar10" / "train"
 DEFAULT_WEIGHTS = ROOT.parent / "shared" / "models" / "resnet18-cifar10.pt"
-KINDS = ("copy", "jpeg", "resize", "flip", "crop")
 TARGETS = {"copy": 0.95, "jpeg": 0.95, "resize": 0.95, "flip": 0.95, "crop": 0.80, "precision": 0.98}
 
 
@@ -89,8 +91,6 @@ def plant(
 ) -> tuple[dict[Path, int], dict[Path, str]]:
     """Copy the originals under random names and write the variants. Returns origin (index of the
     original) and kind ("original" or a variant kind) of every file written."""
-    from PIL import Image
-
     names = rng.sample(range(10**6), len(originals) + per_kind * len(KINDS))
     origin: dict[Path, int] = {}
     kind: dict[Path, str] = {}
@@ -105,18 +105,7 @@ def plant(
         name = names[len(originals) + j]
         ext = "jpg" if k in ("copy", "jpeg") or fmt == "jpg" else "png"
         dst = folder / f"{name:06d}.{ext}"
-        with Image.open(src) as opened:
-            img = opened.convert("RGB")
-        if k == "copy":
-            shutil.copyfile(src, dst)
-        elif k == "jpeg":
-            img.save(dst, quality=50)
-        elif k == "resize":
-            img.resize((img.width // 2, img.height // 2), Image.Resampling.BICUBIC).save(dst)
-        elif k == "flip":
-            img.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(dst)
-        else:
-            img.crop(crop_box(img.width, img.height, rng)).save(dst)
+        make_variant(src, k, dst, lambda w, h: crop_box(w, h, rng))
         origin[dst], kind[dst] = i, k
     return origin, kind
 
@@ -301,7 +290,6 @@ def draw_hard(result: Any, planted: list[Any], path: Path) -> Path:
 
 
 def hard_suite(args: argparse.Namespace) -> int:
-    sys.path.insert(0, str(ROOT / "tests"))
     import hard_negatives
     from lookalike.dedup import STRICTNESS, find_duplicates
 

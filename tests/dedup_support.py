@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,18 @@ def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
     }
 
 
-def make_variant(src: Path, kind: str, dst: Path) -> None:
+Box = tuple[int, int, int, int]
+
+
+def slight_crop(width: int, height: int) -> Box:
+    """30×31 of 32×32 at an offset (90.8% of the area), scaled to other sizes."""
+    return 1, 0, 1 + round(width * 30 / 32), round(height * 31 / 32)
+
+
+def make_variant(src: Path, kind: str, dst: Path, crop: Callable[[int, int], Box] = slight_crop) -> None:
+    """Write the ``kind`` variant of ``src`` (one of KINDS) to ``dst``: the same bytes, JPEG at quality 50,
+    half the size, mirrored, or the box ``crop(width, height)`` of it. (benchmarks/dedup.py plants its
+    variants with it too, with random crops.)"""
     with Image.open(src) as opened:
         img = opened.convert("RGB")
     if kind == "copy":
@@ -43,8 +55,8 @@ def make_variant(src: Path, kind: str, dst: Path) -> None:
         img.resize((img.width // 2, img.height // 2), Image.Resampling.BICUBIC).save(dst)
     elif kind == "flip":
         img.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(dst)
-    else:  # 30×31 of 32×32 at an offset: 90.8% of the area
-        img.crop((1, 0, 1 + round(img.width * 30 / 32), round(img.height * 31 / 32))).save(dst)
+    else:
+        img.crop(crop(img.width, img.height)).save(dst)
 
 
 def duplicates_tree(root: Path) -> Path:
