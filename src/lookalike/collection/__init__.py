@@ -19,6 +19,8 @@ The modules, from the outside in:
   — what ``lookalike info`` shows;
 * :mod:`~lookalike.collection.reuse` — what an existing index lends to new work (its weights for an
   update, its vectors for dedup);
+* :mod:`~lookalike.collection.parquet` — embeddings in and out: :func:`export_parquet` and
+  :func:`import_parquet` (Parquet files that pyarrow, DuckDB, pandas and Spark read as they are);
 * :mod:`~lookalike.collection.records` — the records (:class:`Entry`, :class:`UpdateReport`,
   :class:`SearchResult`, …); :mod:`~lookalike.collection.location` — file names and :func:`find_index`;
   :mod:`~lookalike.collection.made_by` — what made the vectors.
