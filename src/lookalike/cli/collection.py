@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -10,14 +11,14 @@ from rich.table import Table
 
 from lookalike.cli.options import (
     WEIGHTS_HELP,
-    BackendOpt,
     DeviceOpt,
+    Hardware,
     IndexOpt,
     JsonOpt,
     ModelOpt,
-    PrecisionOpt,
     SizeOpt,
     WorkersOpt,
+    grouped,
     quiet_option,
     strict_option,
     weights_option,
@@ -73,18 +74,24 @@ StrictOpt = Annotated[bool, strict_option("any file or folder was skipped")]
 IndexBatchOpt = Annotated[int | None, quiet_option(help="Images per batch; default 256 on CUDA, 64 on CPU.")]
 
 
+@dataclass(frozen=True)
+class IndexNetwork:
+    """:class:`~lookalike.cli.options.Network`, but by default the weights the index was built with."""
+
+    weights: IndexWeightsOpt = None
+    model: ModelOpt = None
+    size: SizeOpt = None
+
+
+@grouped
 def index_cmd(
     folder: FolderArg,
-    weights: IndexWeightsOpt = None,
-    model: ModelOpt = None,
-    size: SizeOpt = None,
+    network: IndexNetwork = IndexNetwork(),
     index: IndexOpt = None,
     rebuild: RebuildOpt = False,
     repair: RepairOpt = False,
     strict: StrictOpt = False,
-    device: DeviceOpt = None,
-    precision: PrecisionOpt = "auto",
-    backend: BackendOpt = "auto",
+    hardware: Hardware = Hardware(),
     batch_size: IndexBatchOpt = None,
     workers: WorkersOpt = None,
     as_json: JsonOpt = False,
@@ -114,19 +121,13 @@ def index_cmd(
     if rebuild and repair:
         raise LookalikeError("--rebuild and --repair cannot be combined: --rebuild starts afresh")
     restored = None
-    if weights is None:  # an update: the weights the index was made with
+    if network.weights is None:  # an update: the weights the index was made with
         location = index if index is not None else default_location(folder)
-        settings = update_settings(location, model=model, size=size, rebuild=rebuild)
-        weights, model, size, restored = settings.weights, settings.model, settings.size, settings.restored
+        settings = update_settings(location, model=network.model, size=network.size, rebuild=rebuild)
+        network = IndexNetwork(settings.weights, settings.model, settings.size)
+        restored = settings.restored
     embedder = load_embedder(
-        weights,
-        model=model,
-        size=size,
-        device=device,
-        precision=precision,
-        batch_size=batch_size,
-        num_workers=workers,
-        backend=backend,
+        **asdict(network), **asdict(hardware), batch_size=batch_size, num_workers=workers
     )
     with StageProgress(_INDEX_LABELS, rate=True, keep=True) as progress:
         report = index_folder(

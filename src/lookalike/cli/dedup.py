@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,6 +13,7 @@ from lookalike.cli.options import (
     DeviceOpt,
     ModelOpt,
     PrecisionOpt,
+    grouped,
     quiet_option,
     strict_option,
     weights_option,
@@ -107,9 +109,23 @@ CropsOpt = Annotated[
 ]
 StrictOpt = Annotated[bool, strict_option("any file could not be read")]
 
+
+@dataclass(frozen=True)
+class Checks:
+    """How alike two files must be to group: the thresholds and what counts, as find_duplicates takes them."""
+
+    strictness: StrictnessOpt = "normal"
+    min_ncc: MinNccOpt = None
+    max_rmse: MaxRmseOpt = None
+    min_ssim: MinSsimOpt = None
+    flips: FlipsOpt = True
+    crops: CropsOpt = True
+
+
 _LABELS = {"reading": "reading images", "embedding": "embedding", "verifying": "checking pairs"}
 
 
+@grouped
 def dedup(
     folder: DedupFolderArg = None,
     weights: FeatureWeightsOpt = None,
@@ -118,12 +134,7 @@ def dedup(
     move_to: MoveToOpt = None,
     log: LogOpt = None,
     undo: UndoOpt = None,
-    strictness: StrictnessOpt = "normal",
-    min_ncc: MinNccOpt = None,
-    max_rmse: MaxRmseOpt = None,
-    min_ssim: MinSsimOpt = None,
-    flips: FlipsOpt = True,
-    crops: CropsOpt = True,
+    checks: Checks = Checks(),
     strict: StrictOpt = False,
     device: DeviceOpt = None,
     precision: PrecisionOpt = "auto",
@@ -159,16 +170,7 @@ def dedup(
     targets, vectors, embedder = _candidates(folder, weights, model, device, precision)
     with StageProgress(_LABELS) as progress:
         result = find_duplicates(
-            targets,
-            vectors=vectors,
-            embedder=embedder,
-            strictness=strictness,
-            min_ncc=min_ncc,
-            max_rmse=max_rmse,
-            min_ssim=min_ssim,
-            flips=flips,
-            crops=crops,
-            progress=progress,
+            targets, vectors=vectors, embedder=embedder, progress=progress, **asdict(checks)
         )
     if json_out is not None and not to_stdout:
         write_json(result.to_dict(), json_out)

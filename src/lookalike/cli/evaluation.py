@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -9,13 +10,10 @@ import typer
 from rich.table import Table
 
 from lookalike.cli.options import (
-    BackendOpt,
-    DeviceOpt,
+    Hardware,
     JsonOpt,
-    ModelOpt,
-    PrecisionOpt,
-    SizeOpt,
-    WeightsOpt,
+    Network,
+    grouped,
     quiet_option,
 )
 from lookalike.cli.render import (
@@ -60,20 +58,17 @@ ExamplesPngOpt = Annotated[
 ]
 
 
+@grouped
 def evaluate_cmd(
     folder: LabelledFolderArg,
-    weights: WeightsOpt = "DEFAULT",
-    model: ModelOpt = None,
-    size: SizeOpt = None,
+    network: Network = Network(),
     k: NeighboursOpt = 10,
     queries: QueriesOpt = 1000,
     limit: GalleryLimitOpt = None,
     seed: SplitSeedOpt = 0,
     metric: MetricsOpt = None,
     png: ExamplesPngOpt = None,
-    device: DeviceOpt = None,
-    precision: PrecisionOpt = "auto",
-    backend: BackendOpt = "auto",
+    hardware: Hardware = Hardware(),
     as_json: JsonOpt = False,
 ) -> None:
     """Measure retrieval quality on labelled images: pixels vs deep features, for L1, MSE, cosine and NCC.
@@ -90,9 +85,7 @@ def evaluate_cmd(
     from lookalike.evaluate import draw_examples, evaluate
     from lookalike.metrics import METRICS
 
-    embedder = load_embedder(
-        weights, model=model, size=size, device=device, precision=precision, backend=backend
-    )
+    embedder = load_embedder(**asdict(network), **asdict(hardware))
     labels = {"embedding": "embedding (pixels + features)", "ranking": "ranking"}
     with StageProgress(labels) as progress:
         result = evaluate(

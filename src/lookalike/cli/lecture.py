@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from lookalike.cli.options import BackendOpt, DeviceOpt, JsonOpt, ModelOpt, PrecisionOpt, SizeOpt, WeightsOpt
+from lookalike.cli.options import Hardware, JsonOpt, Network, grouped
 from lookalike.cli.render import BACKENDS, console, err, fmt, model_status, print_json, print_line, shown
 from lookalike.errors import LookalikeError
 from lookalike.units import format_bytes
@@ -22,16 +23,13 @@ ImageB = Annotated[Path, typer.Argument(help="Second image.", show_default=False
 SpaceOpt = Annotated[str, typer.Option(help="pixels, features or both.")]
 
 
+@grouped
 def compare(
     a: ImageA,
     b: ImageB,
     space: SpaceOpt = "both",
-    weights: WeightsOpt = "DEFAULT",
-    model: ModelOpt = None,
-    size: SizeOpt = None,
-    device: DeviceOpt = None,
-    precision: PrecisionOpt = "auto",
-    backend: BackendOpt = "auto",
+    network: Network = Network(),
+    hardware: Hardware = Hardware(),
     as_json: JsonOpt = False,
 ) -> None:
     """Compare two images: L1, MSE, cosine and NCC on raw pixels and on deep ResNet features.
@@ -47,17 +45,8 @@ def compare(
     from lookalike.compare import compare as run_compare
 
     with model_status("loading model…"):
-        result = run_compare(
-            a,
-            b,
-            space=space,  # type: ignore[arg-type]  # checked by the library
-            weights=weights,
-            model=model,
-            size=size,
-            device=device,
-            precision=precision,  # type: ignore[arg-type]  # checked by the library
-            backend=backend,  # type: ignore[arg-type]  # checked by the library
-        )
+        # space, precision and backend are checked by the library
+        result = run_compare(a, b, space=space, **asdict(network), **asdict(hardware))  # type: ignore[arg-type]
     if as_json:
         print_json(result.to_dict())
         return
@@ -209,13 +198,8 @@ def list_models_cmd(as_json: JsonOpt = False) -> None:
 OnnxOut = Annotated[Path, typer.Argument(help="The ONNX file to write.", show_default=False)]
 
 
-def export_model(
-    out: OnnxOut,
-    weights: WeightsOpt = "DEFAULT",
-    model: ModelOpt = None,
-    size: SizeOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
+@grouped
+def export_model(out: OnnxOut, network: Network = Network(), as_json: JsonOpt = False) -> None:
     """Write the feature extractor (classifier removed) of any supported weights as an ONNX file.
 
     The file takes N×3×SIZE×SIZE float32 RGB and gives N×D float32 features; its metadata records the
@@ -234,7 +218,7 @@ def export_model(
     from lookalike.onnx_backend import OnnxModel, export
 
     with model_status("exporting…"):
-        emb = Embedder(weights, model=model, size=size, device="cpu", precision="float32", backend="torch")
+        emb = Embedder(**asdict(network), device="cpu", precision="float32", backend="torch")
         description = emb.describe()
         path = export(emb.model, description, out)
         onnx_model = OnnxModel(path)

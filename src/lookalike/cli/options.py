@@ -1,10 +1,17 @@
-"""The options several commands share, each declared once as an ``Annotated`` alias.
+"""The options several commands share, each declared once as an ``Annotated`` alias, and groups of them
+(:class:`Network`, :class:`Hardware`) that a command decorated with :func:`grouped` takes as one value.
 
 A command's own options live next to it; what is here has the same flag and meaning everywhere.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -78,3 +85,52 @@ def data_option(help: str) -> Any:
 def strict_option(what: str) -> Any:
     """``--strict``: exit with code 1 when ``what`` could not be read."""
     return typer.Option("--strict", help=f"Exit with code 1 when {what}.")
+
+
+@dataclass(frozen=True)
+class Network:
+    """Which network embeds the images: ``--weights``, ``--model``, ``--size``."""
+
+    weights: WeightsOpt = "DEFAULT"
+    model: ModelOpt = None
+    size: SizeOpt = None
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """What runs the network and how: ``--device``, ``--precision``, ``--backend``."""
+
+    device: DeviceOpt = None
+    precision: PrecisionOpt = "auto"
+    backend: BackendOpt = "auto"
+
+
+def grouped(command: Callable[..., None]) -> Callable[..., None]:
+    """Let ``command`` take options in groups: a parameter annotated with a dataclass stands, on the command
+    line, for that dataclass's fields, each an option of its own (its ``Annotated`` type declares it, its
+    default is the field's) in the parameter's place; ``command`` receives the dataclass built from them."""
+    signature = inspect.signature(command, eval_str=True)
+    parameters: list[inspect.Parameter] = []
+    groups: dict[str, tuple[Any, list[str]]] = {}
+    for parameter in signature.parameters.values():
+        group = parameter.annotation
+        if not (isinstance(group, type) and dataclasses.is_dataclass(group)):
+            parameters.append(parameter)
+            continue
+        types = typing.get_type_hints(group, include_extras=True)
+        fields = dataclasses.fields(group)
+        groups[parameter.name] = (group, [f.name for f in fields])
+        parameters += [
+            inspect.Parameter(f.name, parameter.kind, default=f.default, annotation=types[f.name])
+            for f in fields
+        ]
+
+    @functools.wraps(command)
+    def run(**values: Any) -> None:
+        for name, (group, names) in groups.items():
+            values[name] = group(**{n: values.pop(n) for n in names})
+        command(**values)
+
+    run.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": signature.return_annotation}
+    return run
