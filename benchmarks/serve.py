@@ -33,12 +33,9 @@ import asyncio
 import json
 import os
 import platform
-import re
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,6 +45,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # web_support: lookalike serve as the web tests start it
 SHARED = ROOT.parent / "shared"
 CIFAR = SHARED / "datasets" / "cifar10" / "train"
 WEIGHTS = SHARED / "models" / "resnet18-cifar10.pt"
@@ -76,45 +74,23 @@ def build(index: Path) -> None:
 
 @contextmanager
 def server(index: Path) -> Iterator[str]:
-    """``lookalike serve`` on 127.0.0.1 and a free port; yields its URL once the model is loaded."""
+    """``lookalike serve`` on 127.0.0.1 and a free port (:func:`web_support.serve`); yields its URL once the
+    model is loaded."""
     import httpx
 
-    cmd = [sys.executable, "-m", "lookalike", "serve", "--index", str(index), "--port", "0"]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-    )
-    found: list[str] = []
+    from web_support import serve
 
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            m = re.search(r"at (http://[\d.]+:\d+/)", line)
-            if m and not found:
-                found.append(m[1])
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
+    with serve(index, timeout=300) as url:
         deadline = time.monotonic() + 300
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"lookalike serve exited with {proc.returncode}")
-            if found:
-                try:
-                    info = httpx.get(found[0] + "api/info", timeout=10).json()
-                    if info["uploads"]["ready"] or not info["uploads"]["enabled"]:
-                        break
-                except httpx.TransportError:
-                    pass
+        while not uploads_ready(httpx.get(url + "api/info", timeout=10).json()):
             if time.monotonic() > deadline:
-                raise SystemExit("lookalike serve did not get ready within 5 minutes")
+                raise SystemExit("lookalike serve did not load its model within 5 minutes")
             time.sleep(0.2)
-        yield found[0]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        yield url
+
+
+def uploads_ready(info: dict[str, Any]) -> bool:
+    return bool(info["uploads"]["ready"] or not info["uploads"]["enabled"])
 
 
 def percentiles(ms: list[float]) -> dict[str, float]:
