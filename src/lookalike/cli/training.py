@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,6 +17,7 @@ from lookalike.cli.options import (
     PrecisionOpt,
     WorkersOpt,
     data_option,
+    grouped,
     quiet_option,
     weights_option,
 )
@@ -23,7 +25,7 @@ from lookalike.cli.render import console, err, print_json, print_line
 from lookalike.errors import LookalikeError
 
 if TYPE_CHECKING:
-    from lookalike.train import TrainResult
+    from lookalike.train import Recipe, TrainConfig, TrainResult
 
 # train's options (each used once; the shared ones are in options.py)
 DataOpt = Annotated[
@@ -110,29 +112,60 @@ TrainDataRootOpt = Annotated[
     quiet_option(help="Where torchvision keeps CIFAR-10 (--data cifar10); default: the cache folder."),
 ]
 
+
+@dataclass(frozen=True)
+class RecipeChoice:
+    """The recipe and the hyperparameters that override its own."""
+
+    recipe: RecipeOpt = "fast"
+    model: TrainModelOpt = None
+    epochs: EpochsOpt = None
+    batch_size: TrainBatchOpt = None
+    lr: LrOpt = None
+
+    def chosen(self) -> Recipe:
+        from lookalike.train import get_recipe
+
+        return get_recipe(
+            self.recipe, arch=self.model, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr
+        )
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """A new run's settings other than the recipe's: its data, model, device and where it is written."""
+
+    val_split: ValSplitOpt = 0.1
+    limit: TrainLimitOpt = None
+    size: TrainSizeOpt = 32
+    seed: SeedOpt = 0
+    weights: StartWeightsOpt = None
+    device: DeviceOpt = None
+    precision: TrainPrecisionOpt = None
+    compile_model: CompileOpt = False
+    workers: TrainWorkersOpt = None
+    runs_dir: RunsDirOpt = Path("runs")
+    name: NameOpt = None
+
+    def config(self, data: str, data_root: Path | None) -> TrainConfig:
+        """The run's TrainConfig: these settings (as it names them) with ``data`` and ``data_root``."""
+        from lookalike.train import TrainConfig
+
+        settings = asdict(self) | {"compile": self.compile_model, "runs_dir": str(self.runs_dir)}
+        del settings["compile_model"]
+        return TrainConfig(data=data, data_root=str(data_root) if data_root else None, **settings)
+
+
 # Options that --resume accepts (everything else comes from the run being continued).
 _RESUME_OPTIONS = frozenset({"ctx", "resume", "device", "workers", "compile_model", "as_json"})
 
 
+@grouped
 def train(
     ctx: typer.Context,
     data: DataOpt = None,
-    recipe: RecipeOpt = "fast",
-    model: TrainModelOpt = None,
-    epochs: EpochsOpt = None,
-    batch_size: TrainBatchOpt = None,
-    lr: LrOpt = None,
-    val_split: ValSplitOpt = 0.1,
-    limit: TrainLimitOpt = None,
-    size: TrainSizeOpt = 32,
-    seed: SeedOpt = 0,
-    weights: StartWeightsOpt = None,
-    device: DeviceOpt = None,
-    precision: TrainPrecisionOpt = None,
-    compile_model: CompileOpt = False,
-    workers: TrainWorkersOpt = None,
-    runs_dir: RunsDirOpt = Path("runs"),
-    name: NameOpt = None,
+    recipe: RecipeChoice = RecipeChoice(),
+    run: RunSettings = RunSettings(),
     resume: ResumeOpt = None,
     data_root: TrainDataRootOpt = None,
     as_json: JsonOpt = False,
@@ -153,7 +186,7 @@ def train(
 
         lookalike train --resume runs/20250101-120000
     """
-    from lookalike.train import RichReporter, TrainConfig, get_recipe
+    from lookalike.train import RichReporter
     from lookalike.train import resume as resume_run
     from lookalike.train import train as run_train
 
@@ -164,27 +197,16 @@ def train(
         with reporter if reporter is not None else contextlib.nullcontext():
             if resume is not None:
                 result = resume_run(
-                    resume, device=device, workers=workers, compile=compile_model or None, reporter=reporter
+                    resume,
+                    device=run.device,
+                    workers=run.workers,
+                    compile=run.compile_model or None,
+                    reporter=reporter,
                 )
             else:
                 assert data is not None
-                chosen = get_recipe(recipe, arch=model, epochs=epochs, batch_size=batch_size, lr=lr)
-                config = TrainConfig(
-                    data=data,
-                    val_split=val_split,
-                    size=size,
-                    limit=limit,
-                    seed=seed,
-                    weights=weights,
-                    device=device,
-                    precision=precision,
-                    compile=compile_model,
-                    workers=workers,
-                    data_root=str(data_root) if data_root else None,
-                    runs_dir=str(runs_dir),
-                    name=name,
-                )
-                result = run_train(config, chosen, reporter=reporter)
+                chosen = recipe.chosen()
+                result = run_train(run.config(data, data_root), chosen, reporter=reporter)
     except KeyboardInterrupt:
         _interrupted(reporter.run_dir if main_process and reporter is not None else None)
         raise
@@ -279,6 +301,17 @@ ScoreDataRootOpt = Annotated[
 ]
 
 
+@dataclass(frozen=True)
+class Scoring:
+    """What runs the classifier and how: as evaluate_checkpoint takes them."""
+
+    device: DeviceOpt = None
+    precision: PrecisionOpt = "auto"
+    batch_size: ScoreBatchOpt = None
+    workers: WorkersOpt = None
+
+
+@grouped
 def evaluate_model(
     checkpoint: CheckpointArg,
     data: ScoreDataOpt,
@@ -286,10 +319,7 @@ def evaluate_model(
     limit: ScoreLimitOpt = None,
     tta: TtaOpt = None,
     confusion: ConfusionOpt = None,
-    device: DeviceOpt = None,
-    precision: PrecisionOpt = "auto",
-    batch_size: ScoreBatchOpt = None,
-    workers: WorkersOpt = None,
+    scoring: Scoring = Scoring(),
     data_root: ScoreDataRootOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -316,12 +346,9 @@ def evaluate_model(
             split=split,  # type: ignore[arg-type]
             limit=limit,
             tta=tta,
-            device=device,
-            precision=precision,
-            batch_size=batch_size,
             data_root=data_root,
-            workers=workers,
             reporter=reporter,
+            **asdict(scoring),
         )
     if confusion is not None:
         plot_confusion(result.confusion, result.classes, confusion, title=Path(result.checkpoint).parent.name)
