@@ -83,6 +83,14 @@ class IndexNetwork:
     size: SizeOpt = None
 
 
+@dataclass(frozen=True)
+class IndexHardware(Hardware):
+    """:class:`~lookalike.cli.options.Hardware`, and how many images it takes at once and who decodes them."""
+
+    batch_size: IndexBatchOpt = None
+    workers: WorkersOpt = None
+
+
 @grouped
 def index_cmd(
     folder: FolderArg,
@@ -91,9 +99,7 @@ def index_cmd(
     rebuild: RebuildOpt = False,
     repair: RepairOpt = False,
     strict: StrictOpt = False,
-    hardware: Hardware = Hardware(),
-    batch_size: IndexBatchOpt = None,
-    workers: WorkersOpt = None,
+    hardware: IndexHardware = IndexHardware(),
     as_json: JsonOpt = False,
 ) -> None:
     """Embed every image of FOLDER into its index once; later runs touch only new, changed, deleted files.
@@ -126,9 +132,9 @@ def index_cmd(
         settings = update_settings(location, model=network.model, size=network.size, rebuild=rebuild)
         network = IndexNetwork(settings.weights, settings.model, settings.size)
         restored = settings.restored
-    embedder = load_embedder(
-        **asdict(network), **asdict(hardware), batch_size=batch_size, num_workers=workers
-    )
+    embedding = asdict(network) | asdict(hardware)
+    embedding["num_workers"] = embedding.pop("workers")  # as Embedder names it
+    embedder = load_embedder(**embedding)
     with StageProgress(_INDEX_LABELS, rate=True, keep=True) as progress:
         report = index_folder(
             folder, embedder, location=index, rebuild=rebuild, repair=repair, progress=progress
