@@ -1,4 +1,5 @@
-"""What the command-line tests share: a way to run a command, two small images, a weights file."""
+"""What the command-line tests share: a way to run a command and two small images (the weights file is
+tests/conftest.py's ``weights``)."""
 
 from __future__ import annotations
 
@@ -32,16 +33,3 @@ def pair(tmp_path: Path) -> tuple[Path, Path]:
     Image.new("RGB", (40, 30), (200, 30, 30)).save(a)
     Image.linear_gradient("L").resize((40, 30)).convert("RGB").save(b)
     return a, b
-
-
-@pytest.fixture(scope="session")
-def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Random CIFAR-stem ResNet-18 weights saved to a file: the same vectors every time, no download."""
-    import torch
-
-    from lookalike.models import create_model
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "resnet18-random.pt"
-    torch.save(create_model("resnet18", num_classes=10, cifar_stem=True).state_dict(), path)
-    return path
