@@ -55,6 +55,7 @@ import numpy.typing as npt
 
 from lookalike import units
 from lookalike.errors import StoreError
+from lookalike.files import fsync_path
 
 if TYPE_CHECKING:
     import faiss
@@ -403,11 +404,7 @@ class Structure:
         target = Path(path)
         tmp = target.with_name(target.name + ".tmp")
         faiss.write_index(self.index, str(tmp))
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(tmp)
         tmp.replace(target)
         return target
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from lookalike.data.imageset import CACHE_ENV, CACHE_FORMAT, CACHE_VERSION, ImageSet
+from lookalike.files import atomic_write as atomic_write
 
 
 def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
@@ -82,19 +83,3 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     import torch
 
     return atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> Path:
-    """Write a file through ``write(binary_file)`` atomically (temporary file, fsync, rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        with tmp.open("wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target

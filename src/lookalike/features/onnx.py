@@ -24,11 +24,9 @@ input size.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import secrets
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -38,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.errors import LookalikeError
-from lookalike.storage import fsync_path
+from lookalike.files import atomic_write
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -204,21 +202,8 @@ def export_bytes(net: nn.Module, description: Mapping[str, Any]) -> bytes:
 
 
 def write_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with tmp.open("wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable where the platform allows it
-        fsync_path(path.parent)
-    return path
+    """Write ``data`` to ``path`` atomically (:func:`lookalike.files.atomic_write`)."""
+    return atomic_write(path, lambda f: f.write(data))
 
 
 def export(net: nn.Module, description: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from lookalike.download import check_reachable, network_timeout, reason
 from lookalike.errors import WeightsError
+from lookalike.files import atomic_write
 from lookalike.models.info import (
     _RANDOM_WORDS,
     CHECKPOINT_FORMAT,
@@ -233,8 +234,6 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, info: ModelI
     """
     import torch
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     state = {_strip_prefixes(k): v.detach().cpu() for k, v in model.state_dict().items()}
     num_classes = int(state["fc.weight"].shape[0]) if "fc.weight" in state else 0
     info_d = replace(info, num_classes=num_classes, source="checkpoint", fingerprint="").to_dict()
@@ -246,13 +245,4 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, info: ModelI
         "state_dict": state,
         **extra,
     }
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        with tmp.open("wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    return atomic_write(path, lambda f: torch.save(payload, f))
