@@ -331,8 +331,8 @@ def _labelled_files(top: Path) -> tuple[list[Path], torch.Tensor, tuple[str, ...
 
     from lookalike.data.folders import _scan_folder
 
-    files, labels, classes = _scan_folder(top)
-    return files, torch.tensor(labels, dtype=torch.int64), classes
+    scan = _scan_folder(top)
+    return scan.files, torch.tensor(scan.labels, dtype=torch.int64), scan.names
 
 
 def _rank(

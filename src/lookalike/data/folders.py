@@ -7,6 +7,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 from lookalike.data.cache import _folder_key, _from_cache, _hash, _read_cache, _slug, atomic_save, cache_dir
 from lookalike.data.decoding import decode_files
@@ -42,31 +43,28 @@ def load_folder(
     """
     top = Path(root)
     resize = size if resize is None else resize
-    files, labels, names = _scan_folder(top)
-    rel = [p.relative_to(top).as_posix() for p in files]
-    key = _folder_key(files, rel, names, size, resize)
+    scan = _scan_folder(top)
+    key = _folder_key(scan.files, scan.rel, scan.names, size, resize)
     target = cache_dir(cache) / "datasets" / f"{_slug(top)}-{size}px-{key[:16]}.pt"
     cached = _read_cache(target, key)
     if cached is not None:
         return _from_cache(cached, str(top), target)
-    return _decode_folder(
-        top,
-        files,
-        labels,
-        names,
-        rel,
-        key=key,
-        target=target,
-        source=str(top),
-        size=size,
-        resize=resize,
-        workers=workers,
-        progress=progress,
-    )
+    return _decode_folder(scan, key, target, str(top), size, resize, workers, progress)
 
 
-def _scan_folder(top: Path) -> tuple[list[Path], list[int], tuple[str, ...]]:
-    """Image files, their class indices and the class names of an ImageFolder tree."""
+class _Scan(NamedTuple):
+    """An ImageFolder tree's image files, their class indices, the class names and the files' paths
+    relative to the tree (``cat/1.jpg``)."""
+
+    top: Path
+    files: list[Path]
+    labels: list[int]
+    names: tuple[str, ...]
+    rel: list[str]
+
+
+def _scan_folder(top: Path) -> _Scan:
+    """The image files, their class indices and the class names of an ImageFolder tree."""
     from lookalike.images import list_images
 
     classes = class_folders(top)
@@ -85,16 +83,12 @@ def _scan_folder(top: Path) -> tuple[list[Path], list[int], tuple[str, ...]]:
             raise DataError(f"class folder {folder} holds no images; add images or remove the folder")
         files += found
         labels += [index] * len(found)
-    return files, labels, tuple(p.name for p in classes)
+    rel = [p.relative_to(top).as_posix() for p in files]
+    return _Scan(top, files, labels, tuple(p.name for p in classes), rel)
 
 
 def _decode_folder(
-    top: Path,
-    files: list[Path],
-    labels: list[int],
-    names: tuple[str, ...],
-    rel: list[str],
-    *,
+    scan: _Scan,
     key: str,
     target: Path,
     source: str,
@@ -106,6 +100,7 @@ def _decode_folder(
     """Decode the files, drop the unreadable ones, write the cache (atomically) and return the set."""
     import torch
 
+    top, files, labels, names, rel = scan
     images, ok, failures = decode_files(files, size=size, resize=resize, workers=workers, progress=progress)
     skipped = tuple((rel[i], why) for i, why in failures)
     if not ok.any():
@@ -166,23 +161,8 @@ def load_zip(
                 f"{zpath} is not a readable zip ({reason(exc)}); pack it again with "
                 "python -m zipfile -c DATA.zip FOLDER"
             ) from None
-        top = _zip_root(Path(tmp))
-        files, labels, names = _scan_folder(top)
-        rel = [p.relative_to(top).as_posix() for p in files]
-        return _decode_folder(
-            top,
-            files,
-            labels,
-            names,
-            rel,
-            key=key,
-            target=target,
-            source=str(zpath),
-            size=size,
-            resize=resize,
-            workers=workers,
-            progress=progress,
-        )
+        scan = _scan_folder(_zip_root(Path(tmp)))
+        return _decode_folder(scan, key, target, str(zpath), size, resize, workers, progress)
 
 
 def _zip_root(top: Path) -> Path:
