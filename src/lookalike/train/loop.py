@@ -1,6 +1,6 @@
 """The training loop: :func:`train` and :func:`resume` run one process each (every ``torchrun`` worker
-calls them); :func:`_run_process` sets the run up, trains epoch by epoch, scores the validation split
-after each epoch, writes the run folder (rank 0) and returns a :class:`TrainResult`."""
+calls them); :func:`_set_up` sets the run up, :func:`_epochs` trains epoch by epoch, scores the validation
+split after each epoch, writes the run folder (rank 0) and returns a :class:`TrainResult`."""
 
 from __future__ import annotations
 
@@ -107,14 +107,8 @@ def _run(
 
     dist = _setup_distributed(config.device)
     try:
-        return _run_process(
-            config,
-            recipe,
-            dist,
-            data=data,
-            reporter=(reporter or Reporter()) if dist.main else Reporter(),
-            state=state,
-        )
+        reporter = (reporter or Reporter()) if dist.main else Reporter()
+        return _epochs(_set_up(config, recipe, dist, data=data, reporter=reporter, state=state))
     finally:
         if dist.owned:
             import torch.distributed
@@ -123,29 +117,21 @@ def _run(
         del torch
 
 
-def _run_process(
-    config: TrainConfig,
-    recipe: Recipe,
-    dist: _Dist,
-    *,
-    data: PreparedData | None,
-    reporter: Reporter,
-    state: dict[str, Any] | None,
-) -> TrainResult:
-    run = _set_up(config, recipe, dist, data=data, reporter=reporter, state=state)
+def _epochs(run: RunState) -> TrainResult:
+    """The epochs of a run set up by :func:`_set_up` (those left, when resumed), then its result."""
     val_logits: torch.Tensor | None = None
     started = time.perf_counter() - sum(float(r.get("epoch_seconds", 0.0)) for r in run.rows)
-    for epoch in range(run.start_epoch, recipe.epochs):
+    for epoch in range(run.start_epoch, run.recipe.epochs):
         epoch_start = time.perf_counter()
         row = _train_epoch(run, epoch, epoch_start)
-        if dist.main and run.val_images is not None and run.val_labels is not None:
+        if run.dist.main and run.val_images is not None and run.val_labels is not None:
             val_logits = _validate(run, row)
         row["epoch_seconds"] = time.perf_counter() - epoch_start
         row["elapsed_seconds"] = time.perf_counter() - started
         run.rows.append(row)
-        if run.run_dir is not None and dist.main:
+        if run.run_dir is not None and run.dist.main:
             _save_epoch(run)
-        reporter.epoch_end(row)
+        run.reporter.epoch_end(row)
     return _finish(run, val_logits)
 
 
