@@ -13,7 +13,7 @@ pooled output.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 from lookalike.errors import LookalikeError
@@ -45,18 +45,10 @@ class Comparison:
     backend: str = "torch"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "a": self.a,
-            "b": self.b,
-            "model": self.model,
-            "cifar_stem": self.cifar_stem,
-            "weights": self.weights,
-            "input_size": [3, self.input_size, self.input_size],
-            "precision": self.precision,
-            "backend": self.backend,
-            "pixels": self.pixels,
-            "features": self.features,
-        }
+        """The fields as plain values, in their order but the scores last; ``input_size`` as C, H, W."""
+        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("pixels", "features")}
+        side = self.input_size
+        return {**plain, "input_size": [3, side, side], "pixels": self.pixels, "features": self.features}
 
 
 def scores(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -141,15 +141,7 @@ class Hit:
     size: int | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "rank": self.rank,
-            "score": self.score,
-            "path": str(self.path),
-            "relpath": self.relpath,
-            "width": self.width,
-            "height": self.height,
-            "size": self.size,
-        }
+        return {**asdict(self), "path": str(self.path)}
 
 
 @dataclass
@@ -172,14 +164,6 @@ class SearchResult:
     index: Path
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "query": self.query,
-            "query_kind": self.query_kind,
-            "metric": self.metric,
-            "higher_is_better": self.higher_is_better,
-            "structure": self.structure,
-            "exact": self.exact,
-            "candidates": self.candidates,
-            "index": str(self.index),
-            "hits": [h.to_dict() for h in self.hits],
-        }
+        """The fields as plain values, in their order but the hits last."""
+        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "hits"}
+        return {**plain, "index": str(self.index), "hits": [h.to_dict() for h in self.hits]}
