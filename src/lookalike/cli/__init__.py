@@ -4,7 +4,8 @@ Known errors (:class:`lookalike.errors.LookalikeError`) print one line and exit 
 shows the traceback instead. A reader that stops early (``lookalike … | head``) ends the command quietly.
 
 The commands live one group a module (:mod:`~lookalike.cli.lecture`, :mod:`~lookalike.cli.training`,
-:mod:`~lookalike.cli.collection`, :mod:`~lookalike.cli.dedup`, :mod:`~lookalike.cli.evaluation`,
+:mod:`~lookalike.cli.collection`, :mod:`~lookalike.cli.transfer` (Parquet export and import),
+:mod:`~lookalike.cli.dedup`, :mod:`~lookalike.cli.evaluation`,
 :mod:`~lookalike.cli.serve`); their shared options are in :mod:`~lookalike.cli.options` and everything they
 print goes through :mod:`~lookalike.cli.render`.
 """
@@ -18,7 +19,7 @@ from typing import Any
 
 import typer
 
-from lookalike.cli import collection, dedup, evaluation, lecture, serve, training
+from lookalike.cli import collection, dedup, evaluation, lecture, serve, training, transfer
 from lookalike.cli.render import Group, flow
 
 __all__ = ["app", "main"]
@@ -51,6 +52,8 @@ _command(training.evaluate_model, "evaluate-model")
 _command(collection.index_cmd, "index")
 _command(collection.search)
 _command(collection.info)
+_command(transfer.export_cmd, "export")
+_command(transfer.import_cmd, "import")
 _command(dedup.dedup)
 _command(evaluation.evaluate_cmd, "evaluate")
 _command(serve.serve)
