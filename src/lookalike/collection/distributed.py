@@ -14,6 +14,11 @@ GPU); anything else (``"ray://head:10001"``, ``"head:6379"``) connects to a runn
 weights, the index and the images must be on storage every node reads under the same paths. A Ray
 session already running in this process is used as it is. What this module starts it shuts down.
 
+Failures: a bad file is a failure of its batch, as in one process; an actor whose process dies is
+restarted by Ray Data and its batch run again (Ray Data's default, without a limit); an error in an actor
+(weights a worker cannot read, ...) ends the run with one :class:`LookalikeError`. A driver killed even
+with kill -9 leaves what the Writer committed: the next run, with Ray or without, embeds the rest.
+
 Ray is an optional dependency (``pip install 'lookalike[ray]'``), imported here only, on first use.
 
 >>> for batch in iter_files(Embedder("model.pt"), paths, address="auto"):  # doctest: +SKIP
@@ -165,12 +170,14 @@ def _embed_rows(embedder: _FileEmbedder, batch: dict[str, npt.NDArray[Any]]) -> 
     vectors: npt.NDArray[np.float32] | None = None
     errors = [""] * len(paths)
     for part in embedder.iter_files(paths):
-        got = np.asarray(part.vectors, dtype=np.float32).reshape(len(part.indices), -1)
+        for i, reason in part.failures:
+            errors[i] = reason
+        if not len(part.indices):  # every file of the part failed
+            continue
+        got = np.asarray(part.vectors, dtype=np.float32)
         if vectors is None:
             vectors = np.zeros((len(paths), got.shape[1]), dtype=np.float32)
         vectors[list(part.indices)] = got
-        for i, reason in part.failures:
-            errors[i] = reason
     if vectors is None:  # nothing in the batch decoded
         vectors = np.zeros((len(paths), int(getattr(embedder, "dim", 1))), dtype=np.float32)
     index = np.asarray(batch["index"], dtype=np.int64)
@@ -197,10 +204,10 @@ def _to_batch(columns: dict[str, npt.NDArray[Any]], paths: Sequence[str | os.Pat
 
 def _worker_failure(exc: BaseException) -> LookalikeError:
     """A Ray error (an actor that could not start, a batch that raised) as one line: the lookalike error
-    inside it where there is one (weights not found on a worker, ...), else Ray's first line."""
+    inside it where there is one (weights not found on a worker, ...), else the last line of Ray's."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     ours = [line for line in lines if line.startswith("lookalike.errors.")]
-    reason = ours[-1].split(": ", 1)[-1] if ours else (lines[0] if lines else type(exc).__name__)
+    reason = ours[-1].split(": ", 1)[-1] if ours else (lines[-1] if lines else type(exc).__name__)
     return LookalikeError(f"a Ray worker failed: {reason}")
 
 
@@ -217,8 +224,9 @@ def _connect(ray: Any, address: str) -> bool:
     """Start or join a Ray session unless this process has one; True when this call made it."""
     if ray.is_initialized():
         return False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # no "Starting execution of Dataset" lines
-    quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    # quiet: no "Starting execution of Dataset", "Progress bars disabled", token notes (errors still show)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
     if address in LOCAL:
         cores = os.cpu_count() or 1
         ray.init(num_cpus=cores, include_dashboard=False, object_store_memory=_OBJECT_STORE, **quiet)
@@ -249,12 +257,14 @@ def iter_files(
     actors (default: one per GPU, else per CPU of the cluster) reached through ``address`` (module doc).
 
     An :class:`Embedder` is rebuilt in each actor from :meth:`EmbedderSpec.of`; any other object with
-    ``iter_files`` and ``batch_size`` (a test double) is pickled and used as is.
+    ``iter_files`` and ``batch_size`` (a test double) is pickled and used as is. Fewer than two batches'
+    worth of paths are embedded here, by ``embedder`` itself: Ray is not started for them.
     """
     from lookalike.features import Embedder
 
     spec = EmbedderSpec.of(embedder) if isinstance(embedder, Embedder) else None
-    if not paths:
+    if len(paths) < 2 * embedder.batch_size:  # not worth a pool's start-up (a retried bad file, ...)
+        yield from embedder.iter_files(paths)
         return
     ray = _import_ray()
     started = _connect(ray, address)
