@@ -60,7 +60,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cpu_inference import WEIGHTS, WORK, machine, photo_folder, random_weights
-from openvino_bf16 import THREADS, batched, cifar, cosines, openvino_runner, runners, top10
+from openvino_bf16 import THREADS, batched, cifar, cosines, fidelity_row, openvino_runner, runners, top10
 
 ISLANDS = WORK / "islands"
 UNIT_NAMES = ("stem", "layer1", "layer2", "layer3", "layer4.0", "layer4.1", "pool")
@@ -155,23 +155,6 @@ def all_ways(weights: str, crop: int, tag: str, variants: Sequence[str]) -> dict
             fns.append(compiled[key])
         ways[f"OV {name}"] = chain(fns)
     return ways
-
-
-def fidelity_row(
-    v: np.ndarray, ref: np.ndarray, ref_top: np.ndarray, queries: int, labels: np.ndarray
-) -> dict[str, Any]:
-    top = top10(v[:queries], v[queries:])
-    shared = [len(set(a) & set(b)) / 10 for a, b in zip(top, ref_top, strict=True)]
-    cos = cosines(v, ref)
-    q_labels, g_labels = labels[:queries], labels[queries:]
-    return {
-        "overlap_top10": round(float(np.mean(shared)), 4),
-        "queries_with_all_10": int(sum(s == 1.0 for s in shared)),
-        "least_overlap": float(min(shared)),
-        "least_cosine": round(float(cos.min()), 6),
-        "mean_cosine": round(float(cos.mean()), 7),
-        "p_at_10": round(float((g_labels[top] == q_labels[:, None]).mean()), 4),
-    }
 
 
 def stage_fidelity(
