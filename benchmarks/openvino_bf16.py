@@ -144,17 +144,23 @@ def fidelity_row(
     }
 
 
-def fidelity(ways: dict[str, Runner], queries: int, gallery: int) -> dict[str, Any]:
-    """Each of ``ways`` (networks at 32 px, :data:`REFERENCE` among them, ``net-32.onnx`` exported) on the
-    same preprocessed ``queries + gallery`` CIFAR-10 images, scored against the reference (fidelity_row)."""
+def cifar_pixels(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` CIFAR-10 images (classes interleaved) preprocessed as the ONNX path does
+    (``net-32.onnx`` exported), and their class names."""
     from lookalike.onnx_backend import OnnxModel
 
     model = OnnxModel(WORK / "net-32.onnx", threads=THREADS)
-    paths = cifar(0, queries + gallery)
-    labels = np.array([p.parent.name for p in paths])
+    paths = cifar(0, n)
     t = time.perf_counter()
     x = np.stack([model.preprocess(p) for p in paths])
     print(f"preprocessed {len(x)} images in {time.perf_counter() - t:.1f} s", flush=True)
+    return x, np.array([p.parent.name for p in paths])
+
+
+def fidelity(ways: dict[str, Runner], queries: int, gallery: int) -> dict[str, Any]:
+    """Each of ``ways`` (networks at 32 px, :data:`REFERENCE` among them, ``net-32.onnx`` exported) on the
+    same preprocessed ``queries + gallery`` CIFAR-10 images, scored against the reference (fidelity_row)."""
+    x, labels = cifar_pixels(queries + gallery)
     vectors: dict[str, np.ndarray] = {}
     for name, fn in ways.items():
         t = time.perf_counter()

@@ -60,7 +60,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cpu_inference import WEIGHTS, WORK, machine, photo_folder, random_weights
-from openvino_bf16 import THREADS, batched, cifar, cosines, fidelity_row, openvino_runner, runners, top10
+from openvino_bf16 import (
+    THREADS,
+    batched,
+    cifar_pixels,
+    cosines,
+    fidelity_row,
+    openvino_runner,
+    runners,
+    top10,
+)
 
 ISLANDS = WORK / "islands"
 UNIT_NAMES = ("stem", "layer1", "layer2", "layer3", "layer4.0", "layer4.1", "pool")
@@ -168,17 +177,10 @@ def stage_fidelity(
     """Fills ``out`` way by way — the reference first, then the island variants, then the other references
     but those whose names start with one of ``skip`` — calling ``save`` after each, so that a run cut
     short keeps what it measured."""
-    from lookalike.onnx_backend import OnnxModel
-
     ways = all_ways(str(WEIGHTS), 32, "cifar", variants)
     order = [REFERENCE, *(f"OV {v}" for v in variants)]
     order += [name for name in ways if name not in order and not name.startswith(tuple(skip))]
-    model = OnnxModel(WORK / "net-32.onnx", threads=THREADS)
-    paths = cifar(0, queries + gallery)
-    labels = np.array([p.parent.name for p in paths])
-    t = time.perf_counter()
-    x = np.stack([model.preprocess(p) for p in paths])
-    print(f"preprocessed {len(x)} images in {time.perf_counter() - t:.1f} s", flush=True)
+    x, labels = cifar_pixels(queries + gallery)
     out.update({"queries": queries, "gallery": gallery, "reference": REFERENCE, "variants": {}})
     ref = ref_top = np.empty(0)
     for name in order:
