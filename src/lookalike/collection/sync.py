@@ -51,6 +51,7 @@ def index_folder(
     memory_budget: int | None = None,
     flat_max: int = FLAT_MAX,
     progress: Progress | None = None,
+    ray: str | None = None,
 ) -> UpdateReport:
     """Embed the images of ``folder`` into its index (created if needed) and bring the index in step
     with the folder: new and changed files are embedded, renamed files keep their vectors, rows of
@@ -59,7 +60,9 @@ def index_folder(
     ``location`` defaults to ``folder/.lookalike``. An index made by other weights or preprocessing is
     refused (:class:`StoreError`) unless ``rebuild`` replaces it. ``memory_budget`` (bytes) and
     ``flat_max`` steer the search structure (:func:`lookalike.collection.ann.choose_structure`).
-    ``progress(phase, done, total)`` reports ``scan``, ``hash``, ``embed`` and ``search``.
+    ``progress(phase, done, total)`` reports ``scan``, ``hash``, ``embed`` and ``search``. ``ray`` embeds
+    on Ray instead of in this process: ``"auto"`` (a local instance) or a cluster's address
+    (:mod:`lookalike.collection.distributed`); the index is the same.
 
     Safe to interrupt at any moment (even kill -9): the next run finishes the job. A damaged or missing
     catalogue is replaced by its last good copy (``report.restored`` says so), rows whose vectors were
@@ -90,7 +93,7 @@ def index_folder(
             try:
                 tell = _watch_space(guard, idx, w, progress)
                 try:
-                    _update(idx, w, root, embedder, report, tell)
+                    _update(idx, w, root, embedder, report, tell, ray)
                 except KeyboardInterrupt:
                     w.flush()  # keep what was embedded: the next run goes on from there
                     raise
@@ -207,6 +210,7 @@ def _update(
     embedder: Embedder,
     report: UpdateReport,
     progress: Progress | None,
+    ray: str | None = None,
 ) -> None:
     def tell(phase: str, done: int, total: int) -> None:
         if progress:
@@ -229,7 +233,7 @@ def _update(
     started = time.perf_counter()
     tell("embed", 0, len(pending))
     if pending:
-        _embed(w, root, embedder, pending, report, tell)
+        _embed(w, root, embedder, pending, report, tell, ray)
     w.flush()
     report.embed_seconds = time.perf_counter() - started
 
@@ -342,6 +346,7 @@ def _embed(
     pending: list[_Pending],
     report: UpdateReport,
     tell: Progress,
+    ray: str | None = None,
 ) -> None:
     """Embed ``pending`` files batch by batch; hash them in threads meanwhile; store each batch."""
     paths = [root / p.path for p in pending]
@@ -355,7 +360,13 @@ def _embed(
         return Entry(p.path, p.size, p.mtime_ns, sha, width, height, **kw)
 
     try:
-        for batch in embedder.iter_files(paths):
+        if ray is None:
+            batches = embedder.iter_files(paths)
+        else:  # the same batches, computed by Ray actors
+            from lookalike.collection.distributed import iter_files
+
+            batches = iter_files(embedder, paths, address=ray)
+        for batch in batches:
             if pool is None:  # started after the first batch: DataLoader workers are forked by then
                 pool = ThreadPoolExecutor(_HASH_THREADS, thread_name_prefix="lookalike-hash")
             seen = [*batch.indices, *(i for i, _ in batch.failures)]
