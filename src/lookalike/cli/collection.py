@@ -71,6 +71,16 @@ RepairOpt = Annotated[
     ),
 ]
 StrictOpt = Annotated[bool, strict_option("any file or folder was skipped")]
+RayOpt = Annotated[
+    str | None,
+    quiet_option(
+        "--ray",
+        metavar="ADDRESS",
+        help="Embed on a Ray cluster: 'auto' starts one on this machine (an actor per core or GPU), "
+        "'ray://HOST:10001' or HOST:PORT joins one (workers must read FOLDER and the weights at the same "
+        "paths). Needs pip install 'lookalike\\[ray]'.",
+    ),
+]
 IndexBatchOpt = Annotated[int | None, quiet_option(help="Images per batch; default 256 on CUDA, 64 on CPU.")]
 
 
@@ -100,6 +110,7 @@ def index_cmd(
     repair: RepairOpt = False,
     strict: StrictOpt = False,
     hardware: IndexHardware = IndexHardware(),
+    ray: RayOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Embed every image of FOLDER into its index once; later runs touch only new, changed, deleted files.
@@ -120,6 +131,8 @@ def index_cmd(
         lookalike index photos/ --index /tmp/photos-index --json
 
         lookalike index photos/ --repair             # after a disk error or a partial copy
+
+        lookalike index /mnt/shared/photos/ --ray ray://head:10001   # embed on a Ray cluster
     """
     from lookalike.collection.reuse import update_settings
     from lookalike.index import default_location, index_folder
@@ -137,7 +150,7 @@ def index_cmd(
     embedder = load_embedder(**embedding)
     with StageProgress(_INDEX_LABELS, rate=True, keep=True) as progress:
         report = index_folder(
-            folder, embedder, location=index, rebuild=rebuild, repair=repair, progress=progress
+            folder, embedder, location=index, rebuild=rebuild, repair=repair, progress=progress, ray=ray
         )
     report.restored = report.restored or restored
     _print_index_notes(report, repair=repair)
