@@ -95,10 +95,12 @@ class IndexNetwork:
 
 @dataclass(frozen=True)
 class IndexHardware(Hardware):
-    """:class:`~lookalike.cli.options.Hardware`, and how many images it takes at once and who decodes them."""
+    """:class:`~lookalike.cli.options.Hardware`, how many images it takes at once, who decodes them, and
+    the Ray cluster that runs it all, if any."""
 
     batch_size: IndexBatchOpt = None
     workers: WorkersOpt = None
+    ray: RayOpt = None
 
 
 @grouped
@@ -110,7 +112,6 @@ def index_cmd(
     repair: RepairOpt = False,
     strict: StrictOpt = False,
     hardware: IndexHardware = IndexHardware(),
-    ray: RayOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Embed every image of FOLDER into its index once; later runs touch only new, changed, deleted files.
@@ -147,6 +148,7 @@ def index_cmd(
         restored = settings.restored
     embedding = asdict(network) | asdict(hardware)
     embedding["num_workers"] = embedding.pop("workers")  # as Embedder names it
+    ray = embedding.pop("ray")
     embedder = load_embedder(**embedding)
     with StageProgress(_INDEX_LABELS, rate=True, keep=True) as progress:
         report = index_folder(
