@@ -45,6 +45,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from embed import make_photos  # the 1024×768 photos of the embedding benchmark
+from hardware import cpu_info
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -59,21 +60,13 @@ def machine() -> dict[str, Any]:
     import onnxruntime
     import torch
 
-    cpu, flags = platform.processor() or platform.machine(), set()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+    info = cpu_info()
     return {
-        "cpu": cpu,
-        "flags": [f for f in wanted if f in flags],
-        "cores": os.cpu_count(),
+        **info,
         "torch": torch.__version__,
         "onnxruntime": onnxruntime.__version__,
         "python": platform.python_version(),
-        "load_average": os.getloadavg()[0],
+        "load_average": info["load_average"][0],
     }
 
 

@@ -52,6 +52,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from hardware import cpu_info
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 CIFAR_DIR = SHARED / "datasets" / "cifar10" / "train"
@@ -392,15 +394,8 @@ def _pil(paths: list[Path]) -> Iterator[Any]:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    if Path("/proc/cpuinfo").exists():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     info = {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
+        **cpu_info(),
         "isa": torch.backends.cpu.get_cpu_capability(),
         "torch": torch.__version__,
         "python": platform.python_version(),

@@ -19,7 +19,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import shutil
 import statistics
 import tempfile
@@ -29,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from hardware import cpu_info
 from lookalike.collection import Index, index_folder
 from lookalike.features import Embedder
 
@@ -85,21 +85,6 @@ def compare(a: Path, b: Path) -> dict[str, Any]:
     return {"same_rows": same_rows, "least_cosine": float(cos.min())}
 
 
-def machine() -> dict[str, Any]:
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if "model name" in line), "")
-    flags = next(
-        (line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []
-    )
-    wanted = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16"]
-    return {
-        "cpu": model or platform.processor(),
-        "cores": os.cpu_count(),
-        "flags": [f for f in wanted if f in flags],
-        "load_average": os.getloadavg(),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2000)
@@ -113,7 +98,7 @@ def main() -> None:
     import ray
     import ray.data  # (configures its loggers on import: quietened below)
 
-    result: dict[str, Any] = {"machine": machine(), "ray": ray.__version__, "rounds": []}
+    result: dict[str, Any] = {"machine": cpu_info(), "ray": ray.__version__, "rounds": []}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "photos"
         result["images"] = copy_images(args.source, folder, args.images)

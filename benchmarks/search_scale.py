@@ -55,7 +55,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -68,6 +67,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hardware import cpu_info
 from lookalike.collection.ann import (
     Plan,
     Structure,
@@ -363,7 +363,7 @@ def main() -> None:
     plan_10m = plan_for(TEN_M, args.memory)
     default_10m = choose_structure(TEN_M, DIM)
     result: dict[str, Any] = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": cpu_info(),
         "faiss": faiss.__version__,
         "faiss_threads": faiss.omp_get_max_threads(),
         "memory_10m": args.memory,

@@ -23,15 +23,15 @@ Usage (the data may be a folder or a zip of it, see ../shared/datasets/cifar10/R
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import platform
 import statistics
 import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from hardware import cpu_line
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "cifar10" / "train"
@@ -243,22 +243,12 @@ def _head(prepared: Any, n: int) -> Any:
 
 
 def describe_machine(device: Any) -> str:
-    import os
 
     import torch
 
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}, CUDA {torch.version.cuda}"
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"{cpu} × {os.cpu_count()} cores ({torch.backends.cpu.get_cpu_capability()}), "
-        f"torch {torch.__version__}, no GPU"
-    )
+    return f"{cpu_line()}, torch {torch.__version__}, no GPU"
 
 
 def summarise(runs: list[dict[str, Any]], names: list[str], *, smoke: bool) -> dict[str, Any]:
