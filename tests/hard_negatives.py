@@ -1,6 +1,6 @@
 """Images that look alike but are not duplicates, and planted true duplicates of them.
 
-Used by ``tests/test_dedup*.py`` and ``benchmarks/dedup.py`` (issue 9). Everything is drawn here with Pillow
+Used by ``tests/dedup/`` and ``benchmarks/dedup.py`` (issue 9). Everything is drawn here with Pillow
 and the fonts that matplotlib ships, so no download and no system font is needed. Four categories of
 distinct originals, each a family of images that share a layout:
 
