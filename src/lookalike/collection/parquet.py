@@ -63,8 +63,25 @@ _MUST_AGREE = ("model", "fingerprint", "dim")
 _IMPORT_BATCH = 4096
 
 
+class _Report:
+    """A report (a dataclass with ``seconds``) whose JSON form is its fields: paths as strings, seconds
+    rounded."""
+
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        def plain(value: Any) -> Any:
+            if isinstance(value, list):
+                return [plain(v) for v in value]
+            return str(value) if isinstance(value, Path) else value
+
+        out = {f.name: plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+        out["seconds"] = round(self.seconds, 3)
+        return out
+
+
 @dataclass
-class ExportReport:
+class ExportReport(_Report):
     """What :func:`export_parquet` wrote: ``rows`` images with ``dim``-d vectors into ``files``."""
 
     location: Path
@@ -75,12 +92,9 @@ class ExportReport:
     bytes: int
     seconds: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
-
 
 @dataclass
-class ImportReport:
+class ImportReport(_Report):
     """What :func:`import_parquet` did: of the ``rows`` read from ``files`` Parquet files, ``new`` and
     ``changed`` ones were written (``changed`` replaced a row of the same path), ``unchanged`` ones (same
     size, mtime and SHA-256) skipped. ``images``: the searchable images afterwards."""
@@ -98,22 +112,6 @@ class ImportReport:
     seconds: float = 0.0
     search: dict[str, Any] | None = None
     files: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
-
-
-def _plain(report: Any) -> dict[str, Any]:
-    """A report as JSON-ready values: paths as strings, seconds rounded."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, list):
-            return [plain(v) for v in value]
-        return str(value) if isinstance(value, Path) else value
-
-    out = {f.name: plain(getattr(report, f.name)) for f in fields(report)}
-    out["seconds"] = round(report.seconds, 3)
-    return out
 
 
 def _pyarrow() -> tuple[Any, Any]:
