@@ -8,6 +8,7 @@ need not be: bf16, fp16 and fp32 vectors of the same weights agree to cosine ≥
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,11 +44,24 @@ def describe_model(d: dict[str, Any]) -> str:
     return f"{d.get('model')}{stem} ({d.get('weights')}, {short}, {d.get('crop_size')} px input)"
 
 
-def check_same_vectors(stored: dict[str, Any], asked: dict[str, Any], location: Path) -> None:
-    differ = [k for k in SAME_MODEL if stored.get(k) != asked.get(k)]
-    if differ:
-        raise StoreError(
-            f"{location} holds vectors made by {describe_model(stored)}, but {describe_model(asked)} "
-            f"was asked for ({', '.join(differ)} differ)",
-            hint="pass `location=OTHER` for a separate index, or `rebuild=True` to replace this one",
-        )
+def check_same_vectors(
+    stored: dict[str, Any],
+    asked: dict[str, Any],
+    location: Path,
+    *,
+    keys: Iterable[str] = SAME_MODEL,
+    source: Path | None = None,
+    hint: str = "pass `location=OTHER` for a separate index, or `rebuild=True` to replace this one",
+) -> None:
+    """Raise :class:`StoreError` unless the vectors ``location`` holds (made as ``stored`` says) and the
+    ones asked for (made as ``asked`` says, and held by ``source`` when they come from a file) agree on
+    ``keys``."""
+    differ = [k for k in keys if stored.get(k) != asked.get(k)]
+    if not differ:
+        return
+    held = f"{location} holds vectors made by {describe_model(stored)}"
+    if source is None:
+        clash = f"{held}, but {describe_model(asked)} was asked for"
+    else:
+        clash = f"{source} holds vectors made by {describe_model(asked)}, but {held}"
+    raise StoreError(f"{clash} ({', '.join(differ)} differ)", hint=hint)

@@ -43,7 +43,7 @@ from lookalike.collection.ann import chunk_rows
 from lookalike.collection.disk import fsync_path, guarded
 from lookalike.collection.index import Index
 from lookalike.collection.location import DB_NAME
-from lookalike.collection.made_by import describe_model
+from lookalike.collection.made_by import check_same_vectors
 from lookalike.collection.records import Entry, Progress
 from lookalike.collection.store import is_complete, write_lock
 from lookalike.collection.writer import Writer
@@ -482,15 +482,15 @@ def _open_target(
     if (loc / DB_NAME).is_file() and is_complete(loc):
         idx = Index.open(loc)
         try:
-            stored = idx.made_by
             keys = [*_MUST_AGREE, *(k for k in SAME_MODEL if k in asked and k not in _MUST_AGREE)]
-            differ = [k for k in keys if stored.get(k) != asked.get(k)]
-            if differ:
-                raise StoreError(
-                    f"{source} holds vectors made by {describe_model(asked)}, but {loc} holds vectors made "
-                    f"by {describe_model(stored)} ({', '.join(differ)} differ)",
-                    hint="import them into a new index: pass another `location`",
-                )
+            check_same_vectors(
+                idx.made_by,
+                asked,
+                loc,
+                keys=keys,
+                source=source,
+                hint="import them into a new index: pass another `location`",
+            )
             if root is not None and os.path.realpath(root) != os.path.realpath(idx.root):
                 raise StoreError(
                     f"{loc} is the index of {idx.root}, not of {root}", hint="pass another `location`"
