@@ -3,11 +3,13 @@ parameters, the conversion of index rows and uploads to the API's models, and ``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
-from fastapi import Query
+from fastapi.types import DecoratedCallable
+from pydantic import BaseModel
 
 from lookalike.index import Entry, SearchResult
 from lookalike.metrics import SEARCH_METRICS
@@ -28,9 +30,11 @@ __all__ = [
     "hits_out",
     "id_query",
     "image_out",
+    "indexed_get",
     "indexed_query",
     "ms",
     "server_timing",
+    "timing_header",
     "upload_body",
     "upload_query",
 ]
@@ -52,6 +56,16 @@ _ERROR_TEXT = {
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The ``responses`` of a route that may answer with these error statuses."""
     return {code: {"model": ErrorOut, "description": _ERROR_TEXT[code]} for code in codes}
+
+
+def indexed_get(
+    router: APIRouter, path: str, summary: str, *, ok: dict[str, Any] | None = None, **options: Any
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """``router.get`` for a route that reads indexed images, with the errors that may bring: 403 (the
+    file lies outside the indexed folder), 404 (no such id), 409 (unreadable) and 422. ``ok`` describes
+    a 200 response that is not JSON; ``options`` go to ``router.get`` as they are."""
+    responses: dict[int | str, dict[str, Any]] = {200: ok} if ok is not None else {}
+    return router.get(path, responses={**responses, **errors(403, 404, 409, 422)}, summary=summary, **options)
 
 
 def upload_body(fields: Sequence[str], required: Sequence[str]) -> dict[str, Any]:
@@ -108,6 +122,11 @@ def ms(seconds: float) -> float:
 def server_timing(**durations: float | None) -> str:
     """A ``Server-Timing`` header value: ``name;dur=ms`` for each duration measured."""
     return ", ".join(f"{name};dur={ms:.2f}" for name, ms in durations.items() if ms is not None)
+
+
+def timing_header(timing: BaseModel) -> str:
+    """The ``Server-Timing`` value of an answer's timing (its ``…_ms`` fields, in their order)."""
+    return server_timing(**{name.removesuffix("_ms"): value for name, value in timing.model_dump().items()})
 
 
 def image_out(e: Entry) -> ImageOut:

@@ -14,9 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from lookalike.web.routes.common import (
     errors,
     id_query,
+    indexed_get,
     indexed_query,
     ms,
-    server_timing,
+    timing_header,
     upload_body,
     upload_query,
 )
@@ -77,18 +78,11 @@ def upload_side(state: AppState, uploads: dict[str, Upload], name: str, image_id
 
 
 def _timed(response: Response, out: CompareOut) -> CompareOut:
-    response.headers["Server-Timing"] = server_timing(
-        decode=out.timing.decode_ms, compare=out.timing.compare_ms, total=out.timing.total_ms
-    )
+    response.headers["Server-Timing"] = timing_header(out.timing)
     return out
 
 
-@router.get(
-    "/compare",
-    response_model=CompareOut,
-    responses=errors(403, 404, 409, 422),
-    summary="Compare two indexed images",
-)
+@indexed_get(router, "/compare", "Compare two indexed images", response_model=CompareOut)
 def compare_ids(
     state: State,
     response: Response,

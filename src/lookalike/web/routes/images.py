@@ -19,6 +19,7 @@ from lookalike.web.routes.common import (
     THUMB_RESPONSE,
     errors,
     image_out,
+    indexed_get,
     ms,
 )
 from lookalike.web.schemas import ImageOut, ImagesPage
@@ -63,11 +64,8 @@ def image(state: State, image_id: int = IMAGE_ID) -> ImageOut:
     return image_out(state.collection.entry(image_id))
 
 
-@router.get(
-    "/images/{image_id}/thumb",
-    response_class=Response,
-    responses={200: THUMB_RESPONSE, **errors(403, 404, 409, 422)},
-    summary="An image's thumbnail",
+@indexed_get(
+    router, "/images/{image_id}/thumb", "An image's thumbnail", ok=THUMB_RESPONSE, response_class=Response
 )
 def thumb(
     state: State,
@@ -89,11 +87,8 @@ def thumb(
     return Response(data, media_type="image/jpeg", headers=headers)
 
 
-@router.get(
-    "/images/{image_id}/full",
-    response_class=Response,
-    responses={200: IMAGE_RESPONSE, **errors(403, 404, 409, 422)},
-    summary="The image itself",
+@indexed_get(
+    router, "/images/{image_id}/full", "The image itself", ok=IMAGE_RESPONSE, response_class=Response
 )
 def full(state: State, image_id: int = IMAGE_ID) -> Response:
     entry = state.collection.entry(image_id)

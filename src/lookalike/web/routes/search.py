@@ -17,9 +17,11 @@ from lookalike.web.routes.common import (
     errors,
     hits_out,
     id_query,
+    indexed_get,
     indexed_query,
     ms,
     server_timing,
+    timing_header,
     upload_body,
     upload_query,
 )
@@ -44,12 +46,7 @@ def _search_out(
     return SearchOut(query=query, metric=metric, k=k, hits=hits, timing=timing, **how)
 
 
-@router.get(
-    "/search",
-    response_model=SearchOut,
-    responses=errors(403, 404, 409, 422),
-    summary="Look-alikes of an indexed image",
-)
+@indexed_get(router, "/search", "Look-alikes of an indexed image", response_model=SearchOut)
 def search_by_id(
     state: State,
     response: Response,
@@ -115,7 +112,5 @@ async def search_by_upload(
         search_ms=ms(done - embedded),
         total_ms=ms(done - started),
     )
-    response.headers["Server-Timing"] = server_timing(
-        decode=timing.decode_ms, embed=timing.embed_ms, search=timing.search_ms, total=timing.total_ms
-    )
+    response.headers["Server-Timing"] = timing_header(timing)
     return _search_out(upload_query(upload), metric, k, result, hits, timing)
