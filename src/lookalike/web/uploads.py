@@ -77,6 +77,18 @@ def _too_large(what: str, limit: int) -> UploadError:
     )
 
 
+# the python-multipart callbacks that _Form defines, by name
+_CALLBACKS = (
+    "on_part_begin",
+    "on_part_data",
+    "on_part_end",
+    "on_header_field",
+    "on_header_value",
+    "on_header_end",
+    "on_headers_finished",
+)
+
+
 @dataclass
 class _Form:
     """A streaming multipart parser that keeps file parts in memory and stops at the first limit passed."""
@@ -96,15 +108,8 @@ class _Form:
     _is_file: bool = False
 
     def callbacks(self) -> dict[str, object]:
-        return {
-            "on_part_begin": self.on_part_begin,
-            "on_part_data": self.on_part_data,
-            "on_part_end": self.on_part_end,
-            "on_header_field": self.on_header_field,
-            "on_header_value": self.on_header_value,
-            "on_header_end": self.on_header_end,
-            "on_headers_finished": self.on_headers_finished,
-        }
+        """The parser's callbacks: the methods of the same names."""
+        return {name: getattr(self, name) for name in _CALLBACKS}
 
     def on_part_begin(self) -> None:
         self.parts += 1
