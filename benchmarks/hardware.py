@@ -1,9 +1,10 @@
 """What every number in RESULTS.md is written beside: the CPU model, the instruction-set flags that decide
 its speed (AVX2, AVX-512, VNNI, BF16, AMX), the core count and the load average. One reading of
-``/proc/cpuinfo`` for all benchmarks."""
+``/proc/cpuinfo`` for all benchmarks; and :func:`print_result`, the JSON a benchmark ends with."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
@@ -33,3 +34,11 @@ def cpu_line() -> str:
     """The same in one line: ``AMD EPYC × 2 cores (avx2 fma avx512f …)``."""
     info = cpu_info()
     return f"{info['cpu']} × {info['cores']} cores ({' '.join(info['flags']) or 'no AVX2'})"
+
+
+def print_result(result: dict[str, Any], out: Path | None) -> None:
+    """Print ``result`` as indented JSON, and write it to ``out`` (with a final newline) if given."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out:
+        out.write_text(text + "\n")

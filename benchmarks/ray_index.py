@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from hardware import cpu_info
+from hardware import cpu_info, print_result
 from lookalike.collection import Index, index_folder
 from lookalike.features import Embedder
 
@@ -121,10 +121,7 @@ def main() -> None:
         on_ray = statistics.median(r["ray"][key] for r in result["rounds"])
         result[f"median_{key}"] = {"single": single, "ray": on_ray, "ray_over_single": on_ray / single}
     result["machine"]["load_average_after"] = os.getloadavg()
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    print_result(result, args.out)
 
 
 if __name__ == "__main__":

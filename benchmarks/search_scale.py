@@ -67,7 +67,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hardware import cpu_info
+from hardware import cpu_info, print_result
 from lookalike.collection.ann import (
     Plan,
     Structure,
@@ -383,10 +383,7 @@ def main() -> None:
         result["probe"] = probe_assignment(args.seed)
         result["ivf_lists"] = {str(n): ivf_lists(n) for n in (*args.sizes, TEN_M)}
     result["load_average_end"] = load_average()
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    print_result(result, args.out)
 
 
 if __name__ == "__main__":
