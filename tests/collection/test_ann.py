@@ -8,17 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike.collection import ann as search_module
-from lookalike.collection.ann import (
-    ArraySource,
-    Structure,
-    build,
-    choose_structure,
-    exact_search,
-    ivf_lists,
-    parse_bytes,
-    unit,
-)
+from lookalike.collection import ann
 from lookalike.errors import StoreError
 
 
@@ -30,81 +20,84 @@ def clustered(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:
 
 
 def test_choose_structure_rule() -> None:
-    assert choose_structure(49_999, 512).kind == "flat"
-    assert choose_structure(50_000, 512, memory_budget=1 << 34).factory == f"IVF{ivf_lists(50_000)},SQfp16"
-    assert ivf_lists(1_000_000) == 4096 and ivf_lists(100) == 256 and ivf_lists(10**12) == 65_536
-    small = choose_structure(1_000_000, 512, memory_budget=300 << 20)
+    assert ann.choose_structure(49_999, 512).kind == "flat"
+    assert (
+        ann.choose_structure(50_000, 512, memory_budget=1 << 34).factory
+        == f"IVF{ann.ivf_lists(50_000)},SQfp16"
+    )
+    assert ann.ivf_lists(1_000_000) == 4096 and ann.ivf_lists(100) == 256 and ann.ivf_lists(10**12) == 65_536
+    small = ann.choose_structure(1_000_000, 512, memory_budget=300 << 20)
     assert small.kind == "ivf-pq" and small.bytes <= 300 << 20
-    assert choose_structure(60_000, 512, memory_budget=1 << 20).reason.endswith(
+    assert ann.choose_structure(60_000, 512, memory_budget=1 << 20).reason.endswith(
         "even the smallest codes exceed it"
     )
 
 
 def test_build_tunes_nprobe_to_the_target(tmp_path: Path) -> None:
     data = clustered(4000, seed=3)
-    source = ArraySource(data)
-    s = build(choose_structure(len(data), 32, flat_max=100), source)
-    assert s.recall is not None and s.recall >= search_module.TUNE_RECALL and s.nprobe is not None
+    source = ann.ArraySource(data)
+    s = ann.build(ann.choose_structure(len(data), 32, flat_max=100), source)
+    assert s.recall is not None and s.recall >= ann.TUNE_RECALL and s.nprobe is not None
     if s.nprobe > 1:  # one list fewer would miss the target
         s.set_nprobe(s.nprobe - 1)
-        q = unit(source.sample(256, seed=1)[1])
-        _, truth = exact_search(source, q, 11)
+        q = ann.unit(source.sample(256, seed=1)[1])
+        _, truth = ann.exact_search(source, q, 11)
         _, found = s.search(q, 11)
         ids = source.sample(256, seed=1)[0]
-        assert search_module.recall_at(found, truth, 10, exclude=ids) < search_module.TUNE_RECALL
+        assert ann.recall_at(found, truth, 10, exclude=ids) < ann.TUNE_RECALL
 
 
 def test_ivf_sq_scores_are_exact_cosines_without_reranking() -> None:
     data = clustered(3000, seed=4)
-    s = build(choose_structure(len(data), 32, flat_max=1000), ArraySource(data))
+    s = ann.build(ann.choose_structure(len(data), 32, flat_max=1000), ann.ArraySource(data))
     assert s.plan.kind == "ivf-sq"
-    queries = unit(data[:20] + 0.3)
+    queries = ann.unit(data[:20] + 0.3)
     scores, ids = s.search(queries, 10)
-    exact = np.einsum("qkd,qd->qk", unit(data)[ids], queries)
+    exact = np.einsum("qkd,qd->qk", ann.unit(data)[ids], queries)
     np.testing.assert_allclose(scores, exact, atol=1e-4)
     assert np.all(np.diff(scores, axis=1) <= 1e-6)  # best first
 
 
 def test_ivf_pq_candidates_are_reranked_exactly() -> None:
     data = clustered(3000, dim=64, seed=2)
-    plan = choose_structure(len(data), 64, flat_max=1000, memory_budget=200_000)
-    s = build(plan, ArraySource(data))
+    plan = ann.choose_structure(len(data), 64, flat_max=1000, memory_budget=200_000)
+    s = ann.build(plan, ann.ArraySource(data))
     assert plan.kind == "ivf-pq" and s.refine is not None
-    q = unit(data[7:8] + 0.2)
+    q = ann.unit(data[7:8] + 0.2)
     scores, ids = s.search(q, 5)
-    np.testing.assert_allclose(scores[0], unit(data)[ids[0]] @ q[0], atol=1e-5)
+    np.testing.assert_allclose(scores[0], ann.unit(data)[ids[0]] @ q[0], atol=1e-5)
 
 
 def test_flat_search_is_exact_and_pads_with_minus_one() -> None:
     data = clustered(30, seed=1)
-    s = build(choose_structure(len(data), 32), ArraySource(data))
-    q = unit(data[:3])
+    s = ann.build(ann.choose_structure(len(data), 32), ann.ArraySource(data))
+    q = ann.unit(data[:3])
     scores, ids = s.search(q, 40)
-    _, truth = exact_search(ArraySource(data), q, 30)
+    _, truth = ann.exact_search(ann.ArraySource(data), q, 30)
     np.testing.assert_array_equal(ids[:, :30], truth)
     assert np.all(ids[:, 30:] == -1) and np.all(np.isneginf(scores[:, 30:]))
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
     data = clustered(2000, seed=6)
-    s = build(choose_structure(len(data), 32, flat_max=500), ArraySource(data))
+    s = ann.build(ann.choose_structure(len(data), 32, flat_max=500), ann.ArraySource(data))
     path = s.save(tmp_path / "s.faiss")
-    loaded = Structure.load(path, s.describe())
+    loaded = ann.Structure.load(path, s.describe())
     assert loaded.nprobe == s.nprobe and loaded.plan == s.plan and not path.with_name("s.faiss.tmp").exists()
-    q = unit(data[:5])
+    q = ann.unit(data[:5])
     np.testing.assert_array_equal(loaded.search(q, 10)[1], s.search(q, 10)[1])
 
 
 def test_unit_leaves_zero_rows_at_zero() -> None:
-    x = unit(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    x = ann.unit(np.array([[3.0, 4.0], [0.0, 0.0]]))
     np.testing.assert_allclose(x, [[0.6, 0.8], [0.0, 0.0]])
 
 
 @pytest.mark.parametrize(("text", "value"), [("1.5G", 1610612736), ("512MiB", 512 << 20), ("1000", 1000)])
 def test_parse_bytes(text: str, value: int) -> None:
-    assert parse_bytes(text) == value
+    assert ann.parse_bytes(text) == value
 
 
 def test_parse_bytes_rejects_nonsense() -> None:
     with pytest.raises(StoreError, match="lots"):
-        parse_bytes("lots")
+        ann.parse_bytes("lots")
