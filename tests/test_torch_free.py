@@ -91,7 +91,11 @@ def test_the_torch_free_vector_is_the_torch_vector(site: Path) -> None:
         site,
     )
     assert got["torch"] is False
-    want = Embedder(WEIGHTS, device="cpu", backend="torch").embed([site / "query.jpg"])[0].numpy()
+    want = (
+        Embedder(WEIGHTS, device="cpu", backend="torch", precision="float32")
+        .embed([site / "query.jpg"])[0]
+        .numpy()
+    )
     vec = np.asarray(got["out"], dtype=np.float32)
     assert float(vec @ want / (np.linalg.norm(vec) * np.linalg.norm(want))) >= 0.9999
 
@@ -179,7 +183,7 @@ def test_compare_with_a_cached_model_imports_no_torch(site: Path, tmp_path: Path
     assert isinstance(result, dict) and result["backend"] == "onnx" and got["torch"] is False
     from lookalike.compare import compare
 
-    want = compare(a, b, weights=WEIGHTS, backend="torch")
+    want = compare(a, b, weights=WEIGHTS, backend="torch", precision="float32")
     assert want.backend == "torch" and want.pixels and want.features
     for space, scores in (("pixels", want.pixels), ("features", want.features)):
         for name, value in scores.items():

@@ -98,6 +98,11 @@ def compare(
         return _compare_onnx(a, b, cached, space)
     import torch
 
+    from lookalike.features.devices import queries_in_float32
+
+    if precision == "auto" and embedder is None and queries_in_float32(device, backend):
+        precision = "float32"  # two images: ONNX Runtime, whose export the next comparison finds cached
+
     emb = embedder or Embedder(
         weights, model=model, size=size, device=device, precision=precision, backend=backend
     )

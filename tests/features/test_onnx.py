@@ -78,8 +78,15 @@ def test_embedder_onnx_backend_gives_the_torch_vectors(small: Embedder, tmp_path
 # ---------------------------------------------------------------------------------- the backend choice
 
 
-def test_backend_choice() -> None:
+def test_backend_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    import lookalike.features.devices as devices
+
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)
     assert Embedder("none", size=32, device="cpu").backend == "onnx"  # auto on the CPU in float32
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: True)  # auto: bf16, which only torch runs
+    bf16 = Embedder("none", size=32, device="cpu")
+    assert (bf16.backend, bf16.precision) == ("torch", "bfloat16")
+    assert Embedder("none", size=32, device="cpu", precision="float32").backend == "onnx"
     assert Embedder("none", size=32, device="cpu", backend="torch").backend == "torch"
     assert Embedder("none", size=32, device="cpu", compile=True).backend == "torch"
     assert Embedder("none", size=32, device="cpu", precision="bfloat16").backend == "torch"
@@ -98,21 +105,21 @@ def test_cache_is_reused_and_invalidated_when_the_weights_change(tmp_path: Path)
     torch.manual_seed(1)
     net = create_model("resnet18", num_classes=10, cifar_stem=True)
     weights = save_checkpoint(tmp_path / "w.pt", net, net.lookalike_info)  # type: ignore[arg-type]
-    first = Embedder(str(weights), device="cpu")
+    first = Embedder(str(weights), device="cpu", backend="onnx")
     x = torch.rand(1, 3, 32, 32)
     before = first.embed_batch(x)
     cache = cached_path(first.describe())
     assert cache.is_file() and cache.parent == Path(os.environ["LOOKALIKE_CACHE"]) / "onnx"
     stamp = cache.stat().st_mtime_ns
-    again = Embedder(str(weights), device="cpu")
+    again = Embedder(str(weights), device="cpu", backend="onnx")
     assert torch.equal(again.embed_batch(x), before) and cache.stat().st_mtime_ns == stamp  # reused
 
     torch.manual_seed(2)  # new weights in the same file: a new fingerprint, a new export
     net2 = create_model("resnet18", num_classes=10, cifar_stem=True)
     save_checkpoint(weights, net2, net2.lookalike_info)  # type: ignore[arg-type]
-    changed = Embedder(str(weights), device="cpu")
+    changed = Embedder(str(weights), device="cpu", backend="onnx")
     assert cached_path(changed.describe()) != cache
-    reference = Embedder(str(weights), device="cpu", backend="torch").embed_batch(x)
+    reference = Embedder(str(weights), device="cpu", backend="torch", precision="float32").embed_batch(x)
     assert cosines(changed.embed_batch(x).numpy(), reference.numpy()).min() >= 0.9999
     assert cosines(changed.embed_batch(x).numpy(), before.numpy()).min() < 0.99
 
@@ -181,7 +188,9 @@ def test_atomic_write_keeps_the_old_file_when_interrupted(
 def test_fidelity_on_1000_cifar_images() -> None:
     """The torch-free path (Pillow + NumPy + ONNX Runtime) against PyTorch float32, per image."""
     paths = cifar_images(1000)
-    reference = Embedder(str(WEIGHTS), device="cpu", backend="torch").embed(paths).numpy()
+    reference = (
+        Embedder(str(WEIGHTS), device="cpu", backend="torch", precision="float32").embed(paths).numpy()
+    )
     onnx_embedder = Embedder(str(WEIGHTS), device="cpu", backend="onnx")
     assert cosines(onnx_embedder.embed(paths).numpy(), reference).min() >= 0.9999
     model = OnnxModel(cached_path(onnx_embedder.describe()))
@@ -196,7 +205,8 @@ def test_fidelity_on_sample_photos_at_224_pixels(tmp_path: Path) -> None:
 
     paths = write_samples(tmp_path / "samples")
     torch.manual_seed(0)
-    reference = Embedder("none", device="cpu", backend="torch")  # ImageNet stem, 224 px, random weights
+    # ImageNet stem, 224 px, random weights
+    reference = Embedder("none", device="cpu", backend="torch", precision="float32")
     assert reference.info.crop_size == 224 and not reference.info.cifar_stem
     randomize_batchnorm(reference.model)
     want = reference.embed(paths).numpy()
@@ -211,7 +221,7 @@ def test_fidelity_on_sample_photos_with_the_shared_cifar_model(tmp_path: Path) -
     from lookalike.samples import write_samples
 
     paths = write_samples(tmp_path / "samples")
-    want = Embedder(str(WEIGHTS), device="cpu", backend="torch").embed(paths).numpy()
+    want = Embedder(str(WEIGHTS), device="cpu", backend="torch", precision="float32").embed(paths).numpy()
     onnx_embedder = Embedder(str(WEIGHTS), device="cpu")
     assert cosines(onnx_embedder.embed(paths).numpy(), want).min() >= 0.9999
     model = OnnxModel(cached_path(onnx_embedder.describe()))
@@ -228,8 +238,8 @@ def test_find_cached_by_fingerprint_model_and_size(tmp_path: Path) -> None:
     fingerprint = file_fingerprint(weights)
     assert find_cached(fingerprint) is None  # nothing exported yet
     x = torch.rand(1, 3, 32, 32)
-    Embedder(str(weights), device="cpu").embed_batch(x)  # exports at the weights' own size (32)
-    Embedder(str(weights), device="cpu", size=48).embed_batch(torch.rand(1, 3, 48, 48))
+    Embedder(str(weights), device="cpu", backend="onnx").embed_batch(x)  # exports at the weights' own size
+    Embedder(str(weights), device="cpu", size=48, backend="onnx").embed_batch(torch.rand(1, 3, 48, 48))
     own, bigger = find_cached(fingerprint), find_cached(fingerprint, size=48)
     assert own is not None and own.crop_size == 32 and own.description["fingerprint"] == fingerprint
     assert bigger is not None and bigger.crop_size == 48

@@ -13,6 +13,7 @@ import torch
 from typer.testing import CliRunner
 
 from lookalike.cli import app
+from lookalike.features import cpu_has_native_bf16
 from lookalike.train import Reporter, TrainConfig, get_recipe, train, weights_digest
 from shared_data import needs_cifar
 
@@ -26,7 +27,7 @@ def test_fast_recipe_one_epoch(tree: Path, tmp_path: Path) -> None:
     model = result.model
     assert model.conv1.kernel_size == (3, 3) and isinstance(model.maxpool, torch.nn.Identity)
     assert sum(p.numel() for p in model.parameters()) == 11_173_962  # still a ResNet-18
-    assert result.precision == "float32" or torch.backends.cpu.get_cpu_capability().startswith("AMX")
+    assert result.precision == ("bfloat16" if cpu_has_native_bf16() else "float32")  # the auto policy
     assert len(result.epochs) == 1 and result.epochs[0]["images_per_s"] > 0
     assert result.info.cifar_stem and result.info.classes == tuple(sorted(p.name for p in tree.iterdir()))
     assert result.checkpoint is not None and result.checkpoint.is_file()
@@ -105,3 +106,12 @@ def test_bad_training_input_is_one_line(
         runner.invoke(app, ["train", "--data", str(tree), "--runs-dir", str(tmp_path), "--name", "taken"])
     )
     assert "--resume" in line
+
+
+def test_training_precision_is_bf16_where_inference_would_take_float16() -> None:
+    from lookalike.train.loop import training_precision
+
+    assert training_precision("auto", "cuda") == "bfloat16"  # no loss scaling needed (inference: float16)
+    assert training_precision("float16", "cuda") == "float16"  # on request
+    assert training_precision("float32", "cpu") == "float32"
+    assert training_precision("auto", "cpu") == ("bfloat16" if cpu_has_native_bf16() else "float32")

@@ -157,7 +157,7 @@ def index_cmd(
     report.restored = report.restored or restored
     _print_index_notes(report, repair=repair)
     if as_json:
-        print_json({**report.to_dict(), "backend": embedder.backend})
+        print_json({**report.to_dict(), "backend": embedder.backend, "precision": embedder.precision})
     else:
         _print_index_report(report, embedder)
     if strict and report.failed:

@@ -51,14 +51,15 @@ DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N; defaul
 PrecisionOpt = Annotated[
     str,
     typer.Option(
-        help="auto (bf16 + channels_last on CUDA or AMX CPUs, else float32), float32, bfloat16 or float16."
+        help="auto (float16 on CUDA; bfloat16 on CPUs that compute it in hardware — AMX or AVX-512 BF16 — "
+        "for many images; else float32), float32, bfloat16 or float16."
     ),
 ]
 BackendOpt = Annotated[
     str,
     typer.Option(
-        help="What runs the network: auto (ONNX Runtime on the CPU in float32, PyTorch on CUDA), onnx or "
-        "torch."
+        help="What runs the network: auto (ONNX Runtime on the CPU in float32, PyTorch on CUDA and in "
+        "bfloat16), onnx or torch."
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]

@@ -84,8 +84,8 @@ StartWeightsOpt = Annotated[
 TrainPrecisionOpt = Annotated[
     str | None,
     quiet_option(
-        help="auto, float32, bfloat16 or float16; default: the recipe's (fast: auto = bf16 on CUDA and "
-        "AMX CPUs, else float32; seed: float32)."
+        help="auto, float32, bfloat16 or float16; default: the recipe's (fast: auto = bf16 on CUDA and on "
+        "CPUs that compute it in hardware — AMX or AVX-512 BF16 —, else float32; seed: float32)."
     ),
 ]
 CompileOpt = Annotated[

@@ -68,6 +68,7 @@ class QueryEmbedding:
         """An :class:`Embedder` making vectors comparable with the index's (see
         :meth:`lookalike.collection.Index.embedder`); the last one built is kept."""
         from lookalike.features import Embedder
+        from lookalike.features.devices import queries_in_float32
 
         if self._embedder is not None and weights is None and device is None and backend == "auto":
             return self._embedder
@@ -75,6 +76,8 @@ class QueryEmbedding:
         if weights is None:
             weights = self.weights_source()
         precision: Any = d.get("precision") or "auto"
+        if queries_in_float32(device, backend):  # whatever made the index: ONNX Runtime, exported once
+            precision = "float32"
         try:
             emb = Embedder(
                 weights,

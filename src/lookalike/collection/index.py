@@ -217,8 +217,10 @@ class Index:
         backend: Backend = "auto",
     ) -> Embedder:
         """An :class:`Embedder` that makes vectors comparable with this index's (the same model, weights and
-        preprocessing). ``weights`` points at the weights file if it moved since indexing. The last one
-        built is kept: later calls without arguments (and :meth:`search`) use it."""
+        preprocessing). ``weights`` points at the weights file if it moved since indexing. On the CPU it
+        computes in float32 through ONNX Runtime, whatever precision built the index (the model is then
+        exported into the index's folder, so later queries need no torch). The last one built is kept:
+        later calls without arguments (and :meth:`search`) use it."""
         return self._embedding.embedder(weights, device=device, backend=backend)
 
     def query_model(self, *, threads: int | None = None) -> OnnxModel | None:

@@ -97,6 +97,7 @@ def index_folder(
                 except KeyboardInterrupt:
                     w.flush()  # keep what was embedded: the next run goes on from there
                     raise
+                _keep_query_model(embedder, loc, asked, backend)
                 if lost:
                     embedded = {p for p in lost if (e := idx.entry(p)) is not None and e.status == "ok"}
                     report.repaired = min(len(embedded), report.new)
@@ -113,6 +114,22 @@ def index_folder(
         finally:
             idx.close()
     return report
+
+
+def _keep_query_model(embedder: Embedder, loc: Path, asked: dict[str, Any], backend: str) -> None:
+    """Leave the index an ONNX export of its model, for torch-free queries (:meth:`Index.query_model`).
+    The onnx backend wrote it as it embedded; a run through PyTorch on the CPU (bf16 where the CPU computes
+    it in hardware) exports it here, once: a query's float32 vector is comparable with stored bf16 ones."""
+    from lookalike.features.embedder import Embedder
+    from lookalike.onnx_backend import ensure_model, onnxruntime_available
+
+    if backend == "onnx" or not isinstance(embedder, Embedder):  # (not for the tests' stand-ins)
+        return
+    if embedder.device.type != "cpu" or not onnxruntime_available():
+        return
+    ensure_model(
+        loc / INDEX_MODEL_NAME, {**asked, "precision": "float32", "backend": "onnx"}, lambda: embedder.model
+    )
 
 
 def _watch_space(guard: Guard, idx: Index, w: Writer, progress: Progress | None) -> Progress:

@@ -3,7 +3,8 @@
 :class:`Embedder` takes weights (a torchvision name, a file, or ``"none"``), reads the preprocessing from
 their metadata, and embeds paths, PIL images or image tensors in batches on the best device, in a reduced
 precision where the hardware runs it faster than float32 and ≥ 99 % of top-10 neighbours stay (float16 on
-CUDA, bfloat16 on a CPU with AMX), float32 otherwise or on request.
+CUDA, bfloat16 on a CPU that computes it in hardware: AMX or AVX-512 BF16), float32 otherwise or on
+request. A few images at a time (a query, a comparison) run in float32 on the CPU through ONNX Runtime.
 
 The file pipeline (:meth:`Embedder.iter_files`) is one loop::
 
@@ -29,6 +30,7 @@ from lookalike.features.devices import (
     Backend,
     Precision,
     cpu_has_amx,
+    cpu_has_native_bf16,
     default_device,
     resolve_backend,
     resolve_precision,
@@ -53,6 +55,7 @@ __all__ = [
     "build_normalize",
     "build_transform",
     "cpu_has_amx",
+    "cpu_has_native_bf16",
     "default_device",
     "preprocess_info",
     "resolve_backend",

@@ -106,7 +106,7 @@ class Embedder:
             raise LookalikeError(
                 "the cuda device was asked for but no CUDA device is visible", "use `device='cpu'`"
             )
-        self.precision = resolve_precision(precision, str(self.device))
+        self.precision = resolve_precision(precision, str(self.device), backend)
         self.backend = resolve_backend(backend, str(self.device), self.precision, compile=compile)
         self._model_file: Path | None = None
         self._model_description: dict[str, Any] | None = None

@@ -149,10 +149,8 @@ def _set_up(
     import torch
     from torch import nn
 
-    from lookalike.features import resolve_precision
-
     device = dist.device
-    precision = resolve_precision(config.precision or recipe.precision, str(device))  # type: ignore[arg-type]
+    precision = training_precision(config.precision or recipe.precision, str(device))
     amp = None if precision == "float32" else (torch.bfloat16 if precision == "bfloat16" else torch.float16)
     run_dir = _run_dir(config, dist, resuming=state is not None) if config.save else None
     data = _data(config, dist, data, reporter, run_dir)
@@ -334,6 +332,16 @@ def _train_epoch(run: RunState, epoch: int, epoch_start: float) -> dict[str, Any
         "train_seconds": train_seconds,
         "images_per_s": seen_total / max(train_seconds, 1e-9),
     }
+
+
+def training_precision(precision: str, device: str) -> str:
+    """The precision a training run computes in: as for inference (:func:`lookalike.features.
+    resolve_precision`), except that ``auto`` on CUDA is bfloat16, not float16 — bf16 keeps float32's
+    range, so small gradients need no loss scaling."""
+    from lookalike.features import resolve_precision
+
+    resolved = resolve_precision(precision, device)  # type: ignore[arg-type]
+    return "bfloat16" if precision == "auto" and resolved == "float16" else resolved
 
 
 def _autocast(run: RunState) -> contextlib.AbstractContextManager[Any]:
