@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from lookalike.collection.store import Store
     from lookalike.features import Backend, Embedder
+    from lookalike.features.openvino import Engine
     from lookalike.onnx_backend import OnnxModel
 
 __all__ = ["QueryEmbedding"]
@@ -97,13 +98,13 @@ class QueryEmbedding:
         self._embedder = emb
         return emb
 
-    def query_model(self, *, threads: int | None = None) -> OnnxModel | None:
+    def query_model(self, *, threads: int | None = None, engine: Engine = "onnxruntime") -> OnnxModel | None:
         """The index's own ONNX model, or ``None`` (see :meth:`lookalike.collection.Index.query_model`)."""
         from lookalike.onnx_backend import find_model
 
         if self._query_model is None:
             self._query_model = find_model(
-                self.store.location / INDEX_MODEL_NAME, self.made_by, threads=threads
+                self.store.location / INDEX_MODEL_NAME, self.made_by, threads=threads, engine=engine
             )
         return self._query_model
 

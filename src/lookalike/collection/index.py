@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from lookalike.features import Backend, Embedder
+    from lookalike.features.openvino import Engine
     from lookalike.onnx_backend import OnnxModel
 
 __all__ = ["Index"]
@@ -223,11 +224,12 @@ class Index:
         later calls without arguments (and :meth:`search`) use it."""
         return self._embedding.embedder(weights, device=device, backend=backend)
 
-    def query_model(self, *, threads: int | None = None) -> OnnxModel | None:
+    def query_model(self, *, threads: int | None = None, engine: Engine = "onnxruntime") -> OnnxModel | None:
         """The index's own ONNX model (``model.onnx`` in its folder) if it is there and makes this index's
         vectors, else ``None``. With it, queries by image run Pillow, NumPy and ONNX Runtime: no torch.
-        ``threads`` is ONNX Runtime's thread count (default one per core), set by the first call."""
-        return self._embedding.query_model(threads=threads)
+        ``threads`` (default one per core) and ``engine`` (``"auto"``: OpenVINO bf16 where the CPU computes
+        bf16 in hardware, :mod:`lookalike.features.openvino`) are set by the first call."""
+        return self._embedding.query_model(threads=threads, engine=engine)
 
     @property
     def query_backend(self) -> str | None:

@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.errors import LookalikeError
+from lookalike.features.openvino import Engine, OpenVinoBf16, resolve_engine
 from lookalike.files import atomic_write
 
 if TYPE_CHECKING:
@@ -260,15 +261,19 @@ def ensure_model(
 
 
 def find_model(
-    path: str | os.PathLike[str], description: Mapping[str, Any], *, threads: int | None = None
+    path: str | os.PathLike[str],
+    description: Mapping[str, Any],
+    *,
+    threads: int | None = None,
+    engine: Engine = "onnxruntime",
 ) -> OnnxModel | None:
     """The model in ``path`` if it exists, loads, and makes the vectors ``description`` describes; else
-    ``None`` (never exports, never imports torch)."""
+    ``None`` (never exports, never imports torch). ``engine`` as for :class:`OnnxModel`."""
     target = Path(path)
     if not target.is_file() or not onnxruntime_available():
         return None
     try:
-        model = OnnxModel(target, threads=threads)
+        model = OnnxModel(target, threads=threads, engine=engine)
     except ModelFileError:
         return None
     return model if same_model(model.description, description) else None
@@ -278,11 +283,20 @@ class OnnxModel:
     """An exported feature extractor run by ONNX Runtime on the CPU, with its preprocessing in NumPy.
 
     ``source`` is a file written by :func:`export` (or its bytes). ``threads`` is ONNX Runtime's intra-op
-    thread count (default: one per physical core). Raises :class:`ModelFileError` for a file that is
-    unreadable, damaged or not lookalike's.
+    thread count (default: one per physical core). ``engine`` runs it: ONNX Runtime in float32 (the
+    default), or OpenVINO in bf16 for queries (``"openvino"``, or ``"auto"`` where the CPU computes bf16 in
+    hardware and OpenVINO is installed: :mod:`lookalike.features.openvino`; a file only, not bytes);
+    :attr:`engine` says which runs. Raises :class:`ModelFileError` for a file that is unreadable, damaged
+    or not lookalike's.
     """
 
-    def __init__(self, source: str | os.PathLike[str] | bytes, *, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        source: str | os.PathLike[str] | bytes,
+        *,
+        threads: int | None = None,
+        engine: Engine = "onnxruntime",
+    ) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -306,6 +320,14 @@ class OnnxModel:
             raise ModelFileError(f"{where} was written by a newer lookalike; upgrade lookalike")
         self.source = where
         self.description: dict[str, Any] = description
+        self.engine = "onnxruntime"
+        self._openvino: OpenVinoBf16 | None = None
+        if not isinstance(source, bytes) and resolve_engine(engine) == "openvino":
+            try:
+                self._openvino = OpenVinoBf16(source, threads=threads)
+                self.engine = "openvino"
+            except Exception as exc:  # OpenVINO raises its own types; ONNX Runtime still runs the file
+                _notice(f"OpenVINO cannot run {where} ({str(exc).strip()[:160]}); using ONNX Runtime")
 
     @property
     def dim(self) -> int:
@@ -326,6 +348,8 @@ class OnnxModel:
                 f"expected a batch N×3×{self.crop_size}×{self.crop_size}, got {tuple(pixels.shape)}"
             )
         x = np.ascontiguousarray(pixels, dtype=np.float32)
+        if self._openvino is not None:
+            return self._openvino(x)
         out: F32 = self.session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
         return out
 

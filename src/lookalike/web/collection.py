@@ -316,9 +316,9 @@ class Collection:
 
     @contextlib.contextmanager
     def model(self) -> Iterator[Embedder | OnnxModel]:
-        """The model, held by one request at a time: the index's exported model (one thread, no torch)
-        when it has one, else the PyTorch embedder."""
-        exported = self.index.query_model(threads=1)
+        """The model, held by one request at a time: the index's exported model (one thread, no torch;
+        OpenVINO bf16 where the CPU computes bf16 in hardware) when it has one, else the PyTorch embedder."""
+        exported = self.index.query_model(threads=1, engine="auto")
         emb = exported if exported is not None else self.embedder()
         with self._model_lock:
             yield emb
@@ -326,12 +326,12 @@ class Collection:
     def embed(self, image: Image.Image) -> tuple[np.ndarray[Any, np.dtype[np.float32]], float]:
         """``(raw feature vector, seconds the model ran)`` of a picture, made by the index's own model and
         preprocessing (the seconds leave out waiting for the model). The index's exported model
-        (:meth:`lookalike.index.Index.query_model`, one thread) runs it without torch; without one yet,
-        the PyTorch embedder exports it on the first upload."""
+        (:meth:`lookalike.index.Index.query_model`, one thread, :mod:`lookalike.features.openvino` where it
+        pays) runs it without torch; without one yet, the PyTorch embedder exports it on the first upload."""
         with self._model_lock:
             started = time.perf_counter()
             try:
-                self.index.query_model(threads=1)
+                self.index.query_model(threads=1, engine="auto")
                 vec, _, _ = self.index.query_vector(image)
             except LookalikeError as exc:
                 self._model_error = str(exc)
