@@ -14,7 +14,8 @@ Stages (``--stages``, all by default):
 * ``imports`` — ``import torch, torchvision`` against ``import onnxruntime`` in fresh processes;
 * ``network`` — the ResNet-18 alone, batch 256 at 32 px (shared CIFAR model) and batch 32 at 224 px
   (ImageNet stem, seeded random weights): eager float32, the torch backend (BatchNorm folded,
-  channels_last), ONNX Runtime (default threads); images/s and the cosine of their vectors;
+  channels_last), ONNX Runtime (default threads), the torch backend in bfloat16 (lookalike's policy);
+  images/s and the cosine of their vectors with eager float32;
 * ``search``, ``compare`` — the CLI in fresh processes, as a user runs it, rounds alternating;
 * ``index`` — ``lookalike index --rebuild`` on both folders, rounds alternating between the PyTorch float32
   path, ONNX Runtime and ``auto`` (:data:`INDEX_WAYS`), images/s from its JSON; the lecture's loop on the
@@ -165,7 +166,8 @@ def network(label: str, weights: str, batch: int, rounds: int) -> dict[str, Any]
     from lookalike.features import Embedder
     from lookalike.onnx_backend import ensure_model
 
-    emb = Embedder(weights, device="cpu", backend="torch")
+    emb = Embedder(weights, device="cpu", backend="torch", precision="float32")
+    bf16 = Embedder(weights, device="cpu", backend="torch", precision="bfloat16")
     crop = emb.info.crop_size
     x = torch.randn(batch, 3, crop, crop)
     onnx = ensure_model(WORK / f"net-{crop}.onnx", emb.describe(), lambda: emb.model)
@@ -173,6 +175,7 @@ def network(label: str, weights: str, batch: int, rounds: int) -> dict[str, Any]
         "eager float32": lambda: emb.model(x.contiguous()),  # channels_last weights, as the model is kept
         "torch backend (folded, channels_last)": lambda: emb._run(x),
         "ONNX Runtime": lambda: torch.from_numpy(onnx.run(x.numpy())),
+        "torch backend bfloat16 (layer4 + pool in float32)": lambda: bf16._run(x),
     }
     ref = None
     row: dict[str, Any] = {}
