@@ -113,7 +113,8 @@ def query_file() -> Path:
 
 
 def photo_folder(n: int) -> Path:
-    folder = WORK / "photos"
+    """``n`` photos of 1024×768 in a folder of their own (the index stage indexes the whole folder)."""
+    folder = WORK / f"photos-{n}"
     make_photos(folder, n)
     return folder
 
@@ -271,7 +272,7 @@ def stage_index(rounds: int, photos: int) -> dict[str, Any]:
     # the lecture's per-image loop on the same photos, in this process
     from embed import imagenet_resnet18, lecture_loop
 
-    paths = sorted((WORK / "photos").glob("*.jpg"))[:photos]
+    paths = sorted(photo_folder(photos).glob("*.jpg"))
     net = imagenet_resnet18("none")
     torch.set_num_threads(os.cpu_count() or 1)
     t = time.perf_counter()
