@@ -281,3 +281,24 @@ def test_spaces_unicode_and_symlink_loops(tmp_path: Path, embedder: Embedder) ->
 
 
 # ----------------------------------------------------------------------------------------------------------
+
+
+def test_a_failed_model_export_leaves_the_index_whole(
+    tmp_path: Path, weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build through PyTorch exports the model for torch-free queries at the end; if that fails, the
+    index is still complete and says why in a warning (queries by image then load PyTorch)."""
+    import lookalike.onnx_backend as onnx_backend
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the exporter broke")
+
+    monkeypatch.setattr(onnx_backend, "ensure_model", broken)
+    folder = tmp_path / "photos"
+    write_images(folder, ["a.png", "b.png", "c.png"])
+    torch_embedder = Embedder(weights, size=SIZE, num_workers=0, device="cpu", backend="torch")
+    with pytest.warns(UserWarning, match="the exporter broke"):
+        report = index_folder(folder, torch_embedder)
+    assert report.images == 3 and not (folder / ".lookalike" / "model.onnx").exists()
+    with Index.open(folder / ".lookalike") as idx:
+        assert idx.search("a.png", k=2).hits[0].relpath in ("b.png", "c.png")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,9 +128,13 @@ def _keep_query_model(embedder: Embedder, loc: Path, asked: dict[str, Any], back
         return
     if embedder.device.type != "cpu" or not onnxruntime_available():
         return
-    ensure_model(
-        loc / INDEX_MODEL_NAME, {**asked, "precision": "float32", "backend": "onnx"}, lambda: embedder.model
-    )
+    description = {**asked, "precision": "float32", "backend": "onnx"}
+    try:
+        ensure_model(loc / INDEX_MODEL_NAME, description, lambda: embedder.model)
+    except Exception as exc:  # the index is whole without it: queries by image then load PyTorch
+        warnings.warn(
+            f"no ONNX model for torch-free queries ({exc!r:.200}); they will use PyTorch", stacklevel=2
+        )
 
 
 def _watch_space(guard: Guard, idx: Index, w: Writer, progress: Progress | None) -> Progress:
