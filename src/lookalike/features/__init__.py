@@ -11,8 +11,9 @@ The file pipeline (:meth:`Embedder.iter_files`) is one loop::
     worker processes: read file -> decode (Pillow, JPEG draft mode) -> resize + centre crop -> uint8
                       (on CUDA, ordinary JPEG files travel as bytes and are decoded by nvjpeg instead)
     main process:     uint8 batch -> device -> normalise -> ResNet (on the CPU in float32: ONNX Runtime,
-                      lookalike.features.onnx; else channels_last, in float32 with BatchNorm folded,
-                      torch.compile'd if asked) -> float32 vectors
+                      lookalike.features.onnx; else PyTorch, channels_last, in float32 with BatchNorm
+                      folded or in bf16/fp16 with the last stage in float32, torch.compile'd if asked)
+                      -> float32 vectors
                       (on CUDA copied back asynchronously and handed out one batch behind)
 
 so decoding overlaps inference, only a quarter of the bytes of float pixels cross between processes,
