@@ -12,9 +12,9 @@ Recipes (all hyperparameters in :class:`Recipe`, one commented block with units)
   shuffled, Adam at 1e-3, cross-entropy, no augmentation, float32.
 * ``fast`` (default) — a ResNet-18 with the CIFAR stem (11.2 M parameters), the training split resident on
   the device as uint8, per-image random translate (reflect pad 4) and alternating flip in one batched gather
-  on the device, bf16 autocast + channels_last (float32 on CPUs without AMX), SGD-Nesterov with a one-cycle
-  (linear up, linear down to 0) schedule, label smoothing 0.2, no weight decay on BatchNorm and biases,
-  zero-initialised residual branches, flip test-time augmentation; ``torch.compile`` on request.
+  on the device, bf16 autocast + channels_last (float32 on CPUs without hardware bf16), SGD-Nesterov with
+  a one-cycle (linear up, linear down to 0) schedule, label smoothing 0.2, no weight decay on BatchNorm and
+  biases, zero-initialised residual branches, flip test-time augmentation; ``torch.compile`` on request.
 
 :func:`train` runs a recipe and writes ``runs/<name>/``: ``model.pt`` (weights + :class:`ModelInfo` +
 recipe, metrics, versions; loads with :func:`lookalike.load_weights` and as any ``weights``), ``last.pt``

@@ -41,7 +41,7 @@ class Recipe:
     warmup: float = 0.0  # fraction of all steps spent rising to lr (onecycle only)
     label_smoothing: float = 0.0  # weight of the uniform target in the cross-entropy, in [0, 1)
     # --- arithmetic ---------------------------------------------------------------------------------------
-    precision: str = "float32"  # auto: bf16 autocast on CUDA and AMX CPUs, float32 elsewhere
+    precision: str = "float32"  # auto: bf16 autocast on CUDA and CPUs with hardware bf16, float32 elsewhere
     channels_last: bool = False  # NHWC activations (faster convolutions on tensor cores and oneDNN)
     # --- evaluation ---------------------------------------------------------------------------------------
     tta: bool = False  # test-time augmentation: average the logits of each image and its mirror image
@@ -82,7 +82,7 @@ FAST = Recipe(
     schedule="onecycle",
     warmup=0.2,  # 20 % of steps up, 80 % down to 0
     label_smoothing=0.2,
-    precision="auto",  # bf16 autocast on CUDA (and AMX CPUs), float32 otherwise
+    precision="auto",  # bf16 autocast on CUDA (and CPUs with hardware bf16), float32 otherwise
     channels_last=True,
     tta=True,  # flip TTA at evaluation: +0.3–0.5 % at no training cost
 )
