@@ -318,10 +318,15 @@ class Collection:
     def model(self) -> Iterator[Embedder | OnnxModel]:
         """The model, held by one request at a time: the index's exported model (one thread, no torch;
         OpenVINO bf16 where the CPU computes bf16 in hardware) when it has one, else the PyTorch embedder."""
-        exported = self.index.query_model(threads=1, engine="auto")
+        exported = self._exported_model()
         emb = exported if exported is not None else self.embedder()
         with self._model_lock:
             yield emb
+
+    def _exported_model(self) -> OnnxModel | None:
+        """The index's exported model as uploads run it: one thread (uploads take it one at a time), in
+        OpenVINO bf16 where the CPU computes bf16 in hardware, else ONNX Runtime; ``None`` without one."""
+        return self.index.query_model(threads=1, engine="auto")
 
     def embed(self, image: Image.Image) -> tuple[np.ndarray[Any, np.dtype[np.float32]], float]:
         """``(raw feature vector, seconds the model ran)`` of a picture, made by the index's own model and
@@ -331,7 +336,7 @@ class Collection:
         with self._model_lock:
             started = time.perf_counter()
             try:
-                self.index.query_model(threads=1, engine="auto")
+                self._exported_model()  # settles how the index's model runs before it first does
                 vec, _, _ = self.index.query_vector(image)
             except LookalikeError as exc:
                 self._model_error = str(exc)
