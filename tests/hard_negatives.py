@@ -1,8 +1,8 @@
 """Images that look alike but are not duplicates, and planted true duplicates of them.
 
-Used by ``tests/dedup/`` and ``benchmarks/dedup.py`` (issue 9). Everything is drawn here with Pillow
-and the fonts that matplotlib ships, so no download and no system font is needed. Four categories of
-distinct originals, each a family of images that share a layout:
+Used by ``tests/dedup/`` and ``benchmarks/dedup.py`` (issue 9). Everything is drawn with Pillow (charts
+with matplotlib) and the fonts that matplotlib ships, so no download and no system font is needed, by the
+modules listed below. Four categories of distinct originals, each a family of images that share a layout:
 
 * ``page``       — text pages (A4 at 150 dpi, 1240×1754, or letter at 100 dpi) in one layout per family: font,
   size, margins and line count fixed; only the (random) words differ. Dense and sparse families.
@@ -10,22 +10,118 @@ distinct originals, each a family of images that share a layout:
 * ``object``     — one simple shape on white, at different places, sizes and colours.
 * ``sky``        — CIFAR-10 airplanes, birds and ships on a plain sky or sea (from ``../shared``), when given.
 
+Issue 18 adds five categories, each again in families of one template whose members differ in little:
+
+* ``document``   — thermal receipts (80 mm: 576 px wide, 58 mm: 384 px, at 203 dpi) and A4 invoices
+  (1240×1754) of one template per family; two members differ ONLY in 1–4 digits (a total, a date, a time, an
+  invoice number, a quantity), each digit string keeping its length, so all else is pixel-identical.
+* ``chart``      — matplotlib bar and line charts (1000×700) of one style, title, axes and colours per family;
+  the values differ, some pairs in one bar or one point only (by 12–20%).
+* ``code``       — QR-like codes (25×25 modules, 10 px each, 4-module quiet zone) with random data, and
+  EAN-13 barcodes of consecutive article numbers (the last digit and the check digit differ).
+* ``chat``       — phone chat screenshots of one app (1080×2340 or 750×1334): most members are other
+  conversations; some share one and differ in one message or in the clock's digits.
+* ``photo``      — scikit-image's bundled photos (those that load offline) and crops of some of them that keep
+  36% of the area, at two different corners (so no crop contains another, or 75% of the photo).
+
+Every two originals are distinct also under the eight orientations (identity, rotations by 90°, 180°, 270°,
+mirrored and mirrored+rotated): a rotated or mirrored copy is a duplicate now (issue 18).
+
 and the planted variants: ``jpeg`` (quality 70), ``resize`` (50% per side), ``crop`` (95% of each side at a
-random place) and ``mirror`` (left-right, photos only).
+random place) and ``mirror`` (left-right, photos only) — or, with ``build(edits=...)``, the edits of
+``planted_edits.py`` (JPEG q30, 25% size, WebP, brightness, gamma, a scan, crops, frames, rotations, ...),
+each applied to the original (never to another copy). A crop of an original whose family differs in small
+spots (``spot_group``: documents, the one-value charts, barcodes, the chats sharing a conversation) keeps
+every spot in which the original differs from the rest of its group (``family_spots``), so no crop is also a
+crop of a look-alike; its box is in :attr:`Planted.box`.
+
+The drawing lives in one module per concept, re-exported here (``hn.page``, ``hn.documents``, ...):
+
+* ``drawing``         — fonts, pseudo-words, the :class:`~drawing.Drawn` record of a family member
+* ``drawn_pages``     — text pages (:class:`PageLayout`) and app windows
+* ``drawn_shapes``    — shapes on white
+* ``drawn_photos``    — CIFAR-10 sky photos and scikit-image photos
+* ``drawn_documents`` — receipts and invoices
+* ``drawn_charts``    — bar and line charts
+* ``drawn_codes``     — QR-like codes and EAN-13 barcodes
+* ``drawn_chats``     — chat screenshots
+* ``family_spots``    — where a family's members differ, and crop boxes that keep those spots
+
+and this module plants the copies (:func:`build`, :func:`variant`).
+
+A whole set, as the dedup benchmark measures it (about 30 s on two cores)::
+
+    planted = build(Path("/tmp/hardset"), cifar=Path("../shared/datasets/cifar10/train"), edits=EDITS)
+    originals = [p for p in planted if p.kind == "original"]  # older (mtime) than every copy
 """
 
 from __future__ import annotations
 
+import os
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import drawn_charts
+import drawn_chats
+import drawn_codes
+import drawn_documents
+from drawing import FONT_FILES, SYLLABLES, Drawn, font, words
+from drawn_charts import CHART_COLOURS, MONTHS, REGIONS, chart, chart_members, charts
+from drawn_chats import CHAT_STYLES, ChatStyle, Conversation, chat, chats, conversation, message_text, wrap
+from drawn_codes import (
+    EAN_FIRST,
+    EAN_L,
+    codes,
+    ean13,
+    ean_image,
+    orientation_clashes,
+    orientations,
+    qr_image,
+    qr_modules,
+)
+from drawn_documents import (
+    INK,
+    PAPER,
+    RECEIPT_STYLES,
+    ReceiptStyle,
+    Spot,
+    bars,
+    digits_apart,
+    document_members,
+    documents,
+    invoice,
+    invoice_fields,
+    invoice_spots,
+    mutated,
+    receipt,
+    receipt_fields,
+    receipt_spots,
+)
+from drawn_pages import PAGE_LAYOUTS, PageLayout, page, screenshot
+from drawn_photos import PHOTO_CROPPED, PHOTO_NAMES, photos, plain_background, sky_photos
+from drawn_shapes import OBJECT_COLOURS, objects, shape
+from family_spots import Box, contains, placed, spot_boxes
 
 if TYPE_CHECKING:
     from PIL import Image
 
-CATEGORIES = ("page", "screenshot", "object", "sky")
+__all__ = [
+    "CATEGORIES", "CHART_COLOURS", "CHAT_STYLES", "EAN_FIRST", "EAN_L", "FAMILY_SIZE", "FONT_FILES", "INK",
+    "MONTHS", "OBJECT_COLOURS", "PAGE_LAYOUTS", "PAPER", "PHOTO_CROPPED", "PHOTO_NAMES", "RECEIPT_STYLES",
+    "REGIONS", "SYLLABLES", "VARIANTS", "VARIANTS_OF", "ChatStyle", "Conversation", "Drawn", "PageLayout",
+    "Planted", "ReceiptStyle", "Spot", "bars", "build", "chart", "chart_members", "charts", "chat", "chats",
+    "codes", "conversation", "digits_apart", "document_members", "documents", "ean13", "ean_image", "font",
+    "invoice", "invoice_fields", "invoice_spots", "message_text", "mutated", "objects", "orientation_clashes",
+    "orientations", "page", "photos", "plain_background", "qr_image", "qr_modules", "receipt",
+    "receipt_fields", "receipt_spots", "save", "screenshot", "shape", "sky_photos", "variant",
+    "variant_crop_box", "words", "wrap",
+]  # fmt: skip
+
+CATEGORIES = ("page", "screenshot", "object", "sky", "document", "chart", "code", "chat", "photo")
 VARIANTS = ("jpeg", "resize", "crop", "mirror")
 # which variants make sense for which category: a mirrored page or window is not a copy anyone keeps
 VARIANTS_OF = {
@@ -33,216 +129,34 @@ VARIANTS_OF = {
     "screenshot": ("jpeg", "resize", "crop"),
     "object": ("jpeg", "resize", "crop"),
     "sky": ("jpeg", "resize", "crop", "mirror"),
+    "document": ("jpeg", "resize", "crop"),
+    "chart": ("jpeg", "resize", "crop"),
+    "code": ("jpeg", "resize", "crop", "mirror"),
+    "chat": ("jpeg", "resize", "crop"),
+    "photo": ("jpeg", "resize", "crop", "mirror"),
 }
-FONT_FILES = ("DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf", "STIXGeneral.ttf")
-SYLLABLES = [c + v for c in "bcdfghklmnprstvwz" for v in "aeiou"] + ["th", "st", "an", "er", "on", "in"]
+# members per family of the issue-18 categories (photos: one family per scikit-image photo and its crops)
+FAMILY_SIZE = {"document": 7, "chart": 6, "code": 6, "chat": 8}
 
 
-def font(name: str, size: int) -> object:
-    """A TrueType font that matplotlib ships (DejaVu, STIX), at ``size`` pixels."""
-    import matplotlib
-    from PIL import ImageFont
-
-    path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name
-    return ImageFont.truetype(str(path), size)
-
-
-def words(rng: random.Random, n: int) -> list[str]:
-    """Pseudo-words of 1–4 syllables; some capitalised, some with a comma or full stop."""
-    out = []
-    for _ in range(n):
-        w = "".join(rng.choice(SYLLABLES) for _ in range(rng.choice((1, 1, 2, 2, 2, 3, 3, 4))))
-        if rng.random() < 0.1:
-            w = w.capitalize()
-        if rng.random() < 0.08:
-            w += rng.choice(",.")
-        out.append(w)
-    return out
+def variant_crop_box(size: tuple[int, int], rng: random.Random, keep: Box | None = None) -> tuple[Box, Box]:
+    """The box the ``crop`` variant cuts from an image of ``size`` (95% of each side, at a random place) so
+    that it holds ``keep``, and the box it draws with nothing to keep. ``rng`` advances as without ``keep``;
+    a box that would cut into ``keep`` is placed again, among those that hold it (a side grows to ``keep``'s
+    when shorter), by a generator seeded with the size, the first box and ``keep``."""
+    w, h = round(size[0] * 0.95), round(size[1] * 0.95)
+    drawn = placed(w, h, None, size, rng)
+    if keep is None or contains(drawn, keep):
+        return drawn, drawn
+    again = random.Random(f"crop {size} {drawn} {keep}")
+    return placed(max(w, keep[2] - keep[0]), max(h, keep[3] - keep[1]), keep, size, again), drawn
 
 
-@dataclass(frozen=True)
-class PageLayout:
-    """What all pages of a family share; only the words differ."""
-
-    size: tuple[int, int]
-    font: str
-    font_px: int
-    margin: int
-    lines: int
-    title_px: int
-    columns: int = 1
-
-
-PAGE_LAYOUTS = (
-    PageLayout((1240, 1754), "DejaVuSerif.ttf", 26, 150, 46, 44),  # dense A4
-    PageLayout((1240, 1754), "DejaVuSans.ttf", 34, 180, 18, 52),  # sparse A4
-    PageLayout((1240, 1754), "DejaVuSansMono.ttf", 22, 120, 60, 40, 2),  # dense, two columns
-    PageLayout((850, 1100), "STIXGeneral.ttf", 20, 90, 38, 34),  # letter at 100 dpi
-    PageLayout((850, 1100), "DejaVuSans.ttf", 28, 100, 12, 40),  # sparse letter
-)
-
-
-def page(layout: PageLayout, rng: random.Random) -> Image.Image:
-    """A white page in ``layout`` with random words: a title, then ragged-right lines (or two columns)."""
-    from PIL import Image, ImageDraw
-
-    w, h = layout.size
-    img = Image.new("RGB", layout.size, "white")
-    draw = ImageDraw.Draw(img)
-    body = font(layout.font, layout.font_px)
-    draw.text(
-        (layout.margin, layout.margin),
-        " ".join(words(rng, 4)),
-        fill=(20, 20, 20),
-        font=font(layout.font, layout.title_px),
-    )
-    top = layout.margin + int(layout.title_px * 2.2)
-    step = (h - layout.margin - top) / layout.lines
-    gap = 40
-    col_w = (w - 2 * layout.margin - gap * (layout.columns - 1)) // layout.columns
-    for c in range(layout.columns):
-        x0 = layout.margin + c * (col_w + gap)
-        for i in range(layout.lines):
-            y = top + i * step
-            line: list[str] = []
-            # the last line of a paragraph is short: same place in every page of the family
-            target = col_w * (0.45 if i % 9 == 8 else 0.97)
-            while True:
-                candidate = " ".join([*line, *words(rng, 1)])
-                if draw.textlength(candidate, font=body) > target:
-                    break
-                line = candidate.split(" ")
-            draw.text((x0, y), " ".join(line), fill=(0, 0, 0), font=body)
-    return img
-
-
-def screenshot(layout: int, rng: random.Random) -> Image.Image:
-    """An app window of layout 0 (a mail client, 1280×800) or 1 (a dashboard, 1440×900) with random text."""
-    from PIL import Image, ImageDraw
-
-    size = (1280, 800) if layout == 0 else (1440, 900)
-    accent = (45, 110, 200) if layout == 0 else (30, 150, 110)
-    img = Image.new("RGB", size, (248, 248, 250))
-    d = ImageDraw.Draw(img)
-    ui, ui_bold = font("DejaVuSans.ttf", 15), font("DejaVuSans.ttf", 20)
-    w, h = size
-    d.rectangle((0, 0, w, 36), fill=(230, 230, 233))  # title bar
-    for i, c in enumerate(((236, 95, 90), (245, 190, 80), (100, 200, 90))):
-        d.ellipse((12 + 22 * i, 11, 26 + 22 * i, 25), fill=c)
-    d.text((w // 2 - 60, 9), "Mailbox" if layout == 0 else "Overview", fill=(60, 60, 60), font=ui)
-    side = 240
-    d.rectangle((0, 36, side, h), fill=(238, 240, 244))  # sidebar with fixed items
-    for i, item in enumerate(("Inbox", "Starred", "Sent", "Drafts", "Archive", "Spam", "Trash")):
-        y = 60 + 34 * i
-        if i == 0:
-            d.rectangle((8, y - 6, side - 8, y + 22), fill=accent)
-        d.text((24, y), item, fill="white" if i == 0 else (50, 50, 50), font=ui)
-    d.rectangle((side, 36, w, 90), fill="white")  # header: a search box and a button
-    d.rounded_rectangle((side + 20, 48, side + 420, 78), 6, outline=(200, 200, 205), fill=(252, 252, 252))
-    d.rounded_rectangle((w - 150, 48, w - 20, 78), 6, fill=accent)
-    d.text((w - 130, 54), "Compose" if layout == 0 else "Export", fill="white", font=ui)
-    if layout == 0:  # a message list: sender, subject, snippet, time; each row's text differs
-        for i in range(14):
-            y = 100 + 48 * i
-            d.line((side, y + 46, w, y + 46), fill=(225, 225, 230))
-            d.text((side + 20, y + 6), " ".join(words(rng, 2)).title(), fill=(20, 20, 20), font=ui)
-            d.text((side + 230, y + 6), " ".join(words(rng, 5)), fill=(40, 40, 40), font=ui)
-            d.text((side + 230, y + 25), " ".join(words(rng, 9)), fill=(130, 130, 130), font=ui)
-            d.text(
-                (w - 80, y + 6), f"{rng.randint(1, 12)}:{rng.randint(0, 59):02d}", fill=(90, 90, 90), font=ui
-            )
-    else:  # four metric cards and a table
-        for i in range(4):
-            x = side + 20 + i * 290
-            d.rounded_rectangle((x, 110, x + 270, 230), 10, fill="white", outline=(220, 220, 225))
-            d.text((x + 16, 124), " ".join(words(rng, 2)).title(), fill=(90, 90, 90), font=ui)
-            d.text((x + 16, 160), f"{rng.randint(100, 99999):,}", fill=(20, 20, 20), font=ui_bold)
-        for r in range(12):
-            y = 260 + 46 * r
-            d.rectangle((side + 20, y, w - 20, y + 44), fill="white" if r % 2 else (243, 245, 248))
-            for c in range(4):
-                d.text((side + 36 + c * 290, y + 13), " ".join(words(rng, 2)), fill=(40, 40, 40), font=ui)
-    return img
-
-
-OBJECT_COLOURS = ((220, 40, 40), (40, 90, 220), (30, 160, 70), (240, 170, 20), (140, 60, 180), (20, 20, 20))
-
-
-def shape(
-    rng: random.Random,
-    kind: str,
-    colour: tuple[int, int, int],
-    centre: tuple[float, float],
-    radius: float,
-    size: tuple[int, int] = (800, 600),
-) -> Image.Image:
-    """One filled circle, square or triangle on white; ``centre`` and ``radius`` as fractions of the width."""
-    from PIL import Image, ImageDraw
-
-    img = Image.new("RGB", size, "white")
-    d = ImageDraw.Draw(img)
-    w, h = size
-    cx, cy, r = centre[0] * w, centre[1] * h, radius * w
-    if kind == "circle":
-        d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
-    elif kind == "square":
-        d.rectangle((cx - r, cy - r, cx + r, cy + r), fill=colour)
-    else:
-        d.polygon(((cx, cy - r), (cx + r, cy + r), (cx - r, cy + r)), fill=colour)
-    return img
-
-
-def objects(rng: random.Random, n: int) -> list[Image.Image]:
-    """``n`` distinct shape images: shapes repeat with another place (≥ 12% of the side away, also from
-    the mirrored place), size or colour, so every image has look-alikes that differ in one of those only."""
-    placed: list[tuple[str, tuple[int, int, int], float, float, float]] = []
-    out = []
-    while len(out) < n:
-        kind = rng.choice(("circle", "square", "triangle"))
-        colour = rng.choice(OBJECT_COLOURS[:3])  # few colours: many same-colour look-alikes
-        radius = rng.choice((0.05, 0.08, 0.12))
-        cx, cy = rng.uniform(0.2, 0.8), rng.uniform(0.25, 0.75)
-        # distinct also under what counts as a duplicate: a shift of < 12% (a crop keeping ≥ 90% of a side)
-        # or a mirror image (every shape here is symmetric, so its mirror image sits at 1 - x)
-        if any(
-            k == kind
-            and c == colour
-            and r == radius
-            and abs(y - cy) < 0.12
-            and min(abs(x - cx), abs(1 - x - cx)) < 0.12
-            for k, c, r, x, y in placed
-        ):
-            continue
-        placed.append((kind, colour, radius, cx, cy))
-        out.append(shape(rng, kind, colour, (cx, cy), radius))
-    return out
-
-
-def plain_background(path: Path, *, ring: int = 4, max_std: float = 12.0) -> bool:
-    """Whether a CIFAR-10 image's outer ``ring`` pixels are nearly one colour (a plain sky or sea)."""
-    import numpy as np
-    from PIL import Image
-
-    with Image.open(path) as img:
-        a = np.asarray(img.convert("RGB"), dtype=np.float32)
-    mask = np.ones(a.shape[:2], bool)
-    mask[ring:-ring, ring:-ring] = False
-    return bool(a[mask].std(0).max() <= max_std)
-
-
-def sky_photos(cifar: Path, n: int, rng: random.Random) -> list[Path]:
-    """``n`` CIFAR-10 airplanes, birds and ships whose background is plain (see :func:`plain_background`)."""
-    found: list[Path] = []
-    for cls in ("airplane", "bird", "ship"):
-        files = sorted((cifar / cls).glob("*.jpg"))
-        rng.shuffle(files)
-        kept = [p for p in files[: n * 6] if plain_background(p)]
-        found += kept[: (n + 2) // 3]
-    return found[:n]
-
-
-def variant(img: Image.Image, kind: str, rng: random.Random) -> tuple[Image.Image, str]:
-    """A planted duplicate of ``img`` and the format to save it in (``jpeg`` must be saved as JPEG q70)."""
+def variant(
+    img: Image.Image, kind: str, rng: random.Random, *, keep: Box | None = None
+) -> tuple[Image.Image, str]:
+    """A planted duplicate of ``img`` and the format to save it in (``jpeg`` must be saved as JPEG q70); a
+    ``crop`` holds the box ``keep`` (see :func:`variant_crop_box`)."""
     from PIL import Image
 
     if kind == "jpeg":
@@ -250,9 +164,7 @@ def variant(img: Image.Image, kind: str, rng: random.Random) -> tuple[Image.Imag
     if kind == "resize":
         return img.resize((img.width // 2, img.height // 2), Image.Resampling.BICUBIC), "png"
     if kind == "crop":
-        w, h = round(img.width * 0.95), round(img.height * 0.95)
-        x, y = rng.randint(0, img.width - w), rng.randint(0, img.height - h)
-        return img.crop((x, y, x + w, y + h)), "png"
+        return img.crop(variant_crop_box(img.size, rng, keep)[0]), "png"
     if kind == "mirror":
         return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT), "png"
     raise ValueError(kind)
@@ -271,12 +183,54 @@ def save(img: Image.Image, path: Path, fmt: str) -> Path:
 
 @dataclass(frozen=True)
 class Planted:
-    """A file :func:`build` wrote: its category, ``original`` or a variant kind, and the original's id."""
+    """A file :func:`build` wrote: its category, ``original`` or a variant kind (or edit name), the
+    original's id, the family (one template: ``document-invoice``, ``chart-bar``, ``page-2``, ...), the format
+    it was saved in (``png``, ``jpeg``, ``webp``) and, for originals, how it differs from its family's first
+    member and its spot group (``drawing.Drawn.spot_group``: originals of one family and one group differ in
+    small spots only). A crop's ``box`` is where it was cut from its original (left, top, right, bottom); its
+    note says so when the box was moved to keep the spots in which the original differs from its group."""
 
     path: Path
     category: str
     kind: str
     origin: int
+    family: str = ""
+    fmt: str = ""
+    note: str = ""
+    spot_group: str = ""
+    box: Box | None = None
+
+
+@dataclass
+class _Original:
+    category: str
+    family: str
+    image: Image.Image
+    note: str = ""
+    fmt: str = "png"
+    path: Path = field(default_factory=Path)
+    spot_group: str = ""
+
+
+def _moved(box: Box, drawn: Box, keep: Box | None) -> str:
+    """The note of a crop whose box had to move to keep its original's spots; empty when it did not."""
+    if box == drawn or keep is None:
+        return ""
+    return f"moved to keep the spots {keep} where its original differs from its family: {box}, not {drawn}"
+
+
+def _spread(ids: Sequence[int], families: Mapping[int, str], rng: random.Random) -> list[int]:
+    """``ids`` shuffled, then interleaved family by family, so that consecutive picks come from different
+    families (and every original is picked once before any twice)."""
+    by_family: dict[str, list[int]] = {}
+    for i in rng.sample(list(ids), len(ids)):
+        by_family.setdefault(families[i], []).append(i)
+    queues = [by_family[f] for f in sorted(by_family)]
+    rng.shuffle(queues)
+    out = []
+    while any(queues):
+        out += [q.pop(0) for q in queues if q]
+    return out
 
 
 def build(
@@ -290,43 +244,146 @@ def build(
     variants_per_kind: dict[str, int] | None = None,
     seed: int = 0,
     layouts: Sequence[PageLayout] = PAGE_LAYOUTS,
+    categories: Sequence[str] = CATEGORIES,
+    edits: Sequence[str] | None = None,
+    per_edit: int = 2,
+    family_size: Mapping[str, int] | None = None,
 ) -> list[Planted]:
-    """Write the hard-negative folder: the distinct originals of each category, then planted variants of
-    ``variants_per_kind[category]`` originals per variant kind (default 8), each from a different original
-    where there are enough. File names are random, so the listing order says nothing."""
+    """Write the hard-negative folder: the distinct originals of each of ``categories``, then planted copies.
+
+    Without ``edits`` the copies are the issue-9 variants (``VARIANTS_OF``) of
+    ``variants_per_kind[category]`` originals per variant kind (default 8). With ``edits`` (names from
+    ``planted_edits.EDITS``), each edit that ``planted_edits.EDITS_OF[category]`` allows is applied to
+    ``per_edit`` originals of each category, from different originals (and families) where there are enough;
+    every copy is made from the original's pixels as saved (a JPEG original is decoded first), never from
+    another copy. ``family_size`` overrides :data:`FAMILY_SIZE`. Originals are written first, and their mtime
+    is then set an hour back, so each is older than every copy. File names are random, so the listing order
+    says nothing.
+
+    >>> planted = build(Path("/tmp/set"), categories=["document"], edits=["jpeg30", "rot90"], per_edit=1)
+    >>> [p.kind for p in planted][-2:], planted[-1].fmt
+    (['jpeg30', 'rot90'], 'png')
+    """
     from PIL import Image
 
+    unknown = sorted(set(categories) - set(CATEGORIES))
+    if unknown:
+        raise ValueError(f"unknown categories {unknown}; pick from {', '.join(CATEGORIES)}")
+    if edits is not None:
+        import planted_edits
+
+        bad = sorted(set(edits) - set(planted_edits.EDITS))
+        if bad:
+            raise ValueError(f"unknown edits {bad}; pick from {', '.join(planted_edits.EDITS)}")
+    if per_edit < 0:
+        raise ValueError(f"per_edit={per_edit}: give how many originals get each edit (0 or more)")
+    sizes = FAMILY_SIZE | dict(family_size or {})
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    originals: list[tuple[str, Image.Image]] = []
-    for layout in layouts:
-        originals += [("page", page(layout, rng)) for _ in range(pages_per_layout)]
-    for layout_id in (0, 1):
-        originals += [("screenshot", screenshot(layout_id, rng)) for _ in range(screenshots_per_layout)]
-    originals += [("object", img) for img in objects(rng, n_objects)]
-    if cifar is not None and n_sky:
+    originals: list[_Original] = []
+    # the issue-9 categories draw from one generator in this order, as before (so their files stay the same)
+    if "page" in categories:
+        for n, layout in enumerate(layouts):
+            originals += [_Original("page", f"page-{n}", page(layout, rng)) for _ in range(pages_per_layout)]
+    if "screenshot" in categories:
+        for layout_id in (0, 1):
+            family = ("screenshot-mail", "screenshot-dashboard")[layout_id]
+            originals += [
+                _Original("screenshot", family, screenshot(layout_id, rng))
+                for _ in range(screenshots_per_layout)
+            ]
+    if "object" in categories:
+        originals += [_Original("object", "object", img) for img in objects(rng, n_objects)]
+    if "sky" in categories and cifar is not None and n_sky:
         for p in sky_photos(cifar, n_sky, rng):
             with Image.open(p) as opened:
-                originals.append(("sky", opened.convert("RGB")))
-    names = iter(rng.sample(range(10**7), 10 * len(originals) + 1000))
+                originals.append(
+                    _Original("sky", f"sky-{p.parent.name}", opened.convert("RGB"), p.name, "jpeg")
+                )
+    # the issue-18 categories each from their own generator: one category's files do not depend on the others
+    makers = {
+        "document": drawn_documents.draw,
+        "chart": drawn_charts.draw,
+        "code": drawn_codes.draw,
+        "chat": drawn_chats.draw,
+    }
+    for category, make in makers.items():
+        if category in categories:
+            members: list[Drawn] = make(random.Random(f"{seed}/{category}"), sizes[category])
+            originals += [
+                _Original(category, m.family, m.image, m.note, "png", spot_group=m.spot_group)
+                for m in members
+            ]
+    if "photo" in categories:
+        made = photos(random.Random(f"{seed}/photo"))
+        originals += [_Original("photo", family, img, note, "jpeg") for family, img, note in made]
+
+    n_copies = sum(len(VARIANTS_OF[c]) * (variants_per_kind or {}).get(c, 8) for c in CATEGORIES)
+    if edits is not None:
+        n_copies = len(edits) * per_edit * len(CATEGORIES)
+    names = iter(rng.sample(range(10**7), max(10 * len(originals) + 1000, len(originals) + n_copies + 1)))
     planted: list[Planted] = []
-    for i, (category, img) in enumerate(originals):
-        # pages and screenshots as PNG (rendered), photos as JPEG q90 as cameras and phones keep them
-        fmt = "jpeg" if category == "sky" else "png"
-        path = folder / f"{next(names):07d}"
-        if fmt == "jpeg":
-            path = path.with_suffix(".jpg")
-            img.save(path, quality=90)
+    written = time.time()
+    for i, o in enumerate(originals):
+        # pages, screenshots, documents, charts, codes, chats as PNG (rendered); photos as JPEG q90, as
+        # cameras and phones keep them
+        if o.fmt == "jpeg":
+            o.path = (folder / f"{next(names):07d}").with_suffix(".jpg")
+            o.image.save(o.path, quality=90)
         else:
-            path = save(img, path, "png")
-        planted.append(Planted(path, category, "original", i))
-    per = variants_per_kind or {}
+            o.path = save(o.image, folder / f"{next(names):07d}", "png")
+        planted.append(Planted(o.path, o.category, "original", i, o.family, o.fmt, o.note, o.spot_group))
+    for o in originals:  # every original an hour older than the first copy: the keeper rule's last tie-break
+        os.utime(o.path, (written - 3600, written - 3600))
+    # what a crop of each original must keep: where it differs from the others of its family's spot group
+    keeps = spot_boxes([(o.family, o.spot_group, o.image) for o in originals])
+
+    if edits is None:
+        per = variants_per_kind or {}
+        for category in CATEGORIES:
+            ids = [i for i, o in enumerate(originals) if o.category == category]
+            if not ids:
+                continue
+            for kind in VARIANTS_OF[category]:
+                picks = rng.sample(ids, min(len(ids), per.get(category, 8)))
+                for i in picks:
+                    o = originals[i]
+                    if kind == "crop":
+                        box, drawn = variant_crop_box(o.image.size, rng, keeps[i])
+                        img, fmt = o.image.crop(box), "png"
+                        note = _moved(box, drawn, keeps[i])
+                    else:
+                        (img, fmt), box, note = variant(o.image, kind, rng), None, ""
+                    path = save(img, folder / f"{next(names):07d}", fmt)
+                    planted.append(Planted(path, category, kind, i, o.family, fmt, note, box=box))
+        return planted
+
+    import planted_edits
+
     for category in CATEGORIES:
-        ids = [i for i, (c, _) in enumerate(originals) if c == category]
-        for kind in VARIANTS_OF[category]:
-            picks = rng.sample(ids, min(len(ids), per.get(category, 8)))
-            for i in picks:
-                img, fmt = variant(originals[i][1], kind, rng)
-                path = save(img, folder / f"{next(names):07d}", fmt)
-                planted.append(Planted(path, category, kind, i))
+        ids = [i for i, o in enumerate(originals) if o.category == category]
+        if not ids:
+            continue
+        erng = random.Random(f"{seed}/{category}/edits")
+        order = _spread(ids, {i: originals[i].family for i in ids}, erng)
+        turn = 0
+        for edit in edits:
+            if edit not in planted_edits.EDITS_OF[category]:
+                continue
+            for _ in range(per_edit):
+                i = order[turn % len(order)]
+                turn += 1
+                o = originals[i]
+                source = o.image
+                if o.fmt == "jpeg":  # the copy is made from the file, as whoever copied it saw it
+                    with Image.open(o.path) as opened:
+                        source = opened.convert("RGB")
+                box, note = None, ""
+                if edit in planted_edits.CROPS:  # holding the spots where the original differs from its group
+                    (img, fmt, options), box, drawn = planted_edits.cropped(edit, source, erng, keep=keeps[i])
+                    note = _moved(box, drawn, keeps[i])
+                else:
+                    img, fmt, options = planted_edits.apply(edit, source, erng, source_fmt=o.fmt)
+                path = planted_edits.save(img, folder / f"{next(names):07d}", fmt, options)
+                planted.append(Planted(path, category, edit, i, o.family, fmt, note, box=box))
     return planted

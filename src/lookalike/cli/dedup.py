@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -30,7 +30,7 @@ from lookalike.cli.render import (
     shown,
     write_json,
 )
-from lookalike.dedup import STRICTNESS  # light: thresholds only, no torch
+from lookalike.dedup.strictness import STRICTNESS, Strictness  # light: thresholds only, no torch
 from lookalike.errors import LookalikeError
 from lookalike.units import format_bytes
 
@@ -76,10 +76,30 @@ StrictnessOpt = Annotated[
     str,
     typer.Option(
         "--strictness",
-        help="How alike two files must be: strict, normal or loose. 'strict': copies, re-encodes, "
-        "resizes and mirror images (misses some crops). 'normal': also crops keeping ≥ 90% of the "
-        "area; pages or screens whose text differs never group. 'loose': also heavier edits, but may "
-        "group distinct photos on a plain sky. Measured in benchmarks/RESULTS.md.",
+        help="How alike two files must be: strict, normal or loose. 'normal' finds re-encodes, resizes, "
+        "turns, mirror images, crops keeping ≥ 75% of the area, added borders, tone edits and scans, and "
+        "never groups pages, receipts or screens whose text or digits differ; 'strict' misses some crops "
+        "and scans; 'loose' also takes heavier edits but may group distinct photos on a plain sky. "
+        "Measured in benchmarks/RESULTS.md.",
+    ),
+]
+KeepOpt = Annotated[
+    str,
+    typer.Option(
+        "--keep",
+        help="Which file of a group stays: 'quality' (the best copy: most picture pixels, lossless over "
+        "lossy, higher JPEG quality, no added border, sharper, then the oldest capture), 'largest' (most "
+        "pixels, then bytes), 'oldest' or 'newest' (capture time, else file time), or 'in:FOLDER' (a file "
+        "inside FOLDER). The JSON says why in kept_because.",
+    ),
+]
+AgainstOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--against",
+        help="Reference folder (repeatable): report only files of FOLDER that duplicate a file here, each "
+        "grouped under its reference copy; reference files are never moved. E.g. test/ --against train/.",
+        show_default=False,
     ),
 ]
 MinNccOpt = Annotated[
@@ -104,8 +124,16 @@ MinSsimOpt = Annotated[
     ),
 ]
 FlipsOpt = Annotated[bool, typer.Option("--flips/--no-flips", help="Count mirror images as duplicates.")]
+RotationsOpt = Annotated[
+    bool,
+    typer.Option("--rotations/--no-rotations", help="Count quarter and half turns as duplicates."),
+]
 CropsOpt = Annotated[
-    bool, typer.Option("--crops/--no-crops", help="Count crops keeping ≥ 90% of the area as duplicates.")
+    bool,
+    typer.Option(
+        "--crops/--no-crops",
+        help="Count crops keeping ≥ 75% of the area, and copies with an added border, as duplicates.",
+    ),
 ]
 StrictOpt = Annotated[bool, strict_option("any file could not be read")]
 
@@ -119,7 +147,16 @@ class Checks:
     max_rmse: MaxRmseOpt = None
     min_ssim: MinSsimOpt = None
     flips: FlipsOpt = True
+    rotations: RotationsOpt = True
     crops: CropsOpt = True
+
+    def options(self) -> dict[str, Any]:
+        """The keywords of find_duplicates: the thresholds as one Strictness, and what counts."""
+        limits = Strictness.named(self.strictness).replace(
+            min_ncc=self.min_ncc, max_rmse=self.max_rmse, min_ssim=self.min_ssim
+        )
+        name = self.strictness if limits == Strictness.named(self.strictness) else limits
+        return {"strictness": name, "flips": self.flips, "rotations": self.rotations, "crops": self.crops}
 
 
 _LABELS = {"reading": "reading images", "embedding": "embedding", "verifying": "checking pairs"}
@@ -128,6 +165,8 @@ _LABELS = {"reading": "reading images", "embedding": "embedding", "verifying": "
 @grouped
 def dedup(
     folder: DedupFolderArg = None,
+    against: AgainstOpt = None,
+    keep: KeepOpt = "quality",
     weights: FeatureWeightsOpt = None,
     model: ModelOpt = None,
     json_out: JsonOutOpt = None,
@@ -139,20 +178,23 @@ def dedup(
     device: DeviceOpt = None,
     precision: PrecisionOpt = "auto",
 ) -> None:
-    """Find near-duplicate images in FOLDER: exact copies, re-encodes, resizes, mirror images and crops.
+    """Find near-duplicate images in FOLDER: exact copies, re-encodes, resizes, turned or mirrored copies,
+    crops, added borders, tone edits and scans.
 
-    Candidates come from tiny thumbnails (NCC, RMSE); each is confirmed at up to 256 px where content
-    differs (SSIM of every tile), so pages of other words, app screens with other text and moved objects
-    never group. Each group keeps the file with the most pixels, then the largest file, then the oldest;
-    every other member is a checked duplicate of that keeper. Nothing changes unless you pass --move-to,
-    which moves the duplicates (never deletes) and writes a log that --undo LOG reverses. Unreadable
-    files are skipped and listed.
+    Candidates come from tiny thumbnails in every orientation; each is confirmed where content differs
+    (SSIM of every tile at up to 256 px, then at the files' own resolution), so pages of other words,
+    receipts whose digits differ, app screens with other text and moved objects never group. Each group
+    keeps its best copy (--keep) and says why; every other member is a checked duplicate of that keeper.
+    Nothing changes unless you pass --move-to, which moves the duplicates (never deletes) and writes a log
+    that --undo LOG reverses. Unreadable files are skipped and listed.
 
     Example:
 
         lookalike dedup photos/
 
-        lookalike dedup scans/ --strictness strict
+        lookalike dedup test/ --against train/
+
+        lookalike dedup scans/ --keep oldest --strictness strict
 
         lookalike dedup photos/ --json groups.json --move-to photos-duplicates/
 
@@ -167,10 +209,17 @@ def dedup(
         _undo(undo, to_stdout=to_stdout)
         return
     folder = _checked_folder(folder)
-    targets, vectors, embedder = _candidates(folder, weights, model, device, precision)
+    refs = [_checked_folder(r, what="--against") for r in against or []]
+    targets, vectors, embedder = _candidates(folder, weights, model, device, precision, index=not refs)
     with StageProgress(_LABELS) as progress:
         result = find_duplicates(
-            targets, vectors=vectors, embedder=embedder, progress=progress, **asdict(checks)
+            targets,
+            against=refs or None,
+            keep=keep,
+            vectors=vectors,
+            embedder=embedder,
+            progress=progress,
+            **checks.options(),
         )
     if json_out is not None and not to_stdout:
         write_json(result.to_dict(), json_out)
@@ -198,27 +247,34 @@ def _undo(log: Path, *, to_stdout: bool) -> None:
     )
 
 
-def _checked_folder(folder: Path | None) -> Path:
+def _checked_folder(folder: Path | None, *, what: str = "FOLDER") -> Path:
     if folder is None:
         raise LookalikeError("pass a FOLDER to check (or --undo LOG to reverse a --move-to)")
     if not folder.exists():
-        raise LookalikeError(f"{folder}: no such folder; pass a folder of images")
+        raise LookalikeError(f"{what} {folder}: no such folder; pass a folder of images")
     if not folder.is_dir():
-        raise LookalikeError(f"{folder}: is a file, not a folder; pass the folder of images to check")
+        raise LookalikeError(f"{what} {folder}: is a file, not a folder; pass a folder of images")
     return folder
 
 
 def _candidates(
-    folder: Path, weights: str | None, model: str | None, device: str | None, precision: str
+    folder: Path,
+    weights: str | None,
+    model: str | None,
+    device: str | None,
+    precision: str,
+    *,
+    index: bool = True,
 ) -> tuple[Path | list[Path], Any, Any]:
     """What find_duplicates takes deep-feature candidates from: ``(paths, vectors, embedder)`` — nothing
-    without ``--weights``, else an up-to-date index's stored vectors, else the embedder itself."""
+    without ``--weights``, else (with ``index``) an up-to-date index's stored vectors, else the embedder
+    itself (with reference folders, which no index of FOLDER holds)."""
     if weights is None:
         return folder, None, None
     from lookalike.collection.reuse import stored_vectors
 
     embedder = load_embedder(weights, model=model, device=device, precision=precision)
-    stored = stored_vectors(folder, embedder)
+    stored = stored_vectors(folder, embedder) if index else None
     if stored is None:
         return folder, None, embedder
     err.print(f"feature vectors from {shown(stored.location)}", highlight=False)
@@ -267,13 +323,14 @@ def _print_groups(result: DedupResult) -> None:
         if n > 1:
             table.add_section()
         for m in group.members:
+            mark = "[bold green]keep[/]" if not m.reference else "[bold blue]ref[/]"
             table.add_row(
                 str(n) if m.keeper else "",
-                "[bold green]keep[/]" if m.keeper else "[dim]dup[/]",
+                mark if m.keeper else "[dim]dup[/]",
                 f"[bold]{shown(m.path)}[/]" if m.keeper else shown(m.path),
                 f"{m.width}×{m.height}",
                 format_bytes(m.bytes),
-                "" if m.keeper else m.kind,
+                f"[dim]{group.kept_because}[/]" if m.keeper else m.kind,
                 "" if m.keeper else f"{m.ncc:.3f}",
                 "" if m.keeper else f"{m.rmse:.3f}",
                 "" if m.keeper else f"{m.ssim:.3f}",

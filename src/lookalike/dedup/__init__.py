@@ -32,16 +32,8 @@ features are asked for.
 """
 
 from lookalike.dedup.coarse import CROP_BOXES
-from lookalike.dedup.find import (
-    MAX_COLOUR,
-    MAX_RMSE,
-    MIN_NCC,
-    MIN_SSIM,
-    STRICTNESS,
-    Strictness,
-    find_duplicates,
-    verify_pair,
-)
+from lookalike.dedup.find import find_duplicates, verify_pair
+from lookalike.dedup.keeper import KEEP_POLICIES, KeepPolicy, parse_keep
 from lookalike.dedup.moves import (
     MOVE_LOG_FORMAT,
     MOVE_LOG_VERSION,
@@ -52,11 +44,14 @@ from lookalike.dedup.moves import (
     read_move_log,
     undo_moves,
 )
+from lookalike.dedup.orientation import Orientation
 from lookalike.dedup.reading import Progress
 from lookalike.dedup.results import DedupResult, DuplicateGroup, Member, PairCheck
+from lookalike.dedup.strictness import MAX_COLOUR, MAX_RMSE, MIN_NCC, MIN_SSIM, STRICTNESS, Strictness
 
 __all__ = [
     "CROP_BOXES",
+    "KEEP_POLICIES",
     "MAX_COLOUR",
     "MAX_RMSE",
     "MIN_NCC",
@@ -66,14 +61,17 @@ __all__ = [
     "STRICTNESS",
     "DedupResult",
     "DuplicateGroup",
+    "KeepPolicy",
     "Member",
     "Move",
+    "Orientation",
     "PairCheck",
     "Progress",
     "Strictness",
     "UndoReport",
     "find_duplicates",
     "move_duplicates",
+    "parse_keep",
     "plan_moves",
     "read_move_log",
     "undo_moves",

@@ -1,57 +1,85 @@
-"""The coarse stage: candidate pairs from tiny thumbnails, and their alignment at 12×12.
+"""The coarse check: candidate pairs aligned and compared at 12×12.
 
-Every image keeps a 32×32 RGB thumbnail (the whole image squashed to a square, 3 KB). From it:
-
-* **candidates** — each image's nearest images by normalized cross-correlation (NCC) of 8×8 thumbnails, the
-  image itself and its mirror image as queries (exact inner-product search with FAISS);
-* **the coarse check** — NCC and root-mean-square difference of 12×12 thumbnails at the best alignment: as
-  is or mirrored, and one side cut to any of 22 boxes covering ≥ 88% of its area (the other side whole).
-  It is cheap and lets every re-encode, resize, flip and crop through; the fine check
-  (:mod:`lookalike.dedup.fine`) then decides where content differs.
+Every view of an image (the whole image, and its content box when it has a uniform border) keeps a 32×32
+RGB thumbnail (squashed to a square, 3 KB). A candidate pair of views comes with the orientation that
+turns ``b`` to look like ``a`` (:mod:`~lookalike.dedup.candidates`). The coarse check compares 12×12
+thumbnails at the best alignment — ``b`` in that orientation, and one side cut to any of the boxes of
+:data:`CROP_BOXES` (sides of 75–100%, keeping ≥ 75% of the area) — by normalized cross-correlation (NCC,
+each colour channel centred on its own mean) and by the root-mean-square difference after the bounded tone
+map of :mod:`~lookalike.dedup.photometric` (RMSE). It is cheap and lets every re-encode, resize, turn,
+crop and tone edit through; the fine check (:mod:`lookalike.dedup.fine`) then decides where content
+differs.
 
 NumPy only: area shrinking and box sampling are fixed linear maps (the same sampling as torchvision's
-``roi_align`` with ``aligned=True`` and two samples per bin), applied as matrix products.
+``roi_align`` with ``aligned=True`` and two samples per bin), applied as matrix products. Dihedral turns of
+a square thumbnail are exact, and squashing commutes with them: the thumbnail of a turned image is the
+turned thumbnail.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cache, cached_property
+from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING
 
-from lookalike.metrics import centred_unit_rows
+from lookalike.dedup.orientation import ALL, Orientation, oriented
+from lookalike.dedup.photometric import match_tone
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
 BASE = 32
-CANDIDATE = 8
 VERIFY = 12
 # Two thumbnails whose pixels vary less than this (std, [0, 1] units) are flat: NCC is undefined for them, so
 # flat pairs count as matching structure and only their RMSE decides.
 FLAT_STD = 2 / 255
+#: Crops keep at least this share of the area (and of each side, :data:`MIN_SIDE`).
+MIN_AREA = 0.75
+MIN_SIDE = 0.75
+#: Boxes start every this fraction of the side along an axis that is cut.
+BOX_STEP = 0.05
 Box = tuple[float, float, float, float]
 
 
 def _crop_boxes() -> list[Box]:
-    """The whole image first, then boxes with sides in {1, 0.95, 0.9} covering ≥ 88% of the area, at the
-    start, middle and end of each axis that is cut: 22 boxes as (x0, y0, x1, y1) fractions."""
-    boxes = [(0.0, 0.0, 1.0, 1.0)]
-    sides = (1.0, 0.95, 0.9)
-    for w, h in itertools.product(sides, sides):
-        if (w, h) == (1.0, 1.0) or w * h < 0.88 - 1e-9:
+    """The whole image first, then boxes with sides in {1, 0.95, …, 0.75} covering ≥ :data:`MIN_AREA` of the
+    area, at every :data:`BOX_STEP` along each axis that is cut (so that a crop anywhere lies within half a
+    step of one), as (x0, y0, x1, y1) fractions — the larger boxes first."""
+    sides = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75)
+    boxes: list[Box] = []
+    for w, h in sorted(itertools.product(sides, sides), key=lambda s: (-s[0] * s[1], -s[0], -s[1])):
+        if w * h < MIN_AREA - 1e-9:
             continue
-        xs = (0.0,) if w == 1.0 else (0.0, (1 - w) / 2, 1 - w)
-        ys = (0.0,) if h == 1.0 else (0.0, (1 - h) / 2, 1 - h)
-        boxes += [(x, y, x + w, y + h) for x in xs for y in ys]
+        xs = [round(i * BOX_STEP, 4) for i in range(round((1 - w) / BOX_STEP) + 1)]
+        ys = [round(i * BOX_STEP, 4) for i in range(round((1 - h) / BOX_STEP) + 1)]
+        boxes += [(x, y, round(x + w, 4), round(y + h, 4)) for y in ys for x in xs]
     return boxes
 
 
 CROP_BOXES = _crop_boxes()
 WHOLE = [CROP_BOXES[0]]
+#: A few crops spread over the range, for a cheap first look (:data:`PREFILTER_SIZE` px) at whether a pair
+#: might be a crop at all: sides of 0.87 at 3×3 places, and 0.8 of one side at 3 places along it.
+SPARSE_BOXES: list[Box] = (
+    [(x, y, x + 0.87, y + 0.87) for y in (0.0, 0.065, 0.13) for x in (0.0, 0.065, 0.13)]
+    + [(0.0, y, 1.0, y + 0.8) for y in (0.0, 0.1, 0.2)]
+    + [(x, 0.0, x + 0.8, 1.0) for x in (0.0, 0.1, 0.2)]
+)
+PREFILTER_SIZE = 8
+#: For each of :data:`SPARSE_BOXES`, the boxes of :data:`CROP_BOXES` (indices) whose edges lie within
+#: :data:`NEAR` of it: where the crop search goes on once a sparse box has matched.
+NEAR = 0.1
+NEAR_BOXES: list[list[int]] = [
+    [
+        i
+        for i, c in enumerate(CROP_BOXES)
+        if i and max(abs(u - v) for u, v in zip(c, s, strict=True)) <= NEAR + 1e-9
+    ]
+    for s in SPARSE_BOXES
+]
 
 
 @cache
@@ -94,12 +122,13 @@ def _box_sampler(start: float, end: float, n_in: int = BASE, n_out: int = VERIFY
 
 @dataclass(frozen=True)
 class Match:
-    """The best coarse alignment of a pair (a, b): NCC, RMSE, whether b was mirrored, which side was cut
-    ("", "a" or "b") and to which box of :data:`CROP_BOXES` (0 = the whole image)."""
+    """The best coarse alignment of a pair of views (a, b): NCC, RMSE (after the tone map), the orientation
+    that turns ``b`` to look like ``a``, which side was cut ("", "a" or "b", ``b`` in that orientation) and
+    to which box of :data:`CROP_BOXES` (0 = the whole view)."""
 
     ncc: float
     rmse: float
-    flipped: bool
+    orientation: Orientation
     cropped: str
     box: int
 
@@ -109,9 +138,10 @@ class Match:
 
 @dataclass
 class Thumbnails:
-    """The BASE×BASE RGB thumbnails of every image (uint8 N×BASE×BASE×3), read as [0, 1] floats."""
+    """The BASE×BASE RGB thumbnails of every view (uint8 N×BASE×BASE×3), read as [0, 1] floats."""
 
     base: npt.NDArray[np.uint8]
+    _whole: dict[int, npt.NDArray[np.float32]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def stack(cls, thumbs: Sequence[npt.NDArray[np.uint8]]) -> Thumbnails:
@@ -119,141 +149,216 @@ class Thumbnails:
 
         return cls(np.stack(thumbs) if thumbs else np.zeros((0, BASE, BASE, 3), np.uint8))
 
-    def floats(self, ix: npt.NDArray[np.intp] | slice = slice(None)) -> npt.NDArray[np.float32]:
-        """N×3×BASE×BASE floats in [0, 1]."""
+    @staticmethod
+    def as_floats(base: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """N×3×BASE×BASE floats in [0, 1] from N×BASE×BASE×3 uint8."""
         import numpy as np
 
-        out: npt.NDArray[np.float32] = np.ascontiguousarray(
-            self.base[ix].transpose(0, 3, 1, 2), dtype=np.float32
-        ) / np.float32(255)
+        out: npt.NDArray[np.float32] = np.ascontiguousarray(base.transpose(0, 3, 1, 2), dtype=np.float32)
+        out /= np.float32(255)
         return out
 
-    def shrunk(self, size: int) -> npt.NDArray[np.float32]:
-        """N×(3·size²): every whole image area-averaged to size×size, 4096 images at a time."""
+    def shrunk(self, size: int, base: npt.NDArray[np.uint8] | None = None) -> npt.NDArray[np.float32]:
+        """N×3×size×size: every thumbnail (of ``base``, default all) area-averaged, 4096 at a time."""
         import numpy as np
 
+        src = self.base if base is None else base
         m = _area(BASE, size)
-        parts = [m @ self.floats(slice(i, i + 4096)) @ m.T for i in range(0, len(self.base), 4096)]
+        parts = [m @ self.as_floats(src[i : i + 4096]) @ m.T for i in range(0, len(src), 4096)]
         if not parts:
-            return np.zeros((0, 3 * size * size), np.float32)
-        out: npt.NDArray[np.float32] = np.concatenate(parts).reshape(len(self.base), -1)
-        return out
+            return np.zeros((0, 3, size, size), np.float32)
+        return np.concatenate(parts)
 
-    @cached_property
-    def whole(self) -> npt.NDArray[np.float32]:
-        """N×(3·VERIFY²): each whole image at the verification size."""
-        return self.shrunk(VERIFY)
+    def whole(self, size: int = VERIFY) -> npt.NDArray[np.float32]:
+        """N×(3·size²): each view whole, area-averaged to size×size (computed once per size)."""
+        if size not in self._whole:
+            self._whole[size] = self.shrunk(size).reshape(len(self.base), -1)
+        return self._whole[size]
 
-    @cached_property
-    def candidate_rows(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        """Unit-length centred 8×8 thumbnails of each image and of its mirror image."""
-        small = self.shrunk(CANDIDATE)
-        mirrored = small.reshape(-1, 3, CANDIDATE, CANDIDATE)[..., ::-1].reshape(len(small), -1)
-        return centred_unit_rows(small), centred_unit_rows(mirrored)
-
-    def views(self, ix: npt.NDArray[np.intp], boxes: Sequence[Box]) -> npt.NDArray[np.float32]:
-        """len(ix)×len(boxes)×(3·VERIFY²): each box of each image resampled to VERIFY×VERIFY."""
+    def views(
+        self,
+        ix: npt.NDArray[np.intp],
+        boxes: Sequence[Box],
+        codes: npt.NDArray[np.intp] | None = None,
+        size: int = VERIFY,
+    ) -> npt.NDArray[np.float32]:
+        """len(ix)×len(boxes)×(3·size²): each box of each view, the view first put in the orientation
+        ``ALL[codes[i]]`` (default as is), resampled to size×size."""
         import numpy as np
 
+        if codes is None:
+            codes = np.zeros(len(ix), np.intp)
+        out = np.empty((len(ix), len(boxes), 3 * size * size), np.float32)
         if len(boxes) == 1 and boxes[0] == WHOLE[0]:
-            return self.whole[ix][:, None, :]
-        ry = np.stack([_box_sampler(b[1], b[3]) for b in boxes])[None, :, None]  # 1×k×1×V×B
-        rx = np.stack([_box_sampler(b[0], b[2]) for b in boxes])[None, :, None]
-        out: npt.NDArray[np.float32] = ry @ self.floats(ix)[:, None] @ rx.transpose(0, 1, 2, 4, 3)
-        return out.reshape(len(ix), len(boxes), -1)
+            for code in np.unique(codes).tolist():
+                sel = codes == code
+                grid = self.whole(size)[ix[sel]].reshape(-1, 3, size, size)
+                turned = oriented(grid.transpose(0, 2, 3, 1), ALL[code]).transpose(0, 3, 1, 2)
+                out[sel, 0] = turned.reshape(int(sel.sum()), -1)
+            return out
+        # boxes share their spans: sample each distinct vertical span once, then each box's horizontal one
+        ys = sorted({(b[1], b[3]) for b in boxes})
+        xs = sorted({(b[0], b[2]) for b in boxes})
+        ry = np.stack([_box_sampler(y0, y1, BASE, size) for y0, y1 in ys])[None, :, None]  # 1×ny×1×V×B
+        rx = [_box_sampler(x0, x1, BASE, size).T for x0, x1 in xs]
+        iy = [ys.index((b[1], b[3])) for b in boxes]
+        ix_ = [xs.index((b[0], b[2])) for b in boxes]
+        for code in np.unique(codes).tolist():
+            sel = np.flatnonzero(codes == code)
+            src = self.as_floats(np.ascontiguousarray(oriented(self.base[ix[sel]], ALL[code])))
+            rows = ry @ src[:, None]  # n×ny×3×V×B
+            for k in range(len(boxes)):
+                out[sel, k] = (rows[:, iy[k]] @ rx[ix_[k]]).reshape(len(sel), -1)
+        return out
 
 
-def _mirror(views: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """n×boxes×(3·VERIFY²) views, each flipped left to right."""
-    n, nb, d = views.shape
-    return views.reshape(n, nb, 3, VERIFY, VERIFY)[..., ::-1].reshape(n, nb, d)
+def _unit(raw: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """Rows ``[..., 3·size²]`` centred per channel and scaled to unit length — the inner product of two is
+    their normalized cross-correlation, blind to brightness, contrast and a slight colour cast — and
+    whether each row is flat (no structure to correlate)."""
+    import numpy as np
+
+    x = raw.reshape(*raw.shape[:-1], 3, -1)
+    x = (x - x.mean(-1, keepdims=True)).reshape(raw.shape)
+    norm = np.sqrt(np.einsum("...d,...d->...", x, x))
+    flat = norm < FLAT_STD * np.sqrt(raw.shape[-1])
+    x /= np.maximum(norm, 1e-12)[..., None]
+    return x, flat
+
+
+def _rmse(x: npt.NDArray[np.float32], y: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """RMS difference of rows ``[n, 3·size²]`` after ``y`` is tone-matched to ``x``."""
+    import numpy as np
+
+    xs, ys = x.reshape(len(x), 3, -1), y.reshape(len(y), 3, -1)
+    out: npt.NDArray[np.float32] = np.sqrt(np.square(xs - match_tone(xs, ys)).mean((1, 2)))
+    return out
+
+
+@dataclass
+class Matches:
+    """The best alignments of many pairs, as arrays: ``ncc``, ``rmse`` (NaN where not measured), ``cut``
+    (0: neither side, 1: ``a``, 2: ``b``), ``box`` (an index into the boxes searched) and the pairs' rows
+    ``(a, b, code)``."""
+
+    ncc: npt.NDArray[np.float32]
+    rmse: npt.NDArray[np.float32]
+    cut: npt.NDArray[np.int8]
+    box: npt.NDArray[np.intp]
+    rows: npt.NDArray[np.intp]
+
+    def passes(self, min_ncc: float, max_rmse: float) -> npt.NDArray[np.bool_]:
+        out: npt.NDArray[np.bool_] = (self.ncc >= min_ncc) & (self.rmse <= max_rmse)
+        return out
+
+    def match(self, i: int, boxes: Sequence[int] | None = None) -> Match:
+        """Row ``i`` as a :class:`Match`; ``boxes`` maps the box index to :data:`CROP_BOXES` (default: as
+        is)."""
+        k = int(self.box[i])
+        return Match(
+            ncc=min(1.0, float(self.ncc[i])),
+            rmse=float(self.rmse[i]),
+            orientation=ALL[int(self.rows[i, 2])],
+            cropped=("", "a", "b")[int(self.cut[i])],
+            box=k if boxes is None else boxes[k],
+        )
 
 
 def verify(
     thumbs: Thumbnails,
-    pairs: Sequence[tuple[int, int]],
+    pairs: Sequence[tuple[int, int, int]],
     boxes: Sequence[Box],
     *,
-    flips: bool = True,
     cut: str | None = None,
+    size: int = VERIFY,
 ) -> list[Match]:
-    """The best alignment of each pair (a, b): b as is or mirrored (``flips``), × a cut to each box against
-    b whole, or a whole against b cut to each box (only the side ``cut``, "a" or "b", when given). Best =
-    highest NCC; RMSE is taken there."""
+    """The best alignment of each pair ``(a, b, code)`` of views, ``b`` in orientation ``ALL[code]``: ``a``
+    cut to each box against ``b`` whole, or ``a`` whole against ``b`` cut to each box (only the side ``cut``,
+    "a" or "b", when given). Best = highest NCC; the RMSE is taken there. ``Match.box`` indexes
+    ``boxes``."""
     import numpy as np
 
-    cut_a = {None: (True, False), "a": (True,), "b": (False,)}[cut]
-    alignments = [(crop_a, mirror) for mirror in (False, True)[: 2 if flips else 1] for crop_a in cut_a]
-    if len(boxes) == 1:  # whole against whole: cutting either side is the same comparison
-        alignments = list(dict.fromkeys((True, mirror) for _, mirror in alignments))
-    out: list[Match] = []
-    chunk = max(256, (1 << 22) // (len(boxes) * 3 * VERIFY * VERIFY))  # gathers of ≤ 16 MB
-    for start in range(0, len(pairs), chunk):
-        part = np.asarray(pairs[start : start + chunk], dtype=np.intp).reshape(-1, 2)
-        uniq, inv = np.unique(part.ravel(), return_inverse=True)
-        a, b = inv.reshape(-1, 2).T
-        raw = thumbs.views(uniq, boxes)  # n×boxes×D, each view of each image once
-        unit, flat = centred_unit_rows(raw), raw.std(-1) < FLAT_STD
-        sides = {False: (raw, unit), True: (_mirror(raw), _mirror(unit)) if flips else (raw, unit)}
-        rows = np.arange(len(a))
+    found = verify_all(thumbs, np.asarray(pairs, dtype=np.intp).reshape(-1, 3), boxes, cut=cut, size=size)
+    return [found.match(i) for i in range(len(found.ncc))]
+
+
+def verify_all(
+    thumbs: Thumbnails,
+    pairs: npt.NDArray[np.intp],
+    boxes: Sequence[Box],
+    *,
+    cut: str | None = None,
+    size: int = VERIFY,
+    rmse_from: float = -1.0,
+) -> Matches:
+    """:func:`verify` for an array of pairs ``[n, 3]``, as arrays; the RMSE only where the NCC reaches
+    ``rmse_from`` (NaN elsewhere: a pair that fails on NCC needs none)."""
+    import numpy as np
+
+    sides = {None: (True, False), "a": (True,), "b": (False,)}[cut]
+    is_whole = len(boxes) == 1 and boxes[0] == WHOLE[0]
+    if is_whole:  # whole against whole: cutting either side is the same comparison
+        sides = sides[:1]
+    n = len(pairs)
+    out = Matches(
+        np.zeros(n, np.float32),
+        np.full(n, np.nan, np.float32),
+        np.zeros(n, np.int8),
+        np.zeros(n, np.intp),
+        pairs,
+    )
+    chunk = max(256, (1 << 22) // (len(boxes) * 3 * size * size))  # gathers of ≤ 16 MB
+    for start in range(0, n, chunk):
+        part = pairs[start : start + chunk]
+        rows = np.arange(len(part))
+        # a as is, b in its orientation; each view sampled once whole and, where it is cut, once per box
+        keys = np.stack([part[:, 0] * 8, part[:, 1] * 8 + part[:, 2]])
+        uniq, inv = np.unique(keys, return_inverse=True)
+        ab = inv.reshape(2, -1)
+        whole = thumbs.views(uniq // 8, WHOLE, uniq % 8, size)[:, 0]  # n×D
+        w_unit, w_flat = _unit(whole)
+        cut_views: dict[
+            bool,
+            tuple[
+                npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.bool_], npt.NDArray[np.intp]
+            ],
+        ] = {}
+        for crop_a in sides:
+            side = ab[0] if crop_a else ab[1]
+            if is_whole:
+                cut_views[crop_a] = (whole[:, None], w_unit[:, None], w_flat[:, None], side)
+                continue
+            keys_cut, at = np.unique(side, return_inverse=True)
+            raw = thumbs.views(uniq[keys_cut] // 8, boxes, uniq[keys_cut] % 8, size)
+            cut_views[crop_a] = (raw, *_unit(raw), at)
         nccs, picks = [], []
-        for crop_a, mirror in alignments:
+        for crop_a in sides:
+            _, unit, flat, at = cut_views[crop_a]
+            other = ab[1] if crop_a else ab[0]
             # the cut side (every box) against the other side whole
-            x_unit, x_flat = (unit[a], flat[a]) if crop_a else (sides[mirror][1][b], flat[b])
-            y_unit, y_flat = (sides[mirror][1][b, 0], flat[b, 0]) if crop_a else (unit[a, 0], flat[a, 0])
-            ncc = np.einsum("pkd,pd->pk", x_unit, y_unit)
+            ncc = np.einsum("pkd,pd->pk", unit[at], w_unit[other])
             # flat on both sides: no structure to differ, so only the RMSE (brightness) decides
-            ncc = np.where(x_flat & y_flat[:, None], 1.0, ncc)
+            ncc = np.where(flat[at] & w_flat[other][:, None], 1.0, ncc)
             picks.append(ncc.argmax(1))
             nccs.append(ncc[rows, picks[-1]])
         scores = np.stack(nccs, 1)
         which = scores.argmax(1)
         box = np.stack(picks, 1)[rows, which]
-        x = np.empty((len(a), raw.shape[-1]), np.float32)
+        best = scores[rows, which]
+        sl = slice(start, start + len(part))
+        out.ncc[sl], out.box[sl] = np.minimum(best, 1.0), box
+        cut_a = np.asarray(sides)[which]
+        out.cut[sl] = 0 if is_whole else np.where(cut_a, 1, 2)
+        need = np.flatnonzero(best >= rmse_from)
+        if not len(need):
+            continue
+        x = np.empty((len(need), whole.shape[1]), np.float32)
         y = np.empty_like(x)
-        for w, (crop_a, mirror) in enumerate(alignments):
-            sel = which == w
-            if not sel.any():
-                continue
-            b_raw = sides[mirror][0]
-            ia, ib, kb = a[sel], b[sel], box[sel]
-            x[sel] = raw[ia, kb] if crop_a else b_raw[ib, kb]
-            y[sel] = b_raw[ib, 0] if crop_a else raw[ia, 0]
-        rmse = np.sqrt(np.square(x - y).mean(1))
-        for p, w in enumerate(which.tolist()):
-            crop_a, mirror = alignments[w]
-            k = int(box[p])
-            out.append(
-                Match(
-                    ncc=min(1.0, float(scores[p, w])),
-                    rmse=float(rmse[p]),
-                    flipped=mirror,
-                    cropped=("a" if crop_a else "b") if k else "",
-                    box=k,
-                )
-            )
+        for w, crop_a in enumerate(sides):
+            sel = which[need] == w
+            raw, _, _, at = cut_views[crop_a]
+            rr = need[sel]
+            boxed, other = raw[at[rr], box[rr]], whole[(ab[1] if crop_a else ab[0])[rr]]
+            x[sel], y[sel] = (boxed, other) if crop_a else (other, boxed)
+        out.rmse[start + need] = _rmse(x, y)
     return out
-
-
-def knn_pairs(
-    queries: Sequence[npt.NDArray[np.float32]], base: npt.NDArray[np.float32], k: int
-) -> set[tuple[int, int]]:
-    """Pairs (i, j), i < j, where j is among the k nearest rows of ``base`` (inner product) to row i of any
-    query matrix; exact search with FAISS."""
-    import faiss
-    import numpy as np
-
-    n = base.shape[0]
-    k = min(k + 1, n)  # + the image itself
-    if n < 2 or k < 2:
-        return set()
-    index = faiss.IndexFlatIP(base.shape[1])
-    index.add(np.ascontiguousarray(base, dtype=np.float32))
-    pairs: set[tuple[int, int]] = set()
-    for q in queries:
-        _, nn = index.search(np.ascontiguousarray(q, dtype=np.float32), k)
-        for i, row in enumerate(nn.tolist()):
-            for j in row:
-                if j >= 0 and j != i:
-                    pairs.add((i, j) if i < j else (j, i))
-    return pairs

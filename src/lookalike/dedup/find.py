@@ -2,260 +2,70 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from lookalike.dedup import coarse, fine
+from lookalike.dedup import candidates as cands
+from lookalike.dedup import coarse
+from lookalike.dedup.borders import WHOLE, Box, box_area
+from lookalike.dedup.fine import FineMatch
 from lookalike.dedup.grouping import keeper_first_groups
-from lookalike.dedup.reading import (
-    FileFacts,
-    Progress,
-    content_ids,
-    read_all,
-    read_fine,
-    read_one,
-)
+from lookalike.dedup.judge import Judge, Pair, Views
+from lookalike.dedup.keeper import KeeperFacts, KeepPolicy, kept_because, parse_keep, rank
+from lookalike.dedup.orientation import ALL, IDENTITY, MIRROR
+from lookalike.dedup.quality import UNKNOWN_FILE, FileQuality, read_quality
+from lookalike.dedup.reading import FileFacts, Progress, content_ids, read_all, read_one
 from lookalike.dedup.results import DedupResult, DuplicateGroup, Member, PairCheck
+from lookalike.dedup.strictness import Strictness, StrictnessName, resolve
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.images import list_images
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
-    from PIL import Image
 
     from lookalike.features import Embedder
 
-StrictnessName = Literal["strict", "normal", "loose"]
+PathsArg = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+# A turn shows in the relation from this many degrees on.
+TURN_SHOWN = 0.3
 
 
-@dataclass(frozen=True)
-class Strictness:
-    """The thresholds of both checks. Coarse: NCC and RMSE of 12×12 thumbnails (lets every re-encode,
-    resize, flip and crop through); fine: lowest tile SSIM (tiles of 1/8 of the side, and ``detail`` on
-    tiles of 1/12) and largest tile colour difference at the refined alignment (decides where content
-    differs)."""
-
-    min_ncc: float
-    max_rmse: float
-    min_ssim: float
-    max_colour: float
-    min_detail: float
+def _orientations(flips: bool, rotations: bool) -> tuple[int, ...]:
+    """The orientation codes a copy may be in."""
+    return tuple(o.code for o in ALL if (flips or not o.mirror) and (rotations or o.turns == 0))
 
 
-#: Presets measured on ``benchmarks/dedup.py`` (RESULTS.md "Dedup: content verification").
-STRICTNESS: dict[str, Strictness] = {
-    "strict": Strictness(min_ncc=0.95, max_rmse=0.06, min_ssim=0.90, max_colour=0.04, min_detail=0.6),
-    # coarse 0.85: a small shape on white, cropped, correlates only ~0.88 at 12×12; the fine check decides
-    "normal": Strictness(min_ncc=0.85, max_rmse=0.06, min_ssim=0.80, max_colour=0.06, min_detail=0.5),
-    "loose": Strictness(min_ncc=0.80, max_rmse=0.10, min_ssim=0.65, max_colour=0.10, min_detail=0.4),
-}
-MIN_NCC = STRICTNESS["normal"].min_ncc
-MAX_RMSE = STRICTNESS["normal"].max_rmse
-MIN_SSIM = STRICTNESS["normal"].min_ssim
-MAX_COLOUR = STRICTNESS["normal"].max_colour
-# A pair goes on to the coarse crop search only if its 8×8 thumbnails (as is or mirrored) correlate this
-# well: crops keeping ≥ 90% of the area score at least 0.85 there.
-CROP_PREFILTER = 0.8
-
-# The fine check stops on a 64 or 128 px grid for pairs this far below ``min_ssim`` there (aligned
-# duplicates score ≥ 0.95 on those grids, distinct pages and screens mostly below 0.6).
-GIVE_UP_MARGIN = 0.1
-
-Pair = tuple[int, int]
-
-
-class _Judge:
-    """Both checks for pairs of images (by position), each result computed once and kept."""
-
-    def __init__(
-        self,
-        thumbs: coarse.Thumbnails,
-        fines: list[Image.Image | None],
-        paths: list[Path],
-        limits: Strictness,
-        *,
-        flips: bool,
-        crops: bool,
-    ) -> None:
-        self.thumbs, self.fines, self.paths = thumbs, fines, paths
-        self.limits, self.flips, self.crops = limits, flips, crops
-        self.coarse: dict[Pair, coarse.Match] = {}
-        self.fine: dict[Pair, fine.FineMatch] = {}
-        self.cut: dict[Pair, tuple[coarse.Match, ...]] = {}  # the best alignments with a cut side
-
-    def _fine_image(self, i: int) -> Image.Image:
-        img = self.fines[i]
-        if img is None:
-            img = self.fines[i] = read_fine(self.paths[i])
-        return img
-
-    def check_coarse(self, pairs: Sequence[Pair]) -> None:
-        """Coarse matches of ``pairs`` (a < b): whole images first, the crop search only where that fails
-        and the 8×8 thumbnails agree well enough for a crop."""
-        import numpy as np
-
-        todo = [p for p in dict.fromkeys(pairs) if p not in self.coarse]
-        self.coarse.update(
-            zip(todo, coarse.verify(self.thumbs, todo, coarse.WHOLE, flips=self.flips), strict=True)
-        )
-        if not self.crops:
-            return
-        retry = [p for p in todo if not self.coarse[p].passes(self.limits.min_ncc, self.limits.max_rmse)]
-        if retry:
-            plain, mirror = self.thumbs.candidate_rows  # computed once for every image
-            a, b = np.asarray(retry).T
-            s8 = (plain[a] * plain[b]).sum(1)
-            if self.flips:
-                s8 = np.maximum(s8, (plain[a] * mirror[b]).sum(1))
-            retry = [p for p, s in zip(retry, s8.tolist(), strict=True) if s >= CROP_PREFILTER]
-        for start in range(0, len(retry), 4096):
-            part = retry[start : start + 4096]
-            for p, m in zip(
-                part, coarse.verify(self.thumbs, part, coarse.CROP_BOXES, flips=self.flips), strict=True
-            ):
-                if m.ncc > self.coarse[p].ncc:
-                    self.coarse[p] = m
-
-    def coarse_passed(self, p: Pair) -> bool:
-        return self.coarse[p].passes(self.limits.min_ncc, self.limits.max_rmse)
-
-    def fine_passes(self, f: fine.FineMatch) -> bool:
-        lim = self.limits
-        return f.ssim >= lim.min_ssim and f.detail >= lim.min_detail and f.colour <= lim.max_colour
-
-    def find_cuts(self, pairs: Sequence[Pair]) -> None:
-        """The best alignment of each pair with a cut, one with ``a`` cut and one with ``b`` cut, in
-        batches: starts for the fine search besides the coarse best (which may cut the wrong side of a
-        plain picture, or none of a slight crop)."""
-        todo = [p for p in dict.fromkeys(pairs) if p not in self.cut]
-        for start in range(0, len(todo), 4096):
-            part = todo[start : start + 4096]
-            both = [
-                coarse.verify(self.thumbs, part, coarse.CROP_BOXES, flips=self.flips, cut=c) for c in "ab"
-            ]
-            self.cut.update(zip(part, zip(*both, strict=True), strict=True))
-
-    def check_fine(self, p: Pair) -> fine.FineMatch:
-        """The fine match of a coarse-passed pair, refined from the coarse alignment, then (while that
-        falls short) from the best alignment with ``a`` cut and with ``b`` cut."""
-        if p in self.fine:
-            return self.fine[p]
-        try:  # a file read again for its fine thumbnail may have changed or gone since the scan
-            fa, fb = self._fine_image(p[0]), self._fine_image(p[1])
-        except (ImageError, OSError):
-            self.fine[p] = fine.FineMatch(-1.0, 1.0, (0, 0), fine.WHOLE, detail=-1.0)
-            return self.fine[p]
-        a, b = p
-        m = self.coarse[p]
-        found = [m]
-        if self.crops:
-            if p not in self.cut:
-                self.find_cuts([p])
-            found += [
-                c
-                for c in self.cut[p]
-                if c.box and (c.flipped, c.cropped, c.box) != (m.flipped, m.cropped, m.box)
-            ]
-        starts = [fine.Start(c.flipped, c.cropped != "b", coarse.CROP_BOXES[c.box]) for c in found]
-        f = fine.compare(
-            fa,
-            fb,
-            starts,
-            base_a=self.thumbs.base[a],
-            base_b=self.thumbs.base[b],
-            give_up_below=self.limits.min_ssim - GIVE_UP_MARGIN,
-            enough=self.fine_passes,
-        )
-        self.fine[p] = f
-        return f
-
-    def duplicate(self, i: int, j: int) -> bool:
-        p = (min(i, j), max(i, j))
-        if p not in self.coarse:
-            self.check_coarse([p])
-        return self.coarse_passed(p) and self.fine_passes(self.check_fine(p))
-
-    def verdict(self, p: Pair) -> PairCheck:
-        m, f = self.coarse[p], self.fine.get(p)
-        return PairCheck(
-            self.paths[p[0]],
-            self.paths[p[1]],
-            m.ncc,
-            m.rmse,
-            m.flipped if f is None else f.flipped,
-            bool(m.cropped if f is None else f.cropped),
-            self.coarse_passed(p) and f is not None and self.fine_passes(f),
-            None if f is None else f.ssim,
-            None if f is None else f.colour,
-            self.coarse_passed(p),
-            None if f is None else f.detail,
-        )
-
-
-def _keeper_order(f: FileFacts) -> tuple[int, int, float, str]:
-    """Sort key: most pixels, then most bytes, then oldest, then path."""
-    return (-f.width * f.height, -f.bytes, f.mtime, str(f.path))
-
-
-def _hints(keeper: FileFacts, other: FileFacts, match: fine.FineMatch | None) -> tuple[str, ...]:
-    """What the difference looks like, from the refined alignment."""
-    if match is None:
-        return ("exact",)
-    hints = []
-    if match.flipped:
-        hints.append("flipped")
-    if match.cropped:
-        hints.append("cropped")
-    elif keeper.width * keeper.height != other.width * other.height:
-        hints.append("resized")
-    return tuple(hints)
-
-
-def _as_paths(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
+def _as_paths(paths: PathsArg) -> list[Path]:
     if isinstance(paths, (str, os.PathLike)):
         return list_images(paths)
     return list(dict.fromkeys(Path(p) for p in paths))
 
 
-def _limits(
-    strictness: StrictnessName | str,
-    min_ncc: float | None,
-    max_rmse: float | None,
-    min_ssim: float | None,
-    max_colour: float | None,
-    min_detail: float | None = None,
-) -> Strictness:
-    if strictness not in STRICTNESS:
+def _reference_paths(against: PathsArg | Sequence[PathsArg] | None, new: list[Path]) -> list[Path]:
+    """The files of the reference folders (or files), none of them among ``new``."""
+    if against is None:
+        return []
+    sources = [against] if isinstance(against, (str, os.PathLike)) else list(against)
+    refs: list[Path] = []
+    for src in sources:
+        if isinstance(src, (str, os.PathLike)) and not Path(src).exists():
+            raise LookalikeError(f"--against {src}: no such folder; pass a folder of reference images")
+        refs += _as_paths(src)
+    taken = {p.absolute() for p in new}
+    overlap = [p for p in refs if p.absolute() in taken]
+    if overlap:
         raise LookalikeError(
-            f"strictness {strictness!r} is not one of {', '.join(STRICTNESS)}; e.g. 'normal'"
+            f"{overlap[0]} is both checked and a reference ({len(overlap)} file(s) in all); pass a "
+            "reference folder outside the folder checked"
         )
-    base = asdict(STRICTNESS[strictness])
-    given = {
-        "min_ncc": min_ncc,
-        "max_rmse": max_rmse,
-        "min_ssim": min_ssim,
-        "max_colour": max_colour,
-        "min_detail": min_detail,
-    }
-    base.update({k: v for k, v in given.items() if v is not None})
-    for name in ("min_ncc", "min_ssim", "min_detail"):
-        if not 0.0 < base[name] <= 1.0:
-            raise LookalikeError(
-                f"{name} {base[name]} must be in (0, 1], e.g. {getattr(STRICTNESS['normal'], name)}"
-            )
-    for name in ("max_rmse", "max_colour"):
-        if not 0.0 <= base[name] <= 1.0:
-            raise LookalikeError(
-                f"{name} {base[name]} must be in [0, 1] (pixels on a 0–1 scale), "
-                f"e.g. {getattr(STRICTNESS['normal'], name)}"
-            )
-    return Strictness(**base)
+    return list(dict.fromkeys(refs))
 
 
 def _embed(
@@ -276,34 +86,40 @@ def _embed(
 
 
 def find_duplicates(
-    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    paths: PathsArg,
     *,
+    strictness: Strictness | StrictnessName | str = "normal",
+    against: PathsArg | Sequence[PathsArg] | None = None,
+    keep: KeepPolicy | str = "quality",
     embedder: Embedder | None = None,
     vectors: npt.ArrayLike | None = None,
-    strictness: StrictnessName | str = "normal",
-    min_ncc: float | None = None,
-    max_rmse: float | None = None,
-    min_ssim: float | None = None,
-    max_colour: float | None = None,
-    min_detail: float | None = None,
     neighbours: int = 10,
     flips: bool = True,
+    rotations: bool = True,
     crops: bool = True,
     workers: int | None = None,
     progress: Progress | None = None,
+    **thresholds: float | None,
 ) -> DedupResult:
     """Group the near-duplicates among ``paths`` (a folder, or image files) and pick a keeper for each group.
 
-    Catches exact copies, re-encodes (e.g. JPEG quality 50), resizes, horizontal flips (``flips``) and
-    crops keeping ≥ 90% of the area (``crops``), and keeps apart images that only share a layout — pages of
-    different words, windows of one app, objects moved or recoloured. See :mod:`lookalike.dedup` for the
-    method. Unreadable files are skipped and listed in :attr:`DedupResult.failures`.
+    Catches exact copies, re-encodes (JPEG quality 30, WebP), resizes, quarter and half turns and mirror
+    images (``rotations``, ``flips``), crops keeping ≥ 75% of the area (``crops``), added uniform borders
+    (letterbox, frames), tone edits (brightness, contrast, gamma ±15%, slight colour casts) and scans (a
+    small turn, blur, noise), and keeps apart images that only share a layout — pages of different words,
+    documents of one template whose digits differ, windows of one app, objects moved or recoloured. See
+    :mod:`lookalike.dedup` for the method. Unreadable files are skipped and listed in
+    :attr:`DedupResult.failures`.
 
-    ``strictness`` picks the thresholds of both checks (:data:`STRICTNESS`); ``min_ncc`` / ``max_rmse``
-    (coarse) and ``min_ssim`` / ``min_detail`` / ``max_colour`` (fine) override single ones. Deep features
-    only add candidate pairs: pass an ``embedder``, or ``vectors`` with one row per path in the order of
-    ``paths`` (after folder listing), e.g. from an index. ``neighbours`` is how many candidates each image
-    gets from each source.
+    ``strictness`` is a :class:`Strictness` or the name of a preset (``strict``, ``normal``, ``loose``).
+    ``keep`` chooses each group's keeper (:func:`lookalike.dedup.keeper.parse_keep`: ``quality`` — the
+    best file — ``largest``, ``oldest``, ``newest`` or ``in:FOLDER``). With ``against`` (reference folders
+    or files), only files of ``paths`` that duplicate a reference file are reported, each group kept by a
+    reference file, and no reference file is ever a duplicate. Deep features only add candidate pairs:
+    pass an ``embedder``, or ``vectors`` with one row per path in the order of ``paths`` (after folder
+    listing), e.g. from an index. ``neighbours`` is how many candidates each image gets from each source.
+    The threshold keywords of earlier releases (``min_ncc=``, ``min_ssim=``, …) still work, with a
+    :class:`DeprecationWarning`: use ``strictness=Strictness.named("normal").replace(min_ssim=0.9)``.
 
     >>> result = find_duplicates(["a.jpg", "a-copy.jpg", "b.jpg"])  # doctest: +SKIP
     >>> [g.paths for g in result.groups]  # doctest: +SKIP
@@ -312,67 +128,92 @@ def find_duplicates(
     import numpy as np
 
     started = time.perf_counter()
-    limits = _limits(strictness, min_ncc, max_rmse, min_ssim, max_colour, min_detail)
+    limits = resolve(strictness, thresholds)
+    policy = keep if isinstance(keep, KeepPolicy) else parse_keep(keep)
     if neighbours < 1:
         raise LookalikeError(f"neighbours {neighbours} must be at least 1, e.g. 10")
-    all_paths = _as_paths(paths)
+    new_paths = _as_paths(paths)
+    ref_paths = _reference_paths(against, new_paths)
+    all_paths = new_paths + ref_paths
     settings = {
-        "strictness": strictness,
-        **asdict(limits),
+        "strictness": strictness if isinstance(strictness, str) else "custom",
+        **limits.to_dict(),
+        "keep": str(policy),
+        "against": [
+            str(p) for p in ([against] if isinstance(against, (str, os.PathLike)) else against or [])
+        ],
         "neighbours": neighbours,
         "flips": flips,
+        "rotations": rotations,
         "crops": crops,
         "features": embedder is not None or vectors is not None,
     }
     feats: npt.NDArray[np.float32] | None = None
     if vectors is not None:
         feats = np.asarray(vectors, dtype=np.float32)
-        if feats.ndim != 2 or feats.shape[0] != len(all_paths):
+        if feats.ndim != 2 or feats.shape[0] != len(new_paths):
             raise LookalikeError(
-                f"vectors has shape {tuple(feats.shape)}; expected one row per path ({len(all_paths)} rows)"
+                f"vectors has shape {tuple(feats.shape)}; expected one row per path ({len(new_paths)} rows)"
             )
+        if ref_paths:
+            raise LookalikeError("vectors cannot be combined with against; pass an embedder instead")
 
     read = read_all(all_paths, progress, workers)
     files = read.files
     feats = _file_features(feats, embedder, files, {p: i for i, p in enumerate(all_paths)}, progress)
     stats: dict[str, Any] = {}
+    refs = {p for p in ref_paths}
+    is_ref = [f.path in refs for f in files]
     if len(files) < 2:
         return DedupResult([], len(files), read.failures, settings, stats, time.perf_counter() - started)
 
     # exact copies collapse into one node each: the first file with those bytes
     content = content_ids(files)
     nodes = sorted(set(content))
-    thumbs = coarse.Thumbnails.stack([read.thumbs[c] for c in nodes])
-    judge = _Judge(
+    views = Views.of_nodes([files[c].content for c in nodes])
+    thumbs = coarse.Thumbnails.stack([t for c in nodes for t in read.thumbs[c]])
+    node_ref = np.zeros(len(nodes), bool)
+    node_of = {c: n for n, c in enumerate(nodes)}
+    for i, c in enumerate(content):
+        node_ref[node_of[c]] |= is_ref[i]
+    allowed = _orientations(flips, rotations)
+    judge = Judge(
         thumbs,
+        views,
         [read.fines[c] for c in nodes],
         [files[c].path for c in nodes],
         limits,
-        flips=flips,
+        orientations=allowed,
         crops=crops,
+        sizes=[(files[c].width, files[c].height) for c in nodes],
     )
     failures = read.failures
     del read
 
     # 1. candidates from pixels and, if given, from features
-    node_feats = feats[nodes] if feats is not None else None
-    ordered, feature_only = _candidates(thumbs, node_feats, neighbours, flips=flips, stats=stats)
+    whole = np.asarray([v[0] for v in views.of], np.intp)
+    groups = node_ref[views.node].astype(np.intp) if ref_paths else None
+    found = cands.find(thumbs, whole, neighbours, orientations=allowed, crops=crops, groups=groups)
+    stats["pixel_candidates"] = len(found)
+    feature_only: set[Pair] = set()
+    if feats is not None:
+        found, feature_only = _with_feature_candidates(found, feats[nodes], whole, judge, flips, stats)
     # 2. the coarse check on every candidate, the fine check on those it lets through
-    judge.check_coarse(ordered)
-    passed = [p for p in ordered if judge.coarse_passed(p)]
+    judge.check_coarse(found)
+    passed = sorted(p for p in judge.coarse if judge.coarse_passed(p))
     stats["coarse_passed"] = len(passed)
-    if crops:
-        judge.find_cuts(passed)
     verified = _verify(judge, passed, workers, progress)
     stats["verified_pairs"] = len(verified)
     stats["fine_rejected"] = len(passed) - len(verified)
     if feats is not None:
         stats["verified_from_feature_candidates_only"] = sum(p in feature_only for p in verified)
     # 3. groups: every member a verified duplicate of the keeper itself
-    groups = _groups(files, content, nodes, verified, judge)
+    ref_files = {i for i, r in enumerate(is_ref) if r} if ref_paths else None
+    builder = _GroupBuilder(files, content, nodes, judge, policy, ref_files)
+    out = builder.groups(verified)
     stats["fine_checks"] = len(judge.fine)
-    rejected = [judge.verdict(p) for p in passed if not judge.fine_passes(judge.fine[p])]
-    return DedupResult(groups, len(files), failures, settings, stats, time.perf_counter() - started, rejected)
+    rejected = [_verdict(judge, p) for p in passed if not judge.fine_passes(judge.fine[p])]
+    return DedupResult(out, len(files), failures, settings, stats, time.perf_counter() - started, rejected)
 
 
 def _file_features(
@@ -391,35 +232,57 @@ def _file_features(
     return feats[[position[f.path] for f in files]] if feats is not None else None
 
 
-def _candidates(
-    thumbs: coarse.Thumbnails,
-    feats: npt.NDArray[np.float32] | None,
-    neighbours: int,
-    *,
+def _with_feature_candidates(
+    found: cands.Candidates,
+    feats: npt.NDArray[np.float32],
+    whole: npt.NDArray[np.intp],
+    judge: Judge,
     flips: bool,
     stats: dict[str, Any],
-) -> tuple[list[Pair], set[Pair]]:
-    """Candidate pairs, sorted: each image's nearest 8×8 thumbnails (and mirror images), plus its
-    nearest feature vectors; also the pairs only the features proposed."""
+) -> tuple[cands.Candidates, set[Pair]]:
+    """``found`` plus each node's nearest nodes by feature cosine (whole views, as is and mirrored; class
+    features see a turned copy as another picture); also the node pairs only the features proposed."""
+    import faiss
     import numpy as np
 
-    plain, mirror = thumbs.candidate_rows
-    pairs = coarse.knn_pairs([plain, mirror] if flips else [plain], plain, neighbours)
-    stats["pixel_candidates"] = len(pairs)
-    feature_only: set[Pair] = set()
-    if feats is not None:
-        unit = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
-        from_features = coarse.knn_pairs([unit], unit, neighbours)
-        stats["feature_candidates"] = len(from_features)
-        feature_only = from_features - pairs
-        stats["feature_only_candidates"] = len(feature_only)
-        pairs |= from_features
-    return sorted(pairs), feature_only
+    unit = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+    n = len(unit)
+    k = min(judge_neighbours(found, n) + 1, n)
+    index = faiss.IndexFlatIP(unit.shape[1])
+    index.add(np.ascontiguousarray(unit, dtype=np.float32))
+    _, nn = index.search(np.ascontiguousarray(unit, dtype=np.float32), k)
+    rows = np.repeat(np.arange(n), k)
+    hits = nn.ravel()
+    ok = (hits >= 0) & (hits != rows)
+    a, b = np.minimum(rows[ok], hits[ok]), np.maximum(rows[ok], hits[ok])
+    pairs = set(zip(a.tolist(), b.tolist(), strict=True))
+    stats["feature_candidates"] = len(pairs)
+    known = set(zip(judge.views.node[found.a].tolist(), judge.views.node[found.b].tolist(), strict=True))
+    feature_only = pairs - known
+    stats["feature_only_candidates"] = len(feature_only)
+    codes = [IDENTITY.code] + ([MIRROR.code] if flips else [])
+    pa = np.asarray([whole[p[0]] for p in feature_only for _ in codes], np.intp)
+    pb = np.asarray([whole[p[1]] for p in feature_only for _ in codes], np.intp)
+    pc = np.asarray([c for _ in feature_only for c in codes], np.intp)
+    extra = cands.Candidates(pa, pb, pc, judge.scores(pa, pb, pc) if len(pa) else np.zeros(0, np.float32))
+    merged = cands.Candidates(
+        np.concatenate([found.a, extra.a]),
+        np.concatenate([found.b, extra.b]),
+        np.concatenate([found.code, extra.code]),
+        np.concatenate([found.score, extra.score]),
+    )
+    return merged, feature_only
 
 
-def _verify(judge: _Judge, passed: list[Pair], workers: int | None, progress: Progress | None) -> list[Pair]:
+def judge_neighbours(found: cands.Candidates, n: int) -> int:
+    """How many feature neighbours each node gets: as many as pixel candidates per node, at least 10."""
+    return max(10, min(n - 1, len(found) // max(n, 1)))
+
+
+def _verify(judge: Judge, passed: list[Pair], workers: int | None, progress: Progress | None) -> list[Pair]:
     """The pairs of ``passed`` that the fine check confirms, checked on a thread pool (Pillow and NumPy
-    release the GIL)."""
+    release the GIL), in node order (the pairs of a file come one after another, for the close-up's
+    cache)."""
     verified = []
     pool = ThreadPoolExecutor(max(1, workers if workers is not None else os.cpu_count() or 1))
     try:
@@ -433,87 +296,255 @@ def _verify(judge: _Judge, passed: list[Pair], workers: int | None, progress: Pr
     return verified
 
 
-def _groups(
-    files: list[FileFacts], content: list[int], nodes: list[int], verified: list[Pair], judge: _Judge
-) -> list[DuplicateGroup]:
-    """Groups of files, largest first: keeper-first groups of verified nodes, exact copies beside them."""
-    node_of = {c: n for n, c in enumerate(nodes)}
-    files_of: dict[int, list[int]] = {}
-    for f_index, c in enumerate(content):
-        files_of.setdefault(node_of[c], []).append(f_index)
-
-    def node_order(n: int) -> tuple[int, int, float, str]:
-        return min(_keeper_order(files[f]) for f in files_of[n])
-
-    node_groups = keeper_first_groups(len(nodes), verified, node_order, judge.duplicate)
-    grouped_nodes = {n for g in node_groups for n in g}
-    copies_only = [[n] for n, fs in files_of.items() if len(fs) > 1 and n not in grouped_nodes]
-    groups: list[DuplicateGroup] = []
-    for node_group in node_groups + copies_only:
-        keeper_node = node_group[0]
-        file_ids = sorted(files_of[keeper_node], key=lambda i: _keeper_order(files[i]))
-        keeper = file_ids[0]
-        rows = [_member(files[keeper], None, None, keeper=True)]
-        rows += [_member(files[i], None, None, keeper=False) for i in file_ids[1:]]
-        for n in node_group[1:]:
-            pair = (min(keeper_node, n), max(keeper_node, n))
-            m, f = judge.coarse[pair], judge.fine[pair]
-            for i in sorted(files_of[n], key=lambda i: _keeper_order(files[i])):
-                rows.append(_member(files[i], m, f, keeper=False, hints=_hints(files[keeper], files[i], f)))
-        groups.append(DuplicateGroup(tuple(rows)))
-    groups.sort(key=lambda g: (-len(g.members), str(g.keeper)))
-    return groups
-
-
-def _member(
-    f: FileFacts,
-    m: coarse.Match | None,
-    fm: fine.FineMatch | None,
-    *,
-    keeper: bool,
-    hints: tuple[str, ...] | None = None,
-) -> Member:
-    return Member(
-        path=f.path,
-        width=f.width,
-        height=f.height,
-        bytes=f.bytes,
-        mtime=f.mtime,
-        keeper=keeper,
-        ncc=1.0 if m is None else m.ncc,
-        rmse=0.0 if m is None else m.rmse,
-        hints=() if keeper else (hints if hints is not None else ("exact",)),
-        ssim=1.0 if fm is None else fm.ssim,
-        colour=0.0 if fm is None else fm.colour,
-        detail=1.0 if fm is None else fm.detail,
+def _verdict(judge: Judge, p: Pair) -> PairCheck:
+    m, f = judge.best_coarse(p).match, judge.fine.get(p)
+    return PairCheck(
+        judge.paths[p[0]],
+        judge.paths[p[1]],
+        m.ncc,
+        m.rmse,
+        m.orientation if f is None else f.orientation,
+        bool(m.cropped) if f is None else bool(f.shows_more()),
+        judge.coarse_passed(p) and f is not None and judge.fine_passes(f),
+        None if f is None else f.ssim,
+        None if f is None else f.colour,
+        judge.coarse_passed(p),
+        None if f is None else f.detail,
+        0.0 if f is None else f.angle,
+        None if f is None else f.local,
     )
+
+
+class _GroupBuilder:
+    """Duplicate groups of files from verified pairs of nodes: keeper-first groups ranked by ``policy``,
+    exact copies beside them; with reference nodes, only new files grouped under a reference keeper."""
+
+    def __init__(
+        self,
+        files: list[FileFacts],
+        content: list[int],
+        nodes: list[int],
+        judge: Judge,
+        policy: KeepPolicy,
+        ref_files: set[int] | None,
+    ) -> None:
+        import numpy as np
+
+        self.files, self.judge, self.policy, self.ref_files = files, judge, policy, ref_files
+        node_of = {c: n for n, c in enumerate(nodes)}
+        self.files_of: dict[int, list[int]] = {}
+        for f_index, c in enumerate(content):
+            self.files_of.setdefault(node_of[c], []).append(f_index)
+        self.node_ref: npt.NDArray[np.bool_] | None = None
+        if ref_files is not None:  # a node is a reference when it holds a reference file
+            self.node_ref = np.asarray(
+                [any(i in ref_files for i in self.files_of[n]) for n in range(len(nodes))]
+            )
+        self.quality: dict[int, FileQuality] = {}
+        self.area: dict[int, float] = {}  # node → share of its image that shows a picture copies share
+
+    def _picture_area(self, verified: Sequence[Pair]) -> None:
+        """For each node of a verified pair, the share of its image inside its content box or a region a
+        copy shows — what is picture, not an added border (a page's own margin counts when a copy shows
+        it)."""
+        for a, b in verified:
+            ra, rb = self.judge.fine[(a, b)].regions()
+            for n, region in ((a, ra), (b, rb)):
+                box = self.files[self.files_of[n][0]].content
+                self.area[n] = max(self.area.get(n, 0.0), _union_area(box, region))
+
+    def _keeper_facts(self, f_index: int, node: int, most: float = 1.0) -> KeeperFacts:
+        """The ranking's facts of a file; its picture's share of the file relative to ``most``, the largest
+        share among the files ranked with it (a page's own margin is no added border when its copies keep
+        it too)."""
+        f = self.files[f_index]
+        if f_index not in self.quality:
+            try:
+                self.quality[f_index] = read_quality(f.path, box=f.content)
+            except ImageError:
+                self.quality[f_index] = UNKNOWN_FILE
+        content = self._area(node) / max(most, 1e-9)
+        return KeeperFacts(
+            f.path, f.width, f.height, f.bytes, f.mtime, min(1.0, content), self.quality[f_index]
+        )
+
+    def _area(self, node: int) -> float:
+        return self.area.get(node, box_area(self.files[self.files_of[node][0]].content))
+
+    def _ranked_files(self, node: int) -> list[int]:
+        """The files of a node (same bytes), best first."""
+        fs = self.files_of[node]
+        if len(fs) == 1:
+            return fs
+        facts = [self._keeper_facts(i, node) for i in fs]
+        return [fs[i] for i in rank(facts, self.policy)]
+
+    def _rank_nodes(self, ns: list[int]) -> list[int]:
+        """Nodes best first, each by its best file; reference nodes before all others."""
+        best = [self._ranked_files(n)[0] for n in ns]
+        most = max(self._area(n) for n in ns)
+        order = rank([self._keeper_facts(f, n, most) for f, n in zip(best, ns, strict=True)], self.policy)
+        ranked = [ns[i] for i in order]
+        if self.node_ref is not None:
+            ranked = [n for n in ranked if self.node_ref[n]] + [n for n in ranked if not self.node_ref[n]]
+        return ranked
+
+    def groups(self, verified: Sequence[Pair]) -> list[DuplicateGroup]:
+        """Groups of files, largest first: keeper-first groups of verified nodes, exact copies beside them."""
+        if self.node_ref is not None:
+            verified = [p for p in verified if self.node_ref[p[0]] != self.node_ref[p[1]]]
+        self._picture_area(verified)
+        if self.node_ref is None:
+            node_groups = keeper_first_groups(
+                len(self.judge.paths), verified, self._rank_nodes, self.judge.duplicate, self.judge.likeness
+            )
+        else:
+            node_groups = self._reference_groups(verified)
+        grouped = {n for g in node_groups for n in g}
+        copies_only = [
+            [n]
+            for n, fs in self.files_of.items()
+            if len(fs) > 1 and n not in grouped and self._copies_count(n)
+        ]
+        out = [self._group(g) for g in node_groups + copies_only]
+        out.sort(key=lambda g: (-len(g.members), str(g.keeper)))
+        return out
+
+    def _copies_count(self, node: int) -> bool:
+        """Whether exact copies within one node make a group: always, except with reference folders, where
+        only a node holding both a reference file and a new file does."""
+        if self.ref_files is None:
+            return True
+        return len({i in self.ref_files for i in self.files_of[node]}) == 2
+
+    def _reference_groups(self, verified: Sequence[Pair]) -> list[list[int]]:
+        """Each new node under the reference node it duplicates most alike; reference nodes keep."""
+        assert self.node_ref is not None
+        refs_of: dict[int, list[int]] = {}
+        for a, b in verified:
+            ref, new = (a, b) if self.node_ref[a] else (b, a)
+            refs_of.setdefault(new, []).append(ref)
+        by_keeper: dict[int, list[int]] = {}
+        for new, refs in sorted(refs_of.items()):  # the reference copy it matches best
+            best = max(sorted(refs), key=functools.partial(self._likeness_to, new))
+            by_keeper.setdefault(best, []).append(new)
+        return [[k, *news] for k, news in sorted(by_keeper.items())]
+
+    def _likeness_to(self, new: int, ref: int) -> float:
+        return self.judge.likeness(ref, new)
+
+    def _group(self, node_group: list[int]) -> DuplicateGroup:
+        keeper_node = node_group[0]
+        file_ids = self._ranked_files(keeper_node)
+        if self.ref_files is not None:
+            file_ids = [i for i in file_ids if i in self.ref_files] + [
+                i for i in file_ids if i not in self.ref_files
+            ]
+        keeper = file_ids[0]
+        rows = [self._member(keeper, None, keeper=True)]
+        rows += [self._member(i, None, keeper=False) for i in file_ids[1:]]
+        for n in node_group[1:]:
+            for i in self._ranked_files(n):
+                rows.append(self._member(i, (keeper_node, n), keeper=False))
+        ranked = [keeper_node, *node_group[1:]]
+        why = "reference copy" if self.ref_files is not None else self._why(ranked, file_ids)
+        return DuplicateGroup(tuple(rows), why)
+
+    def _why(self, ranked_nodes: list[int], keeper_files: list[int]) -> str:
+        """Why the keeper beat the runner-up (another node, else an exact copy of the same bytes)."""
+        if len(ranked_nodes) > 1:
+            best = [keeper_files[0]] + [self._ranked_files(n)[0] for n in ranked_nodes[1:]]
+            most = max(self._area(n) for n in ranked_nodes)
+            facts = [self._keeper_facts(f, n, most) for f, n in zip(best, ranked_nodes, strict=True)]
+            return kept_because(facts, rank(facts, self.policy), self.policy)
+        facts = [self._keeper_facts(f, ranked_nodes[0]) for f in keeper_files]
+        return "same bytes; " + kept_because(facts, list(range(len(facts))), self.policy)
+
+    def _member(self, f_index: int, pair: tuple[int, int] | None, *, keeper: bool) -> Member:
+        f = self.files[f_index]
+        reference = self.ref_files is not None and f_index in self.ref_files
+        file = partial(Member, f.path, f.width, f.height, f.bytes, f.mtime, keeper, reference=reference)
+        if pair is None:  # the keeper, or an exact copy of it
+            return file(ncc=1.0, rmse=0.0, hints=() if keeper else ("exact",))
+        keeper_node = pair[0]
+        p = (min(pair), max(pair))
+        c, fm = self.judge.best_coarse(p).match, self.judge.fine[p]
+        # fm turns the pair's b to look like its a; relation: how the keeper turns into this file
+        to_member = fm.orientation if keeper_node == p[0] else fm.orientation.inverse
+        ra, rb = fm.regions()
+        keeper_box, box = (ra, rb) if keeper_node == p[0] else (rb, ra)
+        keeper_facts = self.files[self._ranked_files(keeper_node)[0]]
+        return file(
+            ncc=c.ncc,
+            rmse=c.rmse,
+            hints=_hints(keeper_facts, f, fm, to_member.code, other_is_a=keeper_node != p[0]),
+            ssim=fm.ssim,
+            colour=fm.colour,
+            detail=fm.detail,
+            orientation=to_member,
+            angle=fm.angle if keeper_node == p[0] else -fm.angle,
+            box=box,
+            keeper_box=keeper_box,
+        )
+
+
+def _union_area(a: Box, b: Box) -> float:
+    """The area of the union of two boxes (fractions)."""
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    return box_area(a) + box_area(b) - inter
+
+
+def _hints(
+    keeper: FileFacts, other: FileFacts, match: FineMatch, code: int, other_is_a: bool
+) -> tuple[str, ...]:
+    """What the difference between the keeper and another file looks like, from the refined alignment."""
+    hints = []
+    if code != IDENTITY.code:
+        hints.append(str(ALL[code]))
+    if abs(match.angle) >= TURN_SHOWN:
+        hints.append(f"turned {abs(match.angle):.1f}°")
+    more = match.shows_more()
+    if more and (more == "a") != other_is_a:
+        hints.append("cropped")
+    elif more:
+        view = match.view_a if other_is_a else match.view_b
+        hints.append("border added" if view != WHOLE else "shows more")
+    if not hints and keeper.width * keeper.height != other.width * other.height:
+        hints.append("resized")
+    return tuple(hints)
 
 
 def verify_pair(
     a: str | os.PathLike[str],
     b: str | os.PathLike[str],
     *,
-    strictness: StrictnessName | str = "normal",
-    min_ncc: float | None = None,
-    max_rmse: float | None = None,
-    min_ssim: float | None = None,
-    max_colour: float | None = None,
-    min_detail: float | None = None,
+    strictness: Strictness | StrictnessName | str = "normal",
     flips: bool = True,
+    rotations: bool = True,
     crops: bool = True,
+    **thresholds: float | None,
 ) -> PairCheck:
     """The checks :func:`find_duplicates` applies to a candidate pair, on two files: the coarse scores at
-    their best alignment, then (if those pass) the fine scores at the refined alignment, and the verdict.
+    their best alignment (every pair of views, every allowed orientation), then (if those pass) the fine
+    scores at the refined alignment, and the verdict.
 
     >>> verify_pair("beach.jpg", "beach-small.jpg").duplicate  # doctest: +SKIP
     True
     """
-    limits = _limits(strictness, min_ncc, max_rmse, min_ssim, max_colour, min_detail)
-    (_, ta, fa), (_, tb, fb) = read_one(Path(a)), read_one(Path(b))
-    judge = _Judge(
-        coarse.Thumbnails.stack([ta, tb]), [fa, fb], [Path(a), Path(b)], limits, flips=flips, crops=crops
+    limits = resolve(strictness, thresholds)
+    ra, rb = read_one(Path(a)), read_one(Path(b))
+    views = Views.of_nodes([ra.facts.content, rb.facts.content])
+    judge = Judge(
+        coarse.Thumbnails.stack(ra.thumbs + rb.thumbs),
+        views,
+        [ra.fine, rb.fine],
+        [Path(a), Path(b)],
+        limits,
+        orientations=_orientations(flips, rotations),
+        crops=crops,
+        sizes=[(ra.facts.width, ra.facts.height), (rb.facts.width, rb.facts.height)],
     )
-    judge.check_coarse([(0, 1)])
+    judge.check_pair(0, 1)
     if judge.coarse_passed((0, 1)):
         judge.check_fine((0, 1))
-    return judge.verdict((0, 1))
+    return _verdict(judge, (0, 1))

@@ -2,26 +2,36 @@
 
 At 12×12 two pages of text in one layout, or two windows of one app, are the same picture; a duplicate must
 be confirmed at a resolution where distinct content differs. Each image keeps a grey thumbnail whose long
-side is at most :data:`FINE` pixels (its own size when smaller). For a pair, the alignment found by the
-coarse check (mirrored or not, which side is cropped to which box) is refined there by a coarse-to-fine
-search that moves each edge of the box, maximising the correlation of the two resampled images; then both
-are compared on one grid — the whole side's shape, at the resolution of the smaller of the two:
+side is at most :data:`FINE` pixels (its own size when smaller). For a pair, ``b`` is first put in the
+orientation the coarse check found; each side's *view* (the whole image, or its content box without a
+uniform border) is what is compared. The alignment found by the coarse check (which side is cropped to which
+box) is refined there by a coarse-to-fine search that moves each edge of the box and turns it by up to
+:data:`MAX_ANGLE` degrees (a scan, a photo of a print), maximising the correlation of the two resampled
+images; then both are compared on one grid — the whole side's shape, at the resolution of the smaller of
+the two:
 
 * **structure** — the SSIM of each tile (≈ 1/8 of the shorter side, at least 8 px), and the *lowest* tile
   counts: a duplicate matches everywhere, while two pages of different words, or two screens whose text
-  differs in one panel, fail in the tiles where they differ. A re-encode or a resize blurs each tile a
-  little and changes none.
-* **colour** — the largest difference in mean RGB of the 8×8 px tiles of the aligned 32×32 colour
-  thumbnails: grey tells a red disc from a blue one of the same brightness only here.
+  differs in one panel, fail in the tiles where they differ. A re-encode, a resize or a tone edit changes
+  each tile a little and none much (a brightened copy that clips is compared with the other side clipped
+  alike, :func:`~lookalike.dedup.photometric.match_clipping`).
+* **colour** — the largest difference in a mean channel of the 8×8 px tiles of the aligned 32×32 colour
+  thumbnails, after the bounded tone map of :mod:`~lookalike.dedup.photometric`: grey tells a red disc
+  from a blue one of the same brightness only here.
 
 Everything is NumPy and Pillow (no torch): resampling with a box is Pillow's antialiased resize.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from lookalike.dedup.borders import WHOLE, Box, box_area
+from lookalike.dedup.orientation import IDENTITY, Orientation
+from lookalike.dedup.photometric import match_clipping, match_tone
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,19 +50,41 @@ DETAIL_ACROSS = 12
 # SSIM's stabilising constants for values in [0, 1]: (0.01)² and (0.03)² as in Wang et al. 2004.
 C1 = 0.01**2
 C2 = 0.03**2
-# The box of the cut side keeps at least this much of each side (crops keeping ≥ 90% of the area cut no
-# side below 0.9), and a mirror image at most a thin border (mirroring and recomposing together would let
-# any symmetric shape match its neighbour at the mirrored place): a box may not shrink onto a look-alike
-# detail of a distinct image.
-MIN_SIDE = 0.9
+# The box of the cut side keeps at least this much of each side of its view (crops keeping ≥ 75% of the
+# area cut no side below 0.75), and with a mirror image at most a thin border (mirroring and recomposing
+# together would let any symmetric shape match its neighbour at the mirrored place): a box may not shrink
+# onto a look-alike detail of a distinct image.
+MIN_SIDE = 0.75
 MIN_SIDE_FLIPPED = 0.97
 # No edge moves further than this (fraction) from where the coarse check put it: the coarse boxes are
 # spaced 0.025–0.05 apart, and a wider search finds false optima in periodic content (rows of a list).
 RADIUS = 0.04
-Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of the cropped side
-WHOLE: Box = (0.0, 0.0, 1.0, 1.0)
+#: Largest turn (degrees) the search gives the cut side: scans and photos of prints sit within it.
+MAX_ANGLE = 2.5
+#: Turns are searched on grids up to this long side, for pictures compared on a grid of at least
+#: :data:`TURN_FROM` (a degree moves the corners of a smaller one by less than a pixel).
+TURN_GRID = 128
+TURN_FROM = 96
 # A refined box that cuts more than this from some side (fraction) makes the pair a crop.
 CUT_MIN = 0.01
+# Two sides frame the picture they share alike when the shares of their images it covers are this close.
+FRAMED_ALIKE = 1.05
+
+
+@dataclass(frozen=True)
+class Start:
+    """An alignment to start the fine search from: ``orientation`` turns ``b`` to look like ``a``; the cut
+    side (``a`` when ``cropped_a``, else ``b`` once turned) is cut to ``box`` (fractions of its view); the
+    views are the parts of each image compared (``view_b`` in ``b``'s own, unturned frame), and
+    ``thumb_a`` / ``thumb_b`` their 32×32 colour thumbnails (``thumb_b`` unturned)."""
+
+    orientation: Orientation
+    cropped_a: bool
+    box: Box
+    thumb_a: npt.NDArray[np.uint8] = field(compare=False, repr=False)
+    thumb_b: npt.NDArray[np.uint8] = field(compare=False, repr=False)
+    view_a: Box = WHOLE
+    view_b: Box = WHOLE
 
 
 @dataclass(frozen=True)
@@ -61,18 +93,24 @@ class FineMatch:
 
     ``ssim`` is the lowest tile SSIM of the grey images (1 = identical), ``detail`` the same over tiles
     of 1/12 of the side in two offset tilings (:data:`DETAIL_ACROSS`), ``colour`` the largest tile
-    difference of mean colour (0–1 scale), ``size`` the grid they were compared on (width, height),
-    ``box`` the refined box of the cut side (fractions), ``flipped`` whether ``b`` was mirrored, and
-    ``cropped_a`` whether the box is on ``a`` (else on ``b``).
+    difference of mean colour after the tone map (0–1 scale), ``size`` the grid they were compared on
+    (width, height), ``box`` the refined box of the cut side (fractions of its view), ``angle`` its turn
+    in degrees (counter-clockwise), ``orientation`` what turns ``b`` to look like ``a``, ``cropped_a``
+    whether the box is on ``a`` (else on ``b``), and the views compared.
     """
 
     ssim: float
     colour: float
     size: tuple[int, int]
     box: Box
-    flipped: bool = False
+    orientation: Orientation = IDENTITY
     cropped_a: bool = True
     detail: float = 1.0
+    angle: float = 0.0
+    view_a: Box = WHOLE
+    view_b: Box = WHOLE
+    local: float | None = None
+    local_size: tuple[int, int] | None = None
 
     @property
     def cropped(self) -> str:
@@ -80,52 +118,72 @@ class FineMatch:
         cut = max(self.box[0], self.box[1], 1 - self.box[2], 1 - self.box[3]) > CUT_MIN
         return ("a" if self.cropped_a else "b") if cut else ""
 
+    def shows_more(self) -> str:
+        """Which side shows more around the picture both show — ``"a"`` or ``"b"`` (the other is cropped,
+        or this one has a border added), ``""`` when they frame it alike (within 5%)."""
+        ra, rb = self.regions()
+        ratio = box_area(ra) / max(box_area(rb), 1e-9)
+        return "a" if ratio < 1 / FRAMED_ALIKE else "b" if ratio > FRAMED_ALIKE else ""
 
-def fine_thumbnail(img: Image.Image) -> Image.Image:
-    """The grey thumbnail kept for the fine check: long side ≤ :data:`FINE`, aspect kept, never enlarged."""
-    from PIL import Image
-
-    grey = img.convert("L")
-    scale = FINE / max(grey.size)
-    if scale < 1:
-        size = (max(1, round(grey.width * scale)), max(1, round(grey.height * scale)))
-        grey = grey.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
-    return grey
+    def regions(self) -> tuple[Box, Box]:
+        """The parts of ``a`` and of ``b`` (fractions of each file as it is stored, upright) that show the
+        same picture: each view, and within the cut side's view its box."""
+        turned_view_b = self.orientation.apply_box(self.view_b)
+        if self.cropped_a:
+            return _inside(self.view_a, self.box), self.view_b
+        region_b = self.orientation.inverse.apply_box(_inside(turned_view_b, self.box))
+        return self.view_a, region_b
 
 
-def _grid(x: Image.Image, y: Image.Image, box: Box, cap: int | None = None) -> tuple[int, int]:
-    """The comparison grid: ``y``'s shape, at the resolution of whichever side has fewer pixels there
-    (the box of ``x`` or the whole of ``y``), long side at most ``cap``."""
-    bw, bh = (box[2] - box[0]) * x.width, (box[3] - box[1]) * x.height
-    r = min(1.0, bw / y.width, bh / y.height)
+def _inside(outer: Box, inner: Box) -> Box:
+    """``inner`` (fractions of ``outer``) as fractions of the whole."""
+    w, h = outer[2] - outer[0], outer[3] - outer[1]
+    return (
+        outer[0] + inner[0] * w,
+        outer[1] + inner[1] * h,
+        outer[0] + inner[2] * w,
+        outer[1] + inner[3] * h,
+    )
+
+
+def _grid(x: Image.Image, xbox: Box, y: Image.Image, ybox: Box, cap: int | None = None) -> tuple[int, int]:
+    """The comparison grid: the shape of ``y``'s ``ybox``, at the resolution of whichever side has fewer
+    pixels there (``xbox`` of ``x`` or ``ybox`` of ``y``), long side at most ``cap``."""
+    bw, bh = (xbox[2] - xbox[0]) * x.width, (xbox[3] - xbox[1]) * x.height
+    yw, yh = (ybox[2] - ybox[0]) * y.width, (ybox[3] - ybox[1]) * y.height
+    r = min(1.0, bw / yw, bh / yh)
     if cap is not None:
-        r = min(r, cap / max(y.width, y.height))
-    return max(2, round(y.width * r)), max(2, round(y.height * r))
+        r = min(r, cap / max(yw, yh))
+    return max(2, round(yw * r)), max(2, round(yh * r))
 
 
-def _sample(img: Image.Image, box: Box, size: tuple[int, int]) -> npt.NDArray[np.float32]:
-    """``box`` (fractions) of ``img`` resampled to ``size``, as floats in [0, 1]."""
+def _sample(img: Image.Image, box: Box, size: tuple[int, int], angle: float = 0.0) -> npt.NDArray[np.float32]:
+    """``box`` (fractions) of ``img``, turned by ``angle`` degrees about its centre, resampled to ``size``,
+    as floats in [0, 1]."""
     import numpy as np
     from PIL import Image
 
     px = (box[0] * img.width, box[1] * img.height, box[2] * img.width, box[3] * img.height)
+    if angle:
+        centre = ((px[0] + px[2]) / 2, (px[1] + px[3]) / 2)
+        img = img.rotate(angle, Image.Resampling.BILINEAR, center=centre, fillcolor=_edge_grey(img))
     out = img.resize(size, Image.Resampling.BILINEAR, box=px, reducing_gap=None)
     arr: npt.NDArray[np.float32] = np.asarray(out, dtype=np.float32) / np.float32(255)
     return arr
 
 
-def _ncc(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
+def _edge_grey(img: Image.Image) -> int:
+    """The median grey of the outermost pixels: what a turn shows where the picture ran out."""
     import numpy as np
 
-    a, b = a - a.mean(), b - b.mean()
-    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum()) / den if den > 1e-12 else 1.0
+    a = np.asarray(img)
+    return int(np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])))
 
 
-def _levels(x: Image.Image, y: Image.Image, box: Box) -> list[int]:
+def _levels(x: Image.Image, xbox: Box, y: Image.Image, ybox: Box) -> list[int]:
     """Grid sizes (long side) of the coarse-to-fine search: 64 and 128 below the full grid, then it (a
     32 px grid finds false optima in rows of text and lists, and saves little)."""
-    full = max(_grid(x, y, box))
+    full = max(_grid(x, xbox, y, ybox))
     return [s for s in (64, 128) if s < full] + [full]
 
 
@@ -135,52 +193,84 @@ def _reduced(img: Image.Image, side: int) -> Image.Image:
     return img.reduce(factor) if factor > 1 else img
 
 
+@dataclass(frozen=True)
+class _Pose:
+    """Where the cut side is sampled: its box (fractions of the whole image) and turn (degrees)."""
+
+    box: Box
+    angle: float = 0.0
+
+
 def refine(
     x: Image.Image,
     y: Image.Image,
-    box: Box,
+    pose: _Pose,
+    ybox: Box,
     cap: int,
     steps: Sequence[float],
     *,
-    origin: Box | None = None,
+    home: Box,
+    frame: Box,
     min_side: float = MIN_SIDE,
-) -> tuple[Box, float]:
-    """The box of ``x`` that best matches the whole of ``y`` near ``box`` on the grid whose long side is
+    turn: bool = True,
+) -> tuple[_Pose, float]:
+    """The pose of ``x`` that best matches ``ybox`` of ``y`` near ``pose`` on the grid whose long side is
     ``cap``, and their correlation there.
 
-    For each step of ``steps`` (in grid pixels), each edge of the box moves by that step while the
-    normalized cross-correlation of the resampled pair improves, staying within :data:`RADIUS` of
-    ``origin`` (default ``box``) and keeping sides of at least ``min_side``.
+    For each step of ``steps`` (in grid pixels), each edge of the box moves by that step — and with
+    ``turn`` the box turns by the angle that moves its corners that far — while the normalized
+    cross-correlation of the resampled pair improves, staying within :data:`RADIUS` of ``home``, within
+    :data:`MAX_ANGLE`, and keeping sides of at least ``min_side`` of ``frame`` (the view the box lies in; the
+    box may reach past it, whose edges were found on a coarser grid, up to the image's own).
     """
     import numpy as np
+    from PIL import Image
 
-    home = box if origin is None else origin
-    size = _grid(x, y, box, cap)
+    size = _grid(x, pose.box, y, ybox, cap)
     # resampling costs in proportion to the source: search on copies reduced to about twice the grid
     x = _reduced(x, max(size))
-    target = _sample(_reduced(y, max(size)), WHOLE, size).ravel()
+    target = _sample(_reduced(y, max(size)), ybox, size).ravel()
     target = target - target.mean()
     target /= max(float(np.linalg.norm(target)), 1e-12)
+    least_w, least_h = min_side * (frame[2] - frame[0]), min_side * (frame[3] - frame[1])
 
-    def nccs(boxes: list[Box]) -> npt.NDArray[np.float32]:
-        xs = np.stack([_sample(x, b, size).ravel() for b in boxes])
+    # a turned source per angle, turned once about the starting box's centre: a box that then moves by a
+    # pixel or two is the same turn about its own centre shifted by far less than a pixel
+    turned: dict[float, Image.Image] = {0.0: x}
+    centre = ((pose.box[0] + pose.box[2]) / 2 * x.width, (pose.box[1] + pose.box[3]) / 2 * x.height)
+
+    def sample(p: _Pose) -> npt.NDArray[np.float32]:
+        if p.angle not in turned:
+            turned[p.angle] = x.rotate(
+                p.angle, Image.Resampling.BILINEAR, center=centre, fillcolor=_edge_grey(x)
+            )
+        return _sample(turned[p.angle], p.box, size)
+
+    def nccs(poses: list[_Pose]) -> npt.NDArray[np.float32]:
+        xs = np.stack([sample(p).ravel() for p in poses])
         xs -= xs.mean(1, keepdims=True)
         out: npt.NDArray[np.float32] = (xs @ target) / np.maximum(np.linalg.norm(xs, axis=1), 1e-12)
         return out
 
-    best, score = box, float(nccs([box])[0])
+    best, score = pose, float(nccs([pose])[0])
     for fraction in steps:
-        # a step as a fraction of x's width and height
-        dx = fraction * (best[2] - best[0]) / size[0]
-        dy = fraction * (best[3] - best[1]) / size[1]
-        for _ in range(4):  # each round: every edge moved both ways, the best move kept
-            trials: list[Box] = []
+        # a step as a fraction of x's width and height, and as the turn that moves a corner that far
+        dx = fraction * (best.box[2] - best.box[0]) / size[0]
+        dy = fraction * (best.box[3] - best.box[1]) / size[1]
+        da = math.degrees(fraction / (0.5 * math.hypot(*size)))
+        for _ in range(4):  # each round: every edge moved both ways (and the box turned), the best kept
+            trials: list[_Pose] = []
             for edge, d in ((0, dx), (1, dy), (2, dx), (3, dy)):
                 for sign in (-1.0, 1.0):
-                    t = list(best)
+                    t = list(best.box)
                     t[edge] = min(1.0, max(0.0, t[edge] + sign * d))
-                    if abs(t[edge] - home[edge]) <= RADIUS and min(t[2] - t[0], t[3] - t[1]) >= min_side:
-                        trials.append((t[0], t[1], t[2], t[3]))
+                    near_home = abs(t[edge] - home[edge]) <= RADIUS
+                    if near_home and t[2] - t[0] >= least_w and t[3] - t[1] >= least_h:
+                        trials.append(_Pose((t[0], t[1], t[2], t[3]), best.angle))
+            if turn:
+                trials += [
+                    _Pose(best.box, a) for a in (best.angle - da, best.angle + da) if abs(a) <= MAX_ANGLE
+                ]
             if not trials:
                 break
             scores = nccs(trials)
@@ -245,97 +335,130 @@ def tile_ssim(
 
 
 def colour_difference(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8], box: Box, cropped_a: bool) -> float:
-    """The largest difference of mean colour (mean over R, G, B of |Δ|, 0–1) over the 8×8 px tiles of two
-    32×32 RGB thumbnails, the cropped side resampled to ``box`` first."""
+    """The largest difference of mean colour (the largest of R, G, B, 0–1) over the 8×8 px tiles of two
+    32×32 RGB thumbnails (``b`` already turned), the cropped side resampled to ``box`` first and the other
+    tone-matched to it (:func:`~lookalike.dedup.photometric.match_tone`)."""
     import numpy as np
     from PIL import Image
 
     side = a.shape[0]
     x, y = (a, b) if cropped_a else (b, a)
-    px = tuple(v * side for v in box)
+    px = tuple(min(float(side), max(0.0, v * side)) for v in box)  # a refined box may reach past the view
     xs = np.asarray(
-        Image.fromarray(x).resize((side, side), Image.Resampling.BILINEAR, box=px, reducing_gap=None),
+        Image.fromarray(np.ascontiguousarray(x)).resize(
+            (side, side), Image.Resampling.BILINEAR, box=px, reducing_gap=None
+        ),
         dtype=np.float32,
-    )
+    ) / np.float32(255)
+    ys = y.astype(np.float32) / np.float32(255)
+    flat_x, flat_y = xs.reshape(1, -1, 3).transpose(0, 2, 1), ys.reshape(1, -1, 3).transpose(0, 2, 1)
+    toned = match_tone(flat_x, flat_y)[0].T.reshape(side, side, 3)
     t = side // 4
-    diff = (xs - y.astype(np.float32)).reshape(4, t, 4, t, 3).mean(axis=(1, 3))
-    return float(np.abs(diff).mean(-1).max() / 255)
-
-
-@dataclass(frozen=True)
-class Start:
-    """An alignment to start the fine search from: ``b`` mirrored or not, and which side is cut to ``box``
-    (``a`` when ``cropped_a``, else ``b``; the other side whole)."""
-
-    flipped: bool
-    cropped_a: bool
-    box: Box
+    diff = (xs - toned).reshape(4, t, 4, t, 3).mean(axis=(1, 3))
+    return float(np.abs(diff).max())
 
 
 def compare(
     a: Image.Image,
     b: Image.Image,
-    starts: Sequence[Start],
+    starts: Iterable[Start],
     *,
-    base_a: npt.NDArray[np.uint8],
-    base_b: npt.NDArray[np.uint8],
     give_up_below: float = -1.0,
     enough: Callable[[FineMatch], bool] | None = None,
+    turn: bool = True,
 ) -> FineMatch:
     """Refine the alignment of a pair and compare it tile by tile (see the module docstring).
 
-    ``a`` and ``b`` are fine thumbnails (:func:`fine_thumbnail`), ``base_a`` / ``base_b`` their 32×32 RGB
-    thumbnails. Each of ``starts`` (e.g. the coarse check's best alignment, then the best with ``a`` cut
-    and with ``b`` cut), in order until one is ``enough`` (e.g. passes the thresholds), is refined on grids
-    of 64, 128, … px up to the full one; the first that is enough counts, else the one with the highest
-    lowest-tile SSIM. A start whose SSIM on a 64 or 128 px grid is below ``give_up_below`` is
-    decided there (``size`` says which grid): duplicates score ≥ 0.95 on those grids once aligned
-    (benchmarks/dedup.py), and a pair that far apart does not come together one grid later.
+    ``a`` and ``b`` are fine grey thumbnails (``b`` as stored, unturned). Each of ``starts`` (e.g. the
+    coarse check's best alignment, then the best with ``a`` cut and with ``b`` cut), in order until one is
+    ``enough`` (e.g. passes the thresholds), is refined on grids of 64, 128, … px up to the full one (with
+    ``turn``, turning the cut side by up to :data:`MAX_ANGLE` too); the first that is enough counts, else
+    the one with the highest lowest-tile SSIM. A start whose SSIM on a 64 or 128 px grid is below
+    ``give_up_below`` is decided there (``size`` says which grid): duplicates score ≥ 0.95 on those grids
+    once aligned (benchmarks/dedup.py), and a pair that far apart does not come together one grid later.
     """
     import numpy as np
-    from PIL import ImageOps
 
-    if not starts:
-        raise ValueError("compare needs at least one start")
-    mirrored: dict[bool, tuple[Image.Image, npt.NDArray[np.uint8]]] = {False: (b, base_b)}
-    if any(st.flipped for st in starts):
-        mirrored[True] = (ImageOps.mirror(b), np.ascontiguousarray(base_b[:, ::-1]))
+    starts = iter(starts)
+    turned: dict[Orientation, Image.Image] = {}
 
     def steps(n: int, last: bool) -> list[float]:
         # 1 and ½ grid pixel on the first grid, ½ on later ones (the previous left the box within one
         # pixel), and ¼ more on the last
         return ([1.0, 0.5] if n == 0 else [0.5]) + ([0.25] if last else [])
 
-    def search(st: Start) -> tuple[float, Box, tuple[int, int], float]:
+    def search(st: Start) -> tuple[float, _Pose, tuple[int, int], float]:
         """One start through every grid; decided early where the tile SSIM on a 64 or 128 px grid falls
         below ``give_up_below``."""
-        bb = mirrored[st.flipped][0]
+        if st.orientation not in turned:
+            turned[st.orientation] = st.orientation.apply_image(b)
+        bb = turned[st.orientation]
+        view_b = st.orientation.apply_box(st.view_b)
         x, y = (a, bb) if st.cropped_a else (bb, a)
-        side = MIN_SIDE_FLIPPED if st.flipped else MIN_SIDE
-        levels = _levels(x, y, st.box)
-        box, ssim, size, detail = st.box, -1.0, _grid(x, y, st.box), -1.0
+        xframe, ybox = (st.view_a, view_b) if st.cropped_a else (view_b, st.view_a)
+        start_box = _inside(xframe, st.box)
+        side = MIN_SIDE_FLIPPED if st.orientation.mirror else MIN_SIDE
+        levels = _levels(x, start_box, y, ybox)
+        pose = _Pose(start_box)
+        ssim, size, detail = -1.0, _grid(x, start_box, y, ybox), -1.0
         for n, cap in enumerate(levels):
             last = n == len(levels) - 1
-            box, _ = refine(x, y, box, cap, steps(n, last), origin=st.box, min_side=side)
+            # turns are searched on the coarse grids, where they are cheap and a degree moves the corners
+            # by a pixel or two; finer grids keep the angle found
+            pose, _ = refine(
+                x,
+                y,
+                pose,
+                ybox,
+                cap,
+                steps(n, last),
+                home=start_box,
+                frame=xframe,
+                min_side=side,
+                turn=turn and cap <= TURN_GRID and levels[-1] >= TURN_FROM,
+            )
             if last or cap >= 64:
-                size = _grid(x, y, box, cap)
-                xs, ys = _sample(x, box, size), _sample(y, WHOLE, size)
+                size = _grid(x, pose.box, y, ybox, cap)
+                xs, ys = _sample(x, pose.box, size, pose.angle), _sample(y, ybox, size)
                 ssim = tile_ssim(xs, ys)
+                clipped = match_clipping(xs, ys)
+                if clipped[0] is not xs or clipped[1] is not ys:  # one side clipped: compare it both ways
+                    alike = tile_ssim(*clipped)
+                    if alike > ssim:
+                        ssim, (xs, ys) = alike, clipped
                 if ssim < give_up_below:  # hopeless already: decided on this grid
                     break
                 if last:
                     detail = tile_ssim(xs, ys, DETAIL_ACROSS, offset=True)
-        return ssim, box, size, detail
+        return ssim, pose, size, detail
 
     best: FineMatch | None = None
-    for st in starts:  # in order, until one is good enough
-        ssim, box, size, detail = search(st)
-        colour = colour_difference(base_a, mirrored[st.flipped][1], box, st.cropped_a)
-        match = FineMatch(ssim, colour, size, box, st.flipped, st.cropped_a, detail)
+    for st in starts:  # in order, until one is good enough (later ones are made only when asked for)
+        ssim, pose, size, detail = search(st)
+        view_b = st.orientation.apply_box(st.view_b)
+        xframe = st.view_a if st.cropped_a else view_b
+        box = _relative(xframe, pose.box)
+        thumb_b = np.ascontiguousarray(st.orientation.apply(st.thumb_b))
+        colour = colour_difference(st.thumb_a, thumb_b, box, st.cropped_a)
+        match = FineMatch(
+            ssim, colour, size, box, st.orientation, st.cropped_a, detail, pose.angle, st.view_a, st.view_b
+        )
         ok = enough is not None and enough(match)
         if best is None or ok or ssim > best.ssim:
             best = match
         if ok:
             break
-    assert best is not None
+    if best is None:
+        raise ValueError("compare needs at least one start")
     return best
+
+
+def _relative(outer: Box, box: Box) -> Box:
+    """``box`` (fractions of the whole) as fractions of ``outer``."""
+    w, h = outer[2] - outer[0], outer[3] - outer[1]
+    return (
+        (box[0] - outer[0]) / w,
+        (box[1] - outer[1]) / h,
+        (box[2] - outer[0]) / w,
+        (box[3] - outer[1]) / h,
+    )

@@ -1,7 +1,7 @@
 """Groups that cannot grow by resemblance: every member is a verified duplicate of the keeper itself.
 
 Verified pairs only say which images may belong together (their connected components). Within a component
-the best image by the keeper order (most pixels, then bytes, then oldest) becomes a keeper, and every other
+the best image by the keeper ranking (:mod:`~lookalike.dedup.keeper`) becomes a keeper, and every other
 image joins it only if it is a duplicate of that keeper (checked if the pair was not a candidate); the rest
 start again with the best of them as the next keeper. A chain of look-alikes (A≈B≈C, A≠C) thus never makes
 one group, and a page that resembles another page's duplicate does not join it.
@@ -10,7 +10,6 @@ one group, and a page that resembles another page's duplicate does not join it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 
 def components(n: int, pairs: Sequence[tuple[int, int]]) -> list[list[int]]:
@@ -36,19 +35,31 @@ def components(n: int, pairs: Sequence[tuple[int, int]]) -> list[list[int]]:
 def keeper_first_groups(
     n: int,
     verified: Sequence[tuple[int, int]],
-    order: Callable[[int], Any],
+    rank: Callable[[list[int]], list[int]],
     duplicate: Callable[[int, int], bool],
+    likeness: Callable[[int, int], float] | None = None,
 ) -> list[list[int]]:
-    """Groups as lists of nodes, keeper first, from the ``verified`` pairs among ``n`` nodes; ``order`` is
-    the keeper sort key of a node and ``duplicate(keeper, other)`` the verdict on a pair."""
+    """Groups as lists of nodes, keeper first, from the ``verified`` pairs among ``n`` nodes; ``rank``
+    orders a list of nodes best first and ``duplicate(keeper, other)`` is the verdict on a pair.
+
+    Keepers are chosen in rank order: a node becomes one unless it duplicates a keeper chosen before it.
+    Every other node then joins the keeper it duplicates most alike (``likeness(keeper, other)``, higher is
+    more alike; default the first keeper in rank order): a small copy of a receipt, which may be too
+    small to tell from its sister receipts, goes with the receipt it matches best, not the best-ranked.
+    """
     groups: list[list[int]] = []
     for component in components(n, verified):
-        remaining = sorted(component, key=order)
-        while len(remaining) > 1:
-            keeper, rest = remaining[0], remaining[1:]
-            members = [j for j in rest if duplicate(keeper, j)]
-            if members:
-                groups.append([keeper, *members])
-            joined = set(members)
-            remaining = [j for j in rest if j not in joined]
+        ranked = rank(sorted(component))
+        keepers: list[int] = []
+        for j in ranked:
+            if not any(duplicate(k, j) for k in keepers):
+                keepers.append(j)
+        members: dict[int, list[int]] = {k: [] for k in keepers}
+        for j in ranked:
+            if j in members:
+                continue
+            matches = [k for k in keepers if duplicate(k, j)]
+            best = matches[0] if likeness is None else max(matches, key=lambda k: likeness(k, j))
+            members[best].append(j)
+        groups += [[k, *members[k]] for k in keepers if members[k]]
     return groups

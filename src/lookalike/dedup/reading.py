@@ -1,9 +1,11 @@
-"""Reading a collection once: each file's facts, its 32×32 colour thumbnail and its fine grey thumbnail.
+"""Reading a collection once: each file's facts, its content box, colour thumbnails and fine grey thumbnail.
 
-Each file is decoded once (JPEG in draft mode, at no less than twice the fine thumbnail's size); both
-thumbnails come from that decode. Fine thumbnails (:data:`~lookalike.dedup.fine.FINE` px on the long side,
-about 50 KB each for photos and pages) are kept in memory up to ``fine_budget`` bytes; past it, the rest are
-read again only if a candidate pair needs them.
+Each file is decoded once (JPEG in draft mode, at no less than twice the fine thumbnail's size). From that
+decode come: the **content box** (:mod:`~lookalike.dedup.borders`: uniform bands trimmed), a 32×32 colour
+thumbnail of the whole image and, when a border was trimmed, one of the content box (3 KB each: the only
+per-image pixels kept for the whole run), and the **fine** grey thumbnail (:data:`~lookalike.dedup.fine.FINE`
+px on the long side, up to 64 KB) that only pairs passing the coarse check need. Fine thumbnails are kept
+from this read up to ``fine_budget`` bytes; the rest are read again when a pair needs them.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lookalike.dedup.borders import WHOLE, Box, content_box
 from lookalike.dedup.coarse import BASE
-from lookalike.dedup.fine import FINE, fine_thumbnail
+from lookalike.dedup.fine import FINE
 from lookalike.errors import ImageError
 from lookalike.hashing import file_sha256
 from lookalike.images import load_image
@@ -29,44 +32,87 @@ if TYPE_CHECKING:
 #: ``progress(stage, done, total)``: stage is "reading", "embedding" or "verifying".
 Progress = Callable[[str, int, int], None]
 #: Memory for fine thumbnails kept from the first read (bytes).
-FINE_BUDGET = 1 << 30
+FINE_BUDGET = 256 << 20
 
 
 @dataclass
 class FileFacts:
+    """What the scan learnt of one file: where it is, its stored size (after EXIF orientation), bytes, last
+    change, and its content box (:data:`~lookalike.dedup.borders.WHOLE` when it has no uniform border)."""
+
     path: Path
     width: int
     height: int
     bytes: int
     mtime: float
+    content: Box = WHOLE
 
 
-def read_one(path: Path) -> tuple[FileFacts, npt.NDArray[np.uint8], Image.Image]:
-    """Facts, the BASE×BASE RGB thumbnail (the whole image squashed to a square) and the fine grey
-    thumbnail of one file. Raises :class:`ImageError` for every way a file can be unreadable."""
+@dataclass
+class FileRead:
+    """One file read: its facts, the 32×32 colour thumbnails of its views (the whole image, then the content
+    box when it differs) and its fine grey thumbnail (uint8, long side ≤ FINE)."""
+
+    facts: FileFacts
+    thumbs: list[npt.NDArray[np.uint8]]
+    fine: npt.NDArray[np.uint8]
+
+
+def _thumb(img: Image.Image, box: Box) -> npt.NDArray[np.uint8]:
+    """``box`` (fractions) of ``img`` squashed to BASE×BASE RGB."""
+    import numpy as np
+    from PIL import Image
+
+    px = (box[0] * img.width, box[1] * img.height, box[2] * img.width, box[3] * img.height)
+    small = img.resize((BASE, BASE), Image.Resampling.BILINEAR, box=px, reducing_gap=3.0)
+    return np.asarray(small, dtype=np.uint8)
+
+
+def read_one(path: Path) -> FileRead:
+    """Read one file (see the module docstring). Raises :class:`ImageError` for every way a file can be
+    unreadable."""
     import numpy as np
     from PIL import Image
 
     img = load_image(path, draft=(2 * FINE, 2 * FINE))
     width, height = img.info["source_size"]  # the stored size, before the draft
-    thumb = np.asarray(img.resize((BASE, BASE), Image.Resampling.BILINEAR, reducing_gap=3.0), dtype=np.uint8)
+    scale = FINE / max(img.size)
+    fine_rgb = img
+    if scale < 1:
+        size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+        fine_rgb = img.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
+    box = content_box(np.asarray(fine_rgb))
+    thumbs = [_thumb(img, WHOLE)] + ([_thumb(img, box)] if box != WHOLE else [])
+    fine = np.asarray(fine_rgb.convert("L"), dtype=np.uint8)
     st = path.stat()
-    return FileFacts(path, width, height, st.st_size, st.st_mtime), thumb, fine_thumbnail(img)
+    return FileRead(FileFacts(path, width, height, st.st_size, st.st_mtime, box), thumbs, fine)
 
 
-def read_fine(path: Path) -> Image.Image:
+def read_fine(path: Path) -> npt.NDArray[np.uint8]:
     """The fine grey thumbnail of one file, read again."""
-    return read_one(path)[2]
+    return read_one(path).fine
+
+
+def read_grey(path: Path, side: int) -> Image.Image:
+    """One file as a grey image, its long side at most ``side`` (JPEG in draft mode): the close-up's."""
+    from PIL import Image
+
+    img = load_image(path, draft=(side, side)).convert("L")
+    scale = side / max(img.size)
+    if scale < 1:
+        size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+        img = img.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
+    return img
 
 
 @dataclass
 class Collection:
-    """What :func:`read_all` read: readable files, their thumbnails (fine ones ``None`` when not kept), and
-    the files it could not read with the reason."""
+    """What :func:`read_all` read: readable files, the thumbnails of their views, their fine thumbnails
+    (``None`` where not kept), and the files it could not read with the reason."""
 
     files: list[FileFacts]
-    thumbs: list[npt.NDArray[np.uint8]]
-    fines: list[Image.Image | None]
+    thumbs: list[list[npt.NDArray[np.uint8]]]
+    fines: list[npt.NDArray[np.uint8] | None]
     failures: list[tuple[Path, str]]
 
 
@@ -82,7 +128,7 @@ def read_all(
     kept = 0
     budget = FINE_BUDGET if fine_budget is None else fine_budget
 
-    def task(p: Path) -> tuple[FileFacts, npt.NDArray[np.uint8], Image.Image] | str:
+    def task(p: Path) -> FileRead | str:
         try:
             return read_one(p)
         except ImageError as exc:
@@ -97,13 +143,11 @@ def read_all(
             if isinstance(res, str):
                 out.failures.append((path, res))
             else:
-                facts, thumb, fine = res
-                size = fine.width * fine.height
-                keep = kept + size <= budget  # past the budget: read again if a pair needs it
-                kept += size if keep else 0
-                out.files.append(facts)
-                out.thumbs.append(thumb)
-                out.fines.append(fine if keep else None)
+                keep = kept + res.fine.nbytes <= budget  # past the budget: read again if a pair needs it
+                kept += res.fine.nbytes if keep else 0
+                out.files.append(res.facts)
+                out.thumbs.append(res.thumbs)
+                out.fines.append(res.fine if keep else None)
             if progress and (done % 64 == 0 or done == len(paths)):
                 progress("reading", done, len(paths))
     finally:  # a progress callback may raise to cancel: drop the reads not started yet

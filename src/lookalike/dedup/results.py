@@ -1,5 +1,6 @@
 """What a duplicate search returns: groups of files (a keeper and its duplicates) with the scores of both
-checks, the candidate pairs the fine check turned down, and the files that could not be read."""
+checks and how each copy relates to its keeper, the candidate pairs the fine check turned down, and the
+files that could not be read."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lookalike.dedup.orientation import IDENTITY, Orientation
+
+Box = tuple[float, float, float, float]
 
 
 def _scores(
@@ -18,6 +23,13 @@ def _scores(
     }
 
 
+def _pixels(box: Box | None, width: int, height: int) -> list[int] | None:
+    """A box of fractions as whole pixels ``[x0, y0, x1, y1]`` of a ``width``×``height`` image."""
+    if box is None:
+        return None
+    return [round(box[0] * width), round(box[1] * height), round(box[2] * width), round(box[3] * height)]
+
+
 @dataclass(frozen=True)
 class Member:
     """One file of a duplicate group and how it compares with the group's keeper.
@@ -25,8 +37,12 @@ class Member:
     ``ncc`` and ``rmse`` are the coarse check's scores (12×12 thumbnails at their best alignment), ``ssim``,
     ``detail`` and ``colour`` the fine check's (lowest SSIM over tiles of 1/8 and of 1/12 of the side, and
     the largest tile colour difference, at the refined alignment); the best scores for the keeper and for
-    exact copies. ``hints`` say what the difference looks like: ``exact`` (same bytes), ``flipped``,
-    ``cropped``, ``resized``; empty for a near-identical image (e.g. re-encoded).
+    exact copies. ``hints`` say what the difference looks like: ``exact`` (same bytes), an orientation
+    (``rotated 90° clockwise``, ``mirrored``, …), ``turned 0.8°``, ``cropped``, ``border added``,
+    ``border removed``, ``resized``; empty for a near-identical image (e.g. re-encoded or retouched).
+    ``orientation`` turns the keeper into this file; ``box`` is the part of this file that shows the
+    keeper's picture and ``keeper_box`` the part of the keeper it shows (fractions, upright; ``None`` for
+    the keeper). ``reference`` marks a file of a reference folder (never moved).
     """
 
     path: Path
@@ -41,6 +57,11 @@ class Member:
     ssim: float = 1.0
     colour: float = 0.0
     detail: float = 1.0
+    orientation: Orientation = IDENTITY
+    angle: float = 0.0
+    box: Box | None = None
+    keeper_box: Box | None = None
+    reference: bool = False
 
     @property
     def pixels(self) -> int:
@@ -48,16 +69,21 @@ class Member:
 
     @property
     def kind(self) -> str:
-        """``keeper``, or the hints joined by ``+`` (``near-identical`` when there are none)."""
+        """``keeper``, or the hints joined by ``, `` (``near-identical`` when there are none)."""
         if self.keeper:
             return "keeper"
-        return "+".join(self.hints) or "near-identical"
+        return ", ".join(self.hints) or "near-identical"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": str(self.path),
             "keeper": self.keeper,
+            "reference": self.reference,
             "kind": self.kind,
+            "relation": None if self.keeper else self.kind,
+            "orientation": self.orientation.to_dict(),
+            "angle": round(self.angle, 2),
+            "box": _pixels(self.box, self.width, self.height),
             "width": self.width,
             "height": self.height,
             "bytes": self.bytes,
@@ -70,9 +96,11 @@ class Member:
 
 @dataclass(frozen=True)
 class DuplicateGroup:
-    """Files that show the same picture; ``members[0]`` is the keeper, the rest are its duplicates."""
+    """Files that show the same picture; ``members[0]`` is the keeper, the rest are its duplicates.
+    ``kept_because`` says why the keeper was chosen over the runner-up."""
 
     members: tuple[Member, ...]
+    kept_because: str = ""
 
     @property
     def keeper(self) -> Path:
@@ -87,25 +115,36 @@ class DuplicateGroup:
         return [m.path for m in self.members]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"keeper": str(self.keeper), "members": [m.to_dict() for m in self.members]}
+        keeper = self.members[0]
+        members = [m.to_dict() for m in self.members]
+        for m, d in zip(self.members[1:], members[1:], strict=True):
+            d["keeper_box"] = _pixels(m.keeper_box, keeper.width, keeper.height)
+        return {"keeper": str(self.keeper), "kept_because": self.kept_because, "members": members}
 
 
 @dataclass(frozen=True)
 class PairCheck:
     """The verdict on two images: the coarse scores at their best alignment, the fine scores there after
-    refinement (``None`` when the coarse check already failed), and whether they are duplicates."""
+    refinement (``None`` when the coarse check already failed), and whether they are duplicates.
+    ``orientation`` turns ``b`` to look like ``a``; ``flipped`` says whether it mirrors."""
 
     a: Path
     b: Path
     ncc: float
     rmse: float
-    flipped: bool
+    orientation: Orientation
     cropped: bool
     duplicate: bool
     ssim: float | None = None
     colour: float | None = None
     coarse_passed: bool = True
     detail: float | None = None
+    angle: float = 0.0
+    local: float | None = None
+
+    @property
+    def flipped(self) -> bool:
+        return self.orientation.mirror
 
     @property
     def decided_by(self) -> str:
@@ -119,6 +158,9 @@ class PairCheck:
             "ncc": round(self.ncc, 5),
             "rmse": round(self.rmse, 5),
             "flipped": self.flipped,
+            "orientation": self.orientation.to_dict(),
+            "relation": str(self.orientation.inverse),
+            "angle": round(self.angle, 2),
             "cropped": self.cropped,
             "duplicate": self.duplicate,
             "decided_by": self.decided_by,
@@ -129,6 +171,7 @@ class PairCheck:
                 "ssim": round(self.ssim, 5),
                 "detail": round(self.detail, 5),
                 "colour": round(self.colour, 5),
+                "local": None if self.local is None else round(self.local, 5),
             },
         }
 

@@ -1,0 +1,153 @@
+"""The close-up: a pair that passed the fine check, compared again at the files' own resolution.
+
+At 256 px a receipt's digits are 4 px high: two receipts of one shop whose totals differ in one digit, two
+invoices whose quantities differ, two chat screenshots whose clocks differ are the same picture there.
+So a pair that passes the fine check (:mod:`~lookalike.dedup.fine`) is looked at once more, both files
+read again at their own resolution — the smaller of the two, up to :data:`SIDE` px on the long side —
+at the fine check's alignment (refined once more, each edge of the box and the turn, on a grid half as
+fine and then on the full one, while that alone does not make them alike), the tones matched
+(:mod:`~lookalike.dedup.photometric`), and the two compared pixel by pixel:
+
+* both are softened (a [1, 2, 1] blur: what is left of resampling and noise);
+* each pixel's difference is the smallest against the other side's pixel or one of its eight neighbours
+  (a misalignment of a pixel costs nothing, a stroke added or removed does);
+* the **local difference** is the largest mean of that over 3×3 windows, leaving out the wedges of fill
+  that turning a scan brings in at its edges.
+
+A copy — re-encoded, resized, brightened, scanned — differs a little everywhere; a changed digit differs
+a lot in one place. NumPy and Pillow only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from lookalike.dedup import fine
+from lookalike.dedup.photometric import match_clipping, match_tone
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    from PIL import Image
+
+#: Long side (px) of the close-up's grid at most.
+SIDE = 1536
+#: The close-up looks when the files allow a grid this much larger than the fine check's.
+NEEDED = 1.05
+#: Side (px) of the windows whose mean difference counts.
+WINDOW = 3
+#: Pixels next to the fill that a turn brings in are left out too.
+FILL_MARGIN = 2
+
+
+def needed(match: fine.FineMatch, a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether a close-up can see more than the fine check did: the files (sizes ``a`` and ``b``, as
+    stored) allow a grid larger than the one the fine check used."""
+    scale = min(max(a), max(b)) / max(1, max(match.size))
+    return scale > NEEDED
+
+
+def _tolerant(u: npt.NDArray[np.float32], v: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Each pixel's smallest absolute difference against ``v`` at the same place or one pixel away."""
+    import numpy as np
+
+    h, w = u.shape
+    pv = np.pad(v, 1, mode="edge")
+    best: npt.NDArray[np.float32] = np.abs(u - v)
+    for dy in range(3):
+        for dx in range(3):
+            if dy != 1 or dx != 1:
+                np.minimum(best, np.abs(u - pv[dy : dy + h, dx : dx + w]), out=best)
+    return best
+
+
+def _window_means(a: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.float32]:
+    """The mean of every k×k window (running sums along each axis)."""
+    import numpy as np
+
+    down = np.cumsum(a, axis=0, dtype=np.float32)
+    rows = np.concatenate([down[k - 1 : k], down[k:] - down[:-k]])
+    across = np.cumsum(rows, axis=1, dtype=np.float32)
+    sums = np.concatenate([across[:, k - 1 : k], across[:, k:] - across[:, :-k]], axis=1)
+    out: npt.NDArray[np.float32] = sums / np.float32(k * k)
+    return out
+
+
+def local_difference(
+    x: npt.NDArray[np.float32], y: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_] | None = None
+) -> float:
+    """The local difference of two aligned grey images of one shape (0–1; see the module docstring),
+    ``y`` tone-matched to ``x`` first, with and without matched clipping (the smaller counts); only
+    windows inside ``valid`` (default: everywhere) count."""
+    import numpy as np
+
+    best = 1.0
+    clipped = match_clipping(x, y)
+    pairs = [(x, y)] + ([clipped] if clipped[0] is not x or clipped[1] is not y else [])
+    for xx, yy in pairs:
+        toned = match_tone(xx.reshape(1, 1, -1), yy.reshape(1, 1, -1)).reshape(xx.shape)
+        xa, ya = fine._soften(xx), fine._soften(toned)
+        d = np.maximum(_tolerant(xa, ya), _tolerant(ya, xa))
+        k = min(WINDOW, *d.shape)
+        means = _window_means(d, k)
+        if valid is not None:
+            inside = _window_means(valid.astype(np.float32), k) >= 1.0 - 1e-6
+            means = np.where(inside, means, 0.0)
+        best = min(best, float(means.max()))
+    return best
+
+
+def _valid(img: Image.Image, pose: fine._Pose, size: tuple[int, int]) -> npt.NDArray[np.bool_] | None:
+    """Where a turned sample of ``img`` shows the picture, not the fill around it (``None``: everywhere),
+    shrunk by :data:`FILL_MARGIN` px."""
+    import numpy as np
+    from PIL import Image
+
+    if not pose.angle:
+        return None
+    ones = Image.new("L", img.size, 255)
+    px = (
+        pose.box[0] * img.width,
+        pose.box[1] * img.height,
+        pose.box[2] * img.width,
+        pose.box[3] * img.height,
+    )
+    centre = ((px[0] + px[2]) / 2, (px[1] + px[3]) / 2)
+    turned = ones.rotate(pose.angle, Image.Resampling.BILINEAR, center=centre, fillcolor=0)
+    mask = np.asarray(turned.resize(size, Image.Resampling.BILINEAR, box=px, reducing_gap=None)) >= 250
+    for _ in range(FILL_MARGIN):  # erode: the blend next to the fill is not the picture either
+        mask[1:] &= mask[:-1]
+        mask[:-1] &= mask[1:]
+        mask[:, 1:] &= mask[:, :-1]
+        mask[:, :-1] &= mask[:, 1:]
+    return mask
+
+
+def look(a: Image.Image, b: Image.Image, match: fine.FineMatch, limit: float) -> fine.FineMatch:
+    """``match`` (the fine check's, for grey images ``a`` and ``b`` as stored, ``b`` unturned, read at up
+    to :data:`SIDE` px) with its ``local`` difference at the full grid: first where the fine check left
+    the alignment, and only when that exceeds ``limit`` again after refining it on a grid half as fine
+    (the fine check's alignment, good to a pixel at 256 px, may be off by several at 1,536)."""
+    bb = match.orientation.apply_image(b)
+    view_b = match.orientation.apply_box(match.view_b)
+    x, y = (a, bb) if match.cropped_a else (bb, a)
+    xframe, ybox = (match.view_a, view_b) if match.cropped_a else (view_b, match.view_a)
+    home = fine._inside(xframe, match.box)
+    pose = fine._Pose(home, match.angle)
+    size = fine._grid(x, pose.box, y, ybox, SIDE)
+    ys = fine._sample(y, ybox, size)
+    local = local_difference(fine._sample(x, pose.box, size, pose.angle), ys, _valid(x, pose, size))
+    side = fine.MIN_SIDE_FLIPPED if match.orientation.mirror else fine.MIN_SIDE
+    # while not alike: the alignment refined on a grid half as fine, then on the full one (edges and turn)
+    for cap, steps in ((max(64, max(size) // 2), [1.0, 0.5]), (max(size), [0.5, 0.25])):
+        if local <= limit:
+            break
+        pose, _ = fine.refine(x, y, pose, ybox, cap, steps, home=home, frame=xframe, min_side=side)
+        size = fine._grid(x, pose.box, y, ybox, SIDE)
+        ys = fine._sample(y, ybox, size)
+        xs = fine._sample(x, pose.box, size, pose.angle)
+        local = min(local, local_difference(xs, ys, _valid(x, pose, size)))
+    return replace(
+        match, box=fine._relative(xframe, pose.box), angle=pose.angle, local=local, local_size=size
+    )

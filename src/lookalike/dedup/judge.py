@@ -1,0 +1,342 @@
+"""Both checks for pairs of images, each result computed once and kept.
+
+Images are *nodes* (files with the same bytes share one); each node has one or two *views* (the whole
+image, and its content box when it has a uniform border), each with a 32×32 colour thumbnail. Candidate
+pairs of views (:mod:`~lookalike.dedup.candidates`) go through the coarse check
+(:mod:`~lookalike.dedup.coarse`), and the best alignment of each pair of nodes that passes it through the
+fine check (:mod:`~lookalike.dedup.fine`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from lookalike.dedup import closeup, coarse, fine
+from lookalike.dedup.borders import WHOLE, Box
+from lookalike.dedup.candidates import CANDIDATE, Candidates, _rows
+from lookalike.dedup.orientation import ALL
+from lookalike.dedup.reading import read_fine, read_grey
+from lookalike.dedup.strictness import Strictness
+from lookalike.errors import ImageError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import numpy as np
+    import numpy.typing as npt
+    from PIL import Image
+
+Pair = tuple[int, int]
+# A pair of views goes on to the coarse crop search only if its 8×8 thumbnails correlate this well in the
+# orientation found, as they are or with one side cut to a few spread crops: 98% of crops keeping 75–85% of
+# the area do (CIFAR-10, benchmarks/dedup.py), 13% of other candidates ...
+CROP_PREFILTER = 0.85
+# ... and only if it took one of the first places among a query's neighbours (counting ties as one place):
+# 97% of crops keeping 75–85% of the area do, among 10,000 CIFAR-10 images; 40% of other candidates.
+CROP_PLACE = 2
+# The fine check stops on a 64 or 128 px grid for pairs this far below ``min_ssim`` there (aligned
+# duplicates score ≥ 0.95 on those grids, distinct pages and screens mostly below 0.6).
+GIVE_UP_MARGIN = 0.1
+#: Close-up images (grey, up to 1,536 px: ≤ 2.4 MB each) kept for the next pair that needs one.
+GREYS_KEPT = 32
+
+
+@dataclass(frozen=True)
+class Views:
+    """The views of every node: ``node[v]`` is the node view ``v`` shows and ``box[v]`` its part of that
+    image (fractions); ``of[n]`` lists node ``n``'s views, the whole image first."""
+
+    node: npt.NDArray[np.intp]
+    box: list[Box]
+    of: list[list[int]]
+
+    @classmethod
+    def of_nodes(cls, content: Sequence[Box]) -> Views:
+        """One view per node, and a second for each node whose content box is not the whole image."""
+        import numpy as np
+
+        node: list[int] = []
+        box: list[Box] = []
+        of: list[list[int]] = []
+        for n, c in enumerate(content):
+            of.append([len(node)] + ([len(node) + 1] if c != WHOLE else []))
+            node += [n] * len(of[-1])
+            box += [WHOLE] + ([c] if c != WHOLE else [])
+        return cls(np.asarray(node, np.intp), box, of)
+
+
+@dataclass(frozen=True)
+class CoarseResult:
+    """The best coarse match of a pair of nodes and the views it was found between."""
+
+    match: coarse.Match
+    view_a: int
+    view_b: int
+    score: float  # the 8×8 correlation of those views in that orientation
+
+
+class Judge:
+    """Both checks for pairs of nodes ``a < b``, each result computed once and kept."""
+
+    def __init__(
+        self,
+        thumbs: coarse.Thumbnails,
+        views: Views,
+        fines: list[npt.NDArray[np.uint8] | None],
+        paths: list[Path],
+        limits: Strictness,
+        *,
+        orientations: Sequence[int],
+        crops: bool,
+        sizes: list[tuple[int, int]],
+    ) -> None:
+        import numpy as np
+
+        self.thumbs, self.views, self.fines, self.paths = thumbs, views, fines, paths
+        self.limits, self.orientations, self.crops = limits, tuple(orientations), crops
+        self.sizes = sizes
+        self._greys: OrderedDict[int, Image.Image] = OrderedDict()
+        self._grey_lock = threading.Lock()
+        # per pair of nodes, the best coarse match of each pair of their views, best first; and the pairs
+        # checked that no alignment lets through
+        self.coarse: dict[Pair, list[CoarseResult]] = {}
+        self._failed: npt.NDArray[np.int64] = np.zeros(0, np.int64)  # sorted keys a·n + b
+        self.fine: dict[Pair, fine.FineMatch] = {}
+
+    # ------------------------------------------------------------------------------------------------------
+    # coarse
+
+    def check_coarse(self, cands: Candidates, *, keep_failing: bool = False) -> None:
+        """Coarse matches of candidate view pairs: whole views first, the crop search only where that fails
+        and the pair might be a crop; per pair of nodes, the best match of each pair of their views that
+        passes is kept (with ``keep_failing``, also those that fail: for a verdict on one pair)."""
+        import numpy as np
+
+        na, nb = self.views.node[cands.a], self.views.node[cands.b]
+        keep = na != nb
+        rows = np.stack([cands.a[keep], cands.b[keep], cands.code[keep]], 1)
+        scores = cands.score[keep]
+        if not len(rows):
+            return
+        lim = self.limits
+        rmse_from = -1.0 if keep_failing else lim.min_ncc
+        found = coarse.verify_all(self.thumbs, rows, coarse.WHOLE, rmse_from=rmse_from)
+        boxes = np.zeros(len(rows), np.intp)  # the box of CROP_BOXES each row's match is on
+        if self.crops:
+            failed = ~found.passes(lim.min_ncc, lim.max_rmse)
+            if cands.rank is not None:  # a crop is among the few nearest of its original, or the other way
+                failed &= cands.rank[keep] <= CROP_PLACE
+            self._crop_search(np.flatnonzero(failed), scores, found, boxes, keep_failing)
+        chosen = np.flatnonzero(found.passes(lim.min_ncc, lim.max_rmse) | keep_failing)
+        if not keep_failing:  # (with keep_failing every pair checked is in self.coarse)
+            pair_of = na[keep].astype(np.int64) * len(self.paths) + nb[keep]
+            self._failed = np.union1d(self._failed, np.setdiff1d(pair_of, pair_of[chosen]))
+        touched: set[Pair] = set()
+        for i in chosen.tolist():
+            va, vb = int(rows[i, 0]), int(rows[i, 1])
+            pair = (int(self.views.node[va]), int(self.views.node[vb]))
+            m = replace(found.match(i), box=int(boxes[i]))
+            known = self.coarse.setdefault(pair, [])
+            same = next((k for k, c in enumerate(known) if (c.view_a, c.view_b) == (va, vb)), None)
+            if same is None:
+                known.append(CoarseResult(m, va, vb, float(scores[i])))
+            elif self._rank(m) > self._rank(known[same].match):
+                known[same] = CoarseResult(m, va, vb, float(scores[i]))
+            touched.add(pair)
+        for pair in touched:
+            self.coarse[pair].sort(key=lambda c: self._rank(c.match), reverse=True)
+
+    def _rank(self, m: coarse.Match) -> tuple[bool, float]:
+        """Coarse matches in order: one that passes before one that fails, then the higher NCC."""
+        return (m.passes(self.limits.min_ncc, self.limits.max_rmse), m.ncc)
+
+    def best_coarse(self, p: Pair) -> CoarseResult:
+        """The best coarse match of a pair of nodes (over every pair of their views)."""
+        return self.coarse[p][0]
+
+    def _crop_search(
+        self,
+        failed: npt.NDArray[np.intp],
+        scores: npt.NDArray[np.float32],
+        found: coarse.Matches,
+        boxes: npt.NDArray[np.intp],
+        keep_failing: bool,
+    ) -> None:
+        """Improve ``found`` at rows ``failed`` by cutting one side: first a look at 8×8 with a few spread
+        crops (:data:`~lookalike.dedup.coarse.SPARSE_BOXES`) — pairs that correlate less than
+        :data:`CROP_PREFILTER` there, or as they are, go no further — then, at 12×12, every crop box near
+        the best of them on the side it cut (:data:`~lookalike.dedup.coarse.NEAR_BOXES`); ``boxes`` gets
+        the index into :data:`~lookalike.dedup.coarse.CROP_BOXES` of each improved row's box."""
+        import numpy as np
+
+        if not len(failed):
+            return
+        sparse = coarse.verify_all(
+            self.thumbs, found.rows[failed], coarse.SPARSE_BOXES, size=coarse.PREFILTER_SIZE, rmse_from=2.0
+        )
+        go = (np.maximum(sparse.ncc, scores[failed]) >= CROP_PREFILTER) & (sparse.cut > 0)
+        rmse_from = -1.0 if keep_failing else self.limits.min_ncc
+        for side in (1, 2):
+            for sparse_box in np.unique(sparse.box[go & (sparse.cut == side)]).tolist():
+                at = failed[go & (sparse.cut == side) & (sparse.box == sparse_box)]
+                near = coarse.NEAR_BOXES[sparse_box]
+                better = coarse.verify_all(
+                    self.thumbs,
+                    found.rows[at],
+                    [coarse.CROP_BOXES[k] for k in near],
+                    cut="a" if side == 1 else "b",
+                    rmse_from=rmse_from,
+                )
+                up = better.ncc > found.ncc[at]
+                rows_up = at[up]
+                found.ncc[rows_up], found.rmse[rows_up] = better.ncc[up], better.rmse[up]
+                found.cut[rows_up] = better.cut[up]
+                boxes[rows_up] = np.asarray(near, np.intp)[better.box[up]]
+
+    def check_pair(self, a: int, b: int) -> None:
+        """The coarse check of two nodes that no candidate joined: every pair of their views in every
+        allowed orientation."""
+        import numpy as np
+
+        va, vb, codes = [], [], []
+        for x in self.views.of[a]:
+            for y in self.views.of[b]:
+                for code in self.orientations:
+                    va.append(x)
+                    vb.append(y)
+                    codes.append(code)
+        a_ix, b_ix, code_ix = (np.asarray(v, np.intp) for v in (va, vb, codes))
+        self.check_coarse(
+            Candidates(a_ix, b_ix, code_ix, self.scores(a_ix, b_ix, code_ix)), keep_failing=True
+        )
+
+    def scores(
+        self, a: npt.NDArray[np.intp], b: npt.NDArray[np.intp], codes: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.float32]:
+        """The 8×8 correlation of views ``a`` and ``b``, ``b`` in orientation ``codes``."""
+        import numpy as np
+
+        from lookalike.dedup.orientation import oriented
+
+        small = self.thumbs.shrunk(CANDIDATE, self.thumbs.base[np.concatenate([a, b])]).transpose(0, 2, 3, 1)
+        xa, xb = small[: len(a)], small[len(a) :]
+        turned = np.stack([oriented(xb[i : i + 1], ALL[c])[0] for i, c in enumerate(codes.tolist())])
+        out: npt.NDArray[np.float32] = (_rows(np.ascontiguousarray(xa)) * _rows(turned)).sum(1)
+        return out
+
+    def coarse_passed(self, p: Pair) -> bool:
+        return p in self.coarse and self.coarse[p][0].match.passes(self.limits.min_ncc, self.limits.max_rmse)
+
+    # ------------------------------------------------------------------------------------------------------
+    # fine
+
+    def fine_passes(self, f: fine.FineMatch) -> bool:
+        lim = self.limits
+        return (
+            f.ssim >= lim.min_ssim
+            and f.detail >= lim.min_detail
+            and f.colour <= lim.max_colour
+            and (f.local is None or f.local <= lim.max_local)
+        )
+
+    def _fine_image(self, n: int) -> Image.Image:
+        from PIL import Image
+
+        arr = self.fines[n]
+        if arr is None:
+            arr = read_fine(self.paths[n])
+        return Image.fromarray(arr)
+
+    def _grey(self, n: int) -> Image.Image:
+        """Node ``n``'s file in grey at up to the close-up's size, the last few kept (a look-alike of many
+        files is read once for all their pairs)."""
+        with self._grey_lock:
+            if n in self._greys:
+                self._greys.move_to_end(n)
+                return self._greys[n]
+        img = read_grey(self.paths[n], closeup.SIDE)
+        with self._grey_lock:
+            self._greys[n] = img
+            while len(self._greys) > GREYS_KEPT:
+                self._greys.popitem(last=False)
+        return img
+
+    def check_fine(self, p: Pair) -> fine.FineMatch:
+        """The fine match of a coarse-passed pair, refined from the coarse alignment, then (while that
+        falls short) from the best alignment with ``a`` cut and with ``b`` cut."""
+        if p in self.fine:
+            return self.fine[p]
+        try:  # a file read again for its fine thumbnail may have changed or gone since the scan
+            fa, fb = self._fine_image(p[0]), self._fine_image(p[1])
+        except (ImageError, OSError):
+            self.fine[p] = fine.FineMatch(-1.0, 1.0, (0, 0), WHOLE, detail=-1.0)
+            return self.fine[p]
+        passing = [
+            c for c in self.coarse.get(p, []) if c.match.passes(self.limits.min_ncc, self.limits.max_rmse)
+        ]
+        if not passing:  # the coarse check turned every alignment down
+            self.fine[p] = fine.FineMatch(-1.0, 1.0, (0, 0), WHOLE, detail=-1.0)
+            return self.fine[p]
+        # each coarse match's own alignment, then (only while none is good enough) the cut alignments
+        starts = itertools.chain(
+            (self._start(c, c.match) for c in passing), (st for c in passing for st in self._cut_starts(c))
+        )
+        f = fine.compare(
+            fa, fb, starts, give_up_below=self.limits.min_ssim - GIVE_UP_MARGIN, enough=self.fine_passes
+        )
+        if self.fine_passes(f) and closeup.needed(f, self.sizes[p[0]], self.sizes[p[1]]):
+            try:  # at the files' own resolution, where digits and small text differ
+                f = closeup.look(self._grey(p[0]), self._grey(p[1]), f, self.limits.max_local)
+            except (ImageError, OSError):
+                f = fine.FineMatch(-1.0, 1.0, (0, 0), WHOLE, detail=-1.0)
+        self.fine[p] = f
+        return f
+
+    def _start(self, c: CoarseResult, m: coarse.Match) -> fine.Start:
+        """The fine search's start at coarse match ``m`` of the views of ``c``."""
+        return fine.Start(
+            m.orientation,
+            m.cropped != "b",
+            coarse.CROP_BOXES[m.box],
+            self.thumbs.base[c.view_a],
+            self.thumbs.base[c.view_b],
+            self.views.box[c.view_a],
+            self.views.box[c.view_b],
+        )
+
+    def _cut_starts(self, c: CoarseResult) -> Iterator[fine.Start]:
+        """With crops: the best alignment with ``a`` cut and with ``b`` cut, where they differ from ``c``'s
+        own (which may cut the wrong side of a plain picture, or none of a slight crop)."""
+        if not self.crops:
+            return
+        m = c.match
+        row = [(c.view_a, c.view_b, m.orientation.code)]
+        for side in "ab":
+            x = coarse.verify(self.thumbs, row, coarse.CROP_BOXES, cut=side)[0]
+            if x.box and (x.cropped, x.box) != (m.cropped, m.box):
+                yield self._start(c, x)
+
+    def failed(self, p: Pair) -> bool:
+        """Whether the coarse check turned every alignment of the pair down (it was checked)."""
+        import numpy as np
+
+        key = p[0] * len(self.paths) + p[1]
+        at = int(np.searchsorted(self._failed, key))
+        return at < len(self._failed) and int(self._failed[at]) == key
+
+    def likeness(self, i: int, j: int) -> float:
+        """How alike a verified pair is, higher is more alike: the close-up's local difference where there
+        was one (negated), else the fine check's lowest tile SSIM less one."""
+        f = self.fine[(min(i, j), max(i, j))]
+        return -f.local if f.local is not None else f.ssim - 1.0
+
+    def duplicate(self, i: int, j: int) -> bool:
+        p = (min(i, j), max(i, j))
+        if p not in self.coarse and not self.failed(p):
+            self.check_pair(*p)
+        return self.coarse_passed(p) and self.fine_passes(self.check_fine(p))
