@@ -37,7 +37,7 @@ def test_duplicates_are_computed_on_request_and_kept_per_index_version(client: T
     assert keeper["keeper"] and keeper["path"] == "copies/cat-large.png"  # the most pixels
     assert group["keeper"] == keeper["id"] and keeper["thumb"].startswith(f"/api/images/{keeper['id']}/")
     kinds = {m["path"]: m["kind"] for m in group["members"][1:]}
-    assert "flipped" in kinds["copies/cat-mirrored.png"]
+    assert "mirrored" in kinds["copies/cat-mirrored.png"]
     assert all(not m["keeper"] for m in group["members"][1:])
     # both checks' scores: each member passed the fine check against the keeper itself
     assert all(m["ssim"] >= 0.8 and 0 <= m["colour"] <= 0.06 for m in group["members"][1:])

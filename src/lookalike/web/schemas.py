@@ -167,7 +167,9 @@ class MemberOut(BaseModel):
     path: str
     keeper: bool
     kind: str = Field(
-        description="keeper, or how it differs: exact, flipped, cropped, resized, near-identical."
+        description="keeper, or how it differs from the keeper, comma-separated: exact, an orientation "
+        "('mirrored', 'rotated 90° clockwise', 'mirrored and rotated 180°', …), 'turned 0.8°', cropped, "
+        "'border added', resized, or near-identical."
     )
     width: int
     height: int
