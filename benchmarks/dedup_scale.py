@@ -15,7 +15,7 @@ Two suites:
 
 Usage::
 
-    python benchmarks/dedup_scale.py --suite scale --sizes 10k 60k --baseline-src /tmp/base/src
+    python benchmarks/dedup_scale.py --suite scale --sizes 10k 60k --baseline-src /tmp/base/src --repeat 3
     python benchmarks/dedup_scale.py --suite groups --png docs/dedup-cifar-train.png
 """
 
@@ -112,7 +112,7 @@ def scale_suite(args: argparse.Namespace) -> int:
             n = build(args.data, size, work / "images", args.seed)
             sides = [("baseline", args.baseline_src)] if args.baseline_src else []
             sides.append(("this", None))
-            for name, src in sides:
+            for name, src in sides * args.repeat:  # alternating, so both sides see the same noise
                 r = run_dedup(work / "images", src, work / f"{name}.json")
                 rows.append({"size": size, "images": n, "side": name, **r})
                 print(
@@ -185,6 +185,7 @@ def main() -> int:
     ap.add_argument("--strictness", nargs="+", help="groups suite: the settings to run (default all)")
     ap.add_argument("--png", type=Path, help="groups suite: draw 40 random groups here")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=1, help="scale suite: runs of each side, alternating")
     ap.add_argument("--out", type=Path, help="write the report (JSON) here")
     args = ap.parse_args()
     return scale_suite(args) if args.suite == "scale" else groups_suite(args)

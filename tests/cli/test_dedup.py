@@ -91,6 +91,18 @@ def test_cli_lists_groups_and_changes_nothing(tmp_path: Path, invoke: Invoke) ->
     assert snapshot(photos) == before
 
 
+def test_cli_table_shows_the_largest_groups_and_counts_the_rest(
+    tmp_path: Path, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lookalike.cli import dedup as dedup_cli
+
+    monkeypatch.setattr(dedup_cli, "TABLE_GROUPS", 1)
+    code, out = invoke("dedup", duplicates_tree(tmp_path))
+    assert code == 0, out
+    assert "… and 2 more group(s) of 2 duplicate(s), not shown: --json FILE lists every group" in out
+    assert "3 group(s) · 3 duplicate(s)" in out
+
+
 def test_cli_json_move_and_undo(tmp_path: Path, invoke: Invoke) -> None:
     photos = duplicates_tree(tmp_path)
     before = snapshot(photos)

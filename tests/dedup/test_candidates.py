@@ -4,6 +4,7 @@ orientation that undoes the turn; crops meet it through the middle-crop queries;
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from dedup_support import pattern
@@ -56,3 +57,19 @@ def test_only_pairs_across_groups_with_reference_folders() -> None:
     found = candidates.find(thumbs, np.arange(14), 4, groups=groups)
     assert len(found) and (groups[found.a] != groups[found.b]).all()
     assert (0, 12) in set(zip(found.a.tolist(), found.b.tolist(), strict=True))
+
+
+def test_past_the_exact_limit_an_inverted_file_finds_the_same_copies(monkeypatch: pytest.MonkeyPatch) -> None:
+    originals = distinct(60)
+    copies = [img.transpose(Image.Transpose.ROTATE_90) for img in originals[:10]]
+    thumbs = Thumbnails.stack([thumb(img) for img in originals + copies])
+    whole = np.arange(len(thumbs.base))
+
+    def copy_pairs(found: candidates.Candidates) -> set[tuple[int, int]]:
+        return {(a, b) for a, b in zip(found.a.tolist(), found.b.tolist(), strict=True) if b - a == 60}
+
+    exact = candidates.find(thumbs, whole, 5)
+    monkeypatch.setattr(candidates, "EXACT_UP_TO", 20)  # 70 views: the inverted file
+    monkeypatch.setattr(candidates, "LIST_ROWS", 8)
+    approximate = candidates.find(thumbs, whole, 5)
+    assert copy_pairs(exact) == copy_pairs(approximate) == {(i, i + 60) for i in range(10)}

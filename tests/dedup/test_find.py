@@ -264,3 +264,29 @@ def test_bad_settings_are_one_line_errors(tmp_path: Path) -> None:
         find_duplicates(tmp_path, neighbours=0)
     with pytest.raises(LookalikeError, match="no such"):
         find_duplicates(tmp_path / "missing")
+
+
+def test_the_relation_says_how_the_keeper_turns_into_the_copy(tmp_path: Path) -> None:
+    from PIL import ImageDraw
+
+    from lookalike.dedup import Orientation, verify_pair
+
+    img = Image.new("RGB", (240, 160), "white")
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((10, 10, 100, 60), fill="red")
+    draw.ellipse((150, 90, 230, 150), fill="blue")
+    original = tmp_path / "a.png"
+    img.save(original)
+    os.utime(original, (1_600_000_000, 1_600_000_000))  # the older file keeps
+    img.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "turned.png")  # Pillow: counter-clockwise
+    img.transpose(Image.Transpose.TRANSVERSE).save(tmp_path / "transverse.png")
+    (group,) = find_duplicates(tmp_path).groups
+    assert group.keeper == original
+    by_name = {m.path.name: m for m in group.duplicates}
+    assert by_name["turned.png"].kind == "rotated 90° counter-clockwise"
+    assert by_name["turned.png"].orientation == Orientation(False, 1)
+    # TRANSVERSE: mirrored, then turned 270° counter-clockwise (a reflection: the same both ways)
+    assert by_name["transverse.png"].orientation == Orientation(True, 3)
+    check = verify_pair(original, tmp_path / "turned.png").to_dict()
+    assert check["relation"] == "rotated 90° counter-clockwise"
+    assert check["orientation"] == {"mirror": False, "rotate": 90}

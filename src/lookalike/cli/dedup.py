@@ -313,13 +313,18 @@ def _print_result(
         print_failures(f"skipped {len(result.failures):,}:", [reason for _, reason in result.failures])
 
 
+#: Groups shown in the table; the rest are counted (``--json`` lists them all).
+TABLE_GROUPS = 200
+
+
 def _print_groups(result: DedupResult) -> None:
-    """The duplicate groups as one table, a section per group, the keeper first and marked."""
+    """The duplicate groups as one table, a section per group, the keeper first and marked: the first
+    :data:`TABLE_GROUPS` (the largest), and how many more there are."""
     table = Table(title_justify="left", show_edge=False, pad_edge=False)
     numbers = ("Group", "Pixels", "Size", "NCC", "RMSE", "SSIM")
     for col in ("Group", "", "File", "Pixels", "Size", "Relation to keeper", "NCC", "RMSE", "SSIM"):
         table.add_column(col, justify="right" if col in numbers else "left")
-    for n, group in enumerate(result.groups, 1):
+    for n, group in enumerate(result.groups[:TABLE_GROUPS], 1):
         if n > 1:
             table.add_section()
         for m in group.members:
@@ -336,3 +341,10 @@ def _print_groups(result: DedupResult) -> None:
                 "" if m.keeper else f"{m.ssim:.3f}",
             )
     console.print(table, highlight=False)
+    if len(result.groups) > TABLE_GROUPS:
+        more = result.groups[TABLE_GROUPS:]
+        print_line(
+            f"… and {len(more):,} more group(s) of {sum(len(g.duplicates) for g in more):,} duplicate(s), "
+            "not shown: --json FILE lists every group",
+            wrap=False,
+        )

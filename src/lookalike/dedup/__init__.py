@@ -1,27 +1,40 @@
-"""Near-duplicate groups in a collection, a keeper for each, and reversible moves of the rest.
+"""Near-duplicate groups in a collection, the best file of each kept, and reversible moves of the rest.
 
 Class-trained features cannot tell a copy from another photo of the same kind of thing, and tiny
-thumbnails cannot tell two pages of one layout apart, so duplicates are found from pixels at two scales:
+thumbnails cannot tell two pages of one layout apart, so duplicates are found from pixels at three scales:
 
-1. **Candidates** (:mod:`~lookalike.dedup.coarse`) — every image's ``neighbours`` nearest images by
-   normalized cross-correlation of 8×8 RGB thumbnails, the image itself and its mirror image as queries
-   (exact search with FAISS); plus, when deep feature vectors are given, each image's nearest images by
-   cosine similarity. Files with the same bytes are exact copies without further checks.
-2. **Coarse check** — 12×12 RGB thumbnails at their best alignment (as is, mirrored, one side cut to any of
-   22 boxes covering ≥ 88% of its area): NCC ≥ ``min_ncc`` and RMSE ≤ ``max_rmse``. Cheap, and lets every
-   re-encode, resize, flip and crop through — but also two pages of text in one layout.
-3. **Fine check** (:mod:`~lookalike.dedup.fine`) — at up to 256 px, where distinct content differs: the
-   alignment is refined, then the lowest tile SSIM must reach ``min_ssim`` and the largest tile colour
-   difference stay within ``max_colour``. Pages of different words, app windows whose text differs and
-   objects moved or recoloured fail here.
-4. **Groups** (:mod:`~lookalike.dedup.grouping`) — an image joins a group only as a verified duplicate of
+1. **Reading** (:mod:`~lookalike.dedup.reading`) — each file decoded once: its content box (uniform
+   borders up to a quarter of each side trimmed, :mod:`~lookalike.dedup.borders`), a 32×32 colour
+   thumbnail of the whole image and of the content box, and a grey thumbnail of up to 256 px.
+2. **Candidates** (:mod:`~lookalike.dedup.candidates`) — 8×8 thumbnails in a canonical orientation
+   (:mod:`~lookalike.dedup.orientation`: copies turned by quarter turns or mirrored share it), each
+   image's ``neighbours`` nearest by normalized cross-correlation, and the nearest of its middle 88% (a
+   crop meets its original); FAISS, exact up to 20,000 images and an inverted file past that. Deep
+   features, when given, add each image's nearest by cosine similarity. Files with the same bytes are
+   exact copies without further checks.
+3. **Coarse check** (:mod:`~lookalike.dedup.coarse`) — 12×12 thumbnails at the best alignment: the
+   orientation found, and for pairs that fail as they are, one side cut to any box keeping ≥ 75% of the
+   area; NCC ≥ ``min_ncc`` and RMSE after a bounded tone map (:mod:`~lookalike.dedup.photometric`) ≤
+   ``max_rmse``. Cheap, and lets every re-encode, resize, turn, crop and tone edit through — but also two
+   pages of text in one layout.
+4. **Fine check** (:mod:`~lookalike.dedup.fine`) — at up to 256 px, where distinct content differs: the
+   alignment is refined (and small turns of a scan found), then the lowest tile SSIM must reach
+   ``min_ssim`` and the largest tile colour difference stay within ``max_colour``; for large images the
+   **close-up** (:mod:`~lookalike.dedup.closeup`) compares at up to 1,536 px, where one digit of a total
+   differs. Pages of different words, receipts of one shop with other totals, app windows whose text
+   differs and objects moved or recoloured fail here.
+5. **Groups** (:mod:`~lookalike.dedup.grouping`) — an image joins a group only as a verified duplicate of
    the keeper itself, never by resembling another member.
-5. **Keeper** — the largest pixel count, then the largest file, then the oldest (mtime), then the path.
+6. **Keeper** (:mod:`~lookalike.dedup.keeper`, :mod:`~lookalike.dedup.quality`) — by default the best
+   file: lossless over lossy, the higher JPEG quality (from its quantisation tables), more pixels, no
+   added border, sharper, then the older capture time; ``keep`` chooses another rule
+   (``largest``, ``oldest``, ``newest``, ``in:FOLDER``), and each group says why (``kept_because``).
 
-``strictness`` (``strict``, ``normal``, ``loose``) sets all four thresholds at once (:data:`STRICTNESS`).
-Nothing is deleted: :func:`move_duplicates` moves the non-keepers into a folder and logs each move to a
-JSON-lines file that :func:`undo_moves` reverses. NumPy, Pillow and FAISS only: no torch unless deep
-features are asked for.
+``strictness`` (``strict``, ``normal``, ``loose``, or a :class:`Strictness`) sets the thresholds at once
+(:data:`STRICTNESS`). ``against`` reference folders report only the new files that copy a reference file,
+which is never moved. Nothing is deleted: :func:`move_duplicates` moves the non-keepers into a folder and
+logs each move to a JSON-lines file that :func:`undo_moves` reverses. NumPy, Pillow and FAISS only: no
+torch unless deep features are asked for.
 
 >>> from lookalike.dedup import find_duplicates, move_duplicates, undo_moves
 >>> result = find_duplicates("photos/")  # doctest: +SKIP

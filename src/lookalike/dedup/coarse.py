@@ -196,20 +196,57 @@ class Thumbnails:
                 turned = oriented(grid.transpose(0, 2, 3, 1), ALL[code]).transpose(0, 3, 1, 2)
                 out[sel, 0] = turned.reshape(int(sel.sum()), -1)
             return out
-        # boxes share their spans: sample each distinct vertical span once, then each box's horizontal one
+        # boxes share their vertical spans: sample each span once (one matrix product for all), then each
+        # box's horizontal span (one product per vertical span, for all its boxes)
         ys = sorted({(b[1], b[3]) for b in boxes})
-        xs = sorted({(b[0], b[2]) for b in boxes})
-        ry = np.stack([_box_sampler(y0, y1, BASE, size) for y0, y1 in ys])[None, :, None]  # 1×ny×1×V×B
-        rx = [_box_sampler(x0, x1, BASE, size).T for x0, x1 in xs]
-        iy = [ys.index((b[1], b[3])) for b in boxes]
-        ix_ = [xs.index((b[0], b[2])) for b in boxes]
+        ry = np.concatenate([_box_sampler(y0, y1, BASE, size) for y0, y1 in ys]).T / np.float32(255)
+        of_y = [[k for k, b in enumerate(boxes) if (b[1], b[3]) == span] for span in ys]
+        rx = [
+            np.concatenate([_box_sampler(boxes[k][0], boxes[k][2], BASE, size) for k in ks]).T for ks in of_y
+        ]
+        out5 = out.reshape(len(ix), len(boxes), 3, size, size)
+        for code in np.unique(codes).tolist():
+            sel = np.flatnonzero(codes == code)
+            src = oriented(self.base[ix[sel]], ALL[code])  # n×y×x×3
+            cols = np.ascontiguousarray(src.transpose(0, 3, 2, 1), dtype=np.float32).reshape(-1, BASE) @ ry
+            cols = cols.reshape(len(sel), 3, BASE, len(ys), size)  # n×3×x×span×y
+            for j, ks in enumerate(of_y):
+                part = np.ascontiguousarray(cols[:, :, :, j].transpose(0, 1, 3, 2)).reshape(-1, BASE) @ rx[j]
+                part = part.reshape(len(sel), 3, size, len(ks), size).transpose(0, 3, 1, 2, 4)
+                if len(ks) == len(boxes):
+                    out5[sel] = part
+                else:
+                    out5[sel[:, None], np.asarray(ks)[None, :]] = part
+        return out
+
+    def each_box(
+        self,
+        ix: npt.NDArray[np.intp],
+        boxes: Sequence[Box],
+        codes: npt.NDArray[np.intp] | None = None,
+        size: int = VERIFY,
+    ) -> npt.NDArray[np.float32]:
+        """len(ix)×(3·size²): box ``boxes[i]`` of view ``ix[i]`` in orientation ``ALL[codes[i]]`` (default
+        as is), resampled to size×size — one box per view, as :meth:`views` samples them."""
+        import numpy as np
+
+        out = np.empty((len(ix), 3, size, size), np.float32)
+        if not len(ix):
+            return out.reshape(0, 3 * size * size)
+        codes = np.zeros(len(ix), np.intp) if codes is None else codes
+        kinds = sorted(set(boxes))
+        which = np.asarray([kinds.index(b) for b in boxes])
+        ry = np.stack([_box_sampler(b[1], b[3], BASE, size) for b in kinds])[which][:, None]  # n×1×S×B
+        rx = np.stack([_box_sampler(b[0], b[2], BASE, size).T for b in kinds])[which][:, None]  # n×1×B×S
         for code in np.unique(codes).tolist():
             sel = np.flatnonzero(codes == code)
             src = self.as_floats(np.ascontiguousarray(oriented(self.base[ix[sel]], ALL[code])))
-            rows = ry @ src[:, None]  # n×ny×3×V×B
-            for k in range(len(boxes)):
-                out[sel, k] = (rows[:, iy[k]] @ rx[ix_[k]]).reshape(len(sel), -1)
-        return out
+            out[sel] = ry[sel] @ src @ rx[sel]
+        flat = out.reshape(len(ix), -1)
+        whole = np.flatnonzero([b == WHOLE[0] for b in boxes])  # (the whole view is area-averaged)
+        if len(whole):
+            flat[whole] = self.views(ix[whole], WHOLE, codes[whole], size)[:, 0]
+        return flat
 
 
 def _unit(raw: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
@@ -223,6 +260,7 @@ def _unit(raw: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], npt.ND
     norm = np.sqrt(np.einsum("...d,...d->...", x, x))
     flat = norm < FLAT_STD * np.sqrt(raw.shape[-1])
     x /= np.maximum(norm, 1e-12)[..., None]
+    x[flat] = 0.0  # (not the rounding noise of a flat row, scaled up)
     return x, flat
 
 
@@ -300,65 +338,171 @@ def verify_all(
     if is_whole:  # whole against whole: cutting either side is the same comparison
         sides = sides[:1]
     n = len(pairs)
+    rows = np.arange(n)
+    best = np.full(n, -np.inf, np.float32)
+    box = np.zeros(n, np.intp)
+    cut_a = np.ones(n, bool)
+    for crop_a in sides:
+        ncc = _box_ncc(thumbs, pairs, boxes, crop_a, size)
+        k = ncc.argmax(1) if n else np.zeros(0, np.intp)
+        v = ncc[rows, k]
+        better = v > best  # a tie goes to the side tried first
+        best[better], box[better], cut_a[better] = v[better], k[better], crop_a
     out = Matches(
-        np.zeros(n, np.float32),
+        np.minimum(best, 1.0),
         np.full(n, np.nan, np.float32),
-        np.zeros(n, np.int8),
-        np.zeros(n, np.intp),
+        np.zeros(n, np.int8) if is_whole else np.where(cut_a, 1, 2).astype(np.int8),
+        box,
         pairs,
     )
-    chunk = max(256, (1 << 22) // (len(boxes) * 3 * size * size))  # gathers of ≤ 16 MB
-    for start in range(0, n, chunk):
-        part = pairs[start : start + chunk]
-        rows = np.arange(len(part))
-        # a as is, b in its orientation; each view sampled once whole and, where it is cut, once per box
-        keys = np.stack([part[:, 0] * 8, part[:, 1] * 8 + part[:, 2]])
-        uniq, inv = np.unique(keys, return_inverse=True)
-        ab = inv.reshape(2, -1)
-        whole = thumbs.views(uniq // 8, WHOLE, uniq % 8, size)[:, 0]  # n×D
-        w_unit, w_flat = _unit(whole)
-        cut_views: dict[
-            bool,
-            tuple[
-                npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.bool_], npt.NDArray[np.intp]
-            ],
-        ] = {}
-        for crop_a in sides:
-            side = ab[0] if crop_a else ab[1]
-            if is_whole:
-                cut_views[crop_a] = (whole[:, None], w_unit[:, None], w_flat[:, None], side)
-                continue
-            keys_cut, at = np.unique(side, return_inverse=True)
-            raw = thumbs.views(uniq[keys_cut] // 8, boxes, uniq[keys_cut] % 8, size)
-            cut_views[crop_a] = (raw, *_unit(raw), at)
-        nccs, picks = [], []
-        for crop_a in sides:
-            _, unit, flat, at = cut_views[crop_a]
-            other = ab[1] if crop_a else ab[0]
-            # the cut side (every box) against the other side whole
-            ncc = np.einsum("pkd,pd->pk", unit[at], w_unit[other])
-            # flat on both sides: no structure to differ, so only the RMSE (brightness) decides
-            ncc = np.where(flat[at] & w_flat[other][:, None], 1.0, ncc)
-            picks.append(ncc.argmax(1))
-            nccs.append(ncc[rows, picks[-1]])
-        scores = np.stack(nccs, 1)
-        which = scores.argmax(1)
-        box = np.stack(picks, 1)[rows, which]
-        best = scores[rows, which]
-        sl = slice(start, start + len(part))
-        out.ncc[sl], out.box[sl] = np.minimum(best, 1.0), box
-        cut_a = np.asarray(sides)[which]
-        out.cut[sl] = 0 if is_whole else np.where(cut_a, 1, 2)
-        need = np.flatnonzero(best >= rmse_from)
-        if not len(need):
-            continue
-        x = np.empty((len(need), whole.shape[1]), np.float32)
-        y = np.empty_like(x)
-        for w, crop_a in enumerate(sides):
-            sel = which[need] == w
-            raw, _, _, at = cut_views[crop_a]
-            rr = need[sel]
-            boxed, other = raw[at[rr], box[rr]], whole[(ab[1] if crop_a else ab[0])[rr]]
-            x[sel], y[sel] = (boxed, other) if crop_a else (other, boxed)
-        out.rmse[start + need] = _rmse(x, y)
+    need = np.flatnonzero(best >= rmse_from)
+    # the RMSE at the best alignment: the cut side in its box, the other whole
+    for lo in range(0, len(need), _RMSE_ROWS):
+        at = need[lo : lo + _RMSE_ROWS]
+        a, b, code = pairs[at, 0], pairs[at, 1], pairs[at, 2]
+        x, y = thumbs.views(a, WHOLE, None, size)[:, 0], thumbs.views(b, WHOLE, code, size)[:, 0]
+        if not is_whole:
+            chosen = [boxes[j] for j in box[at]]
+            ca, cb = np.flatnonzero(cut_a[at]), np.flatnonzero(~cut_a[at])
+            x[ca] = thumbs.each_box(a[ca], [chosen[j] for j in ca], None, size)
+            y[cb] = thumbs.each_box(b[cb], [chosen[j] for j in cb], code[cb], size)
+        out.rmse[at] = _rmse(x, y)
     return out
+
+
+#: Pairs whose RMSE is measured at once.
+_RMSE_ROWS = 16384
+
+
+#: Sampled boxes of this many floats at most are held at once while correlating (16 MB).
+_BLOCK_FLOATS = 1 << 22
+
+
+def _box_ncc(
+    thumbs: Thumbnails, pairs: npt.NDArray[np.intp], boxes: Sequence[Box], crop_a: bool, size: int
+) -> npt.NDArray[np.float32]:
+    """``[n, len(boxes)]``: the NCC of each pair ``(a, b, code)`` with one side (``a`` if ``crop_a``, else
+    ``b`` in orientation ``o = ALL[code]``) cut to each box and the other side whole.
+
+    Views are sampled as they are, each once per list of boxes: box ``B`` of a turned picture ``o(b)`` is
+    ``o`` applied to box ``o⁻¹(B)`` of ``b``, and turning both sides back by ``o⁻¹`` (a permutation of the
+    grid, which keeps the NCC) compares ``b``'s box ``o⁻¹(B)`` with ``a`` turned by ``o⁻¹``. For a list
+    that every orientation maps onto itself (the whole view, :data:`SPARSE_BOXES`) ``o⁻¹(B)`` is another
+    box of the list, so ``b`` is sampled once for all orientations."""
+    import numpy as np
+
+    a, b, codes = pairs[:, 0], pairs[:, 1], pairs[:, 2]
+    if len(boxes) == 1 and boxes[0] == WHOLE[0]:
+        return _whole_ncc(thumbs, a, b, codes, size)[:, None]
+    if crop_a:
+        return _view_ncc(thumbs, a, b, codes, boxes, size)
+    inverse = np.asarray([o.inverse.code for o in ALL])
+    sigma = _turned_boxes(tuple(boxes))
+    if sigma is not None:
+        out = _view_ncc(thumbs, b, a, inverse[codes], boxes, size)
+        for code in np.unique(codes).tolist():
+            sel = np.flatnonzero(codes == code)
+            out[sel] = out[sel][:, sigma[code]]
+        return out
+    out = np.empty((len(pairs), len(boxes)), np.float32)
+    for code in np.unique(codes).tolist():
+        sel = np.flatnonzero(codes == code)
+        turned = [ALL[code].inverse.apply_box(box) for box in boxes]
+        out[sel] = _view_ncc(thumbs, b[sel], a[sel], inverse[codes[sel]], turned, size)
+    return out
+
+
+def _whole_ncc(
+    thumbs: Thumbnails,
+    a: npt.NDArray[np.intp],
+    b: npt.NDArray[np.intp],
+    codes: npt.NDArray[np.intp],
+    size: int,
+) -> npt.NDArray[np.float32]:
+    """The NCC of views ``a`` and ``b`` whole, ``b`` in orientation ``ALL[codes]``."""
+    import numpy as np
+
+    whole = thumbs.whole(size)
+    out = np.empty(len(a), np.float32)
+    step = max(1, _BLOCK_FLOATS // (4 * whole.shape[1]))
+    for lo in range(0, len(a), step):
+        sl = slice(lo, lo + step)
+        x, x_flat = _unit(whole[a[sl]])
+        y, y_flat = _unit(_turned(whole[b[sl]], codes[sl], size))
+        out[sl] = np.where(x_flat & y_flat, 1.0, np.einsum("pd,pd->p", x, y))
+    return out
+
+
+def _turned(rows: npt.NDArray[np.float32], codes: npt.NDArray[np.intp], size: int) -> npt.NDArray[np.float32]:
+    """Thumbnail rows ``[n, 3·size²]``, each put in orientation ``ALL[codes[i]]`` (in place)."""
+    import numpy as np
+
+    for code in np.unique(codes).tolist():
+        if code:
+            at = np.flatnonzero(codes == code)
+            rows[at] = rows[at][:, _perm(code, size)]
+    return rows
+
+
+def _view_ncc(
+    thumbs: Thumbnails,
+    cut: npt.NDArray[np.intp],
+    other: npt.NDArray[np.intp],
+    turn: npt.NDArray[np.intp],
+    boxes: Sequence[Box],
+    size: int,
+) -> npt.NDArray[np.float32]:
+    """``[n, len(boxes)]``: the NCC of each box of view ``cut[i]`` (as it is) with view ``other[i]`` whole,
+    in orientation ``ALL[turn[i]]``. Each view is sampled once, and the pairs of a view are correlated
+    with its boxes in one matrix product (views with the same number of pairs at once): no box is copied
+    per pair."""
+    import numpy as np
+
+    k = len(boxes)
+    out = np.empty((len(cut), k), np.float32)
+    whole = thumbs.whole(size)
+    order = np.argsort(cut, kind="stable")
+    views, first, counts = np.unique(cut[order], return_index=True, return_counts=True)
+    block = max(1, _BLOCK_FLOATS // (k * whole.shape[1]))
+    for lo in range(0, len(views), block):
+        hi = min(len(views), lo + block)
+        unit, flat = _unit(thumbs.views(views[lo:hi], boxes, None, size))  # views × boxes × D
+        rows = order[first[lo] : first[hi - 1] + counts[hi - 1]]  # this block's pairs, by view
+        o_unit, o_flat = _unit(_turned(whole[other[rows]], turn[rows], size))
+        res = np.empty((len(rows), k), np.float32)
+        starts, n_rows = first[lo:hi] - first[lo], counts[lo:hi]
+        for c in np.unique(n_rows).tolist():
+            vs = np.flatnonzero(n_rows == c)
+            at = starts[vs, None] + np.arange(c)  # the c pairs of each of these views
+            res[at] = np.matmul(unit[vs], o_unit[at].transpose(0, 2, 1)).transpose(0, 2, 1)
+        # flat on both sides: no structure to differ, so only the RMSE (brightness) decides
+        out[rows] = np.where(flat[np.repeat(np.arange(hi - lo), n_rows)] & o_flat[:, None], 1.0, res)
+    return out
+
+
+@cache
+def _turned_boxes(boxes: tuple[Box, ...]) -> npt.NDArray[np.intp] | None:
+    """``[8, len(boxes)]``: for each orientation ``o``, the index of the box ``o⁻¹(boxes[j])`` (where box
+    ``j`` of a turned picture lies in the picture as it is); ``None`` when some turned box is not in the
+    list."""
+    import numpy as np
+
+    where = {tuple(round(v, 4) for v in b): j for j, b in enumerate(boxes)}
+    table = np.zeros((len(ALL), len(boxes)), np.intp)
+    for o in ALL:
+        for j, b in enumerate(boxes):
+            found = where.get(tuple(round(v, 4) for v in o.inverse.apply_box(b)))
+            if found is None:
+                return None
+            table[o.code, j] = found
+    return table
+
+
+@cache
+def _perm(code: int, size: int) -> npt.NDArray[np.intp]:
+    """Indices that put a flattened ``3×size×size`` thumbnail row in orientation ``ALL[code]``:
+    ``row[_perm(code, size)]``."""
+    import numpy as np
+
+    grid = np.arange(3 * size * size).reshape(1, 3, size, size).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(oriented(grid, ALL[code]).transpose(0, 3, 1, 2)).reshape(-1)

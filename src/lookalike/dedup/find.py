@@ -20,11 +20,12 @@ from lookalike.dedup.judge import Judge, Pair, Views
 from lookalike.dedup.keeper import KeeperFacts, KeepPolicy, kept_because, parse_keep, rank
 from lookalike.dedup.orientation import ALL, IDENTITY, MIRROR
 from lookalike.dedup.quality import UNKNOWN_FILE, FileQuality, read_quality
-from lookalike.dedup.reading import FileFacts, Progress, content_ids, read_all, read_one
+from lookalike.dedup.reading import Collection, FileFacts, Progress, content_ids, read_all, read_one
 from lookalike.dedup.results import DedupResult, DuplicateGroup, Member, PairCheck
 from lookalike.dedup.strictness import Strictness, StrictnessName, resolve
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.images import list_images
+from lookalike.memory import release_memory
 
 if TYPE_CHECKING:
     import numpy as np
@@ -171,7 +172,7 @@ def find_duplicates(
     content = content_ids(files)
     nodes = sorted(set(content))
     views = Views.of_nodes([files[c].content for c in nodes])
-    thumbs = coarse.Thumbnails.stack([t for c in nodes for t in read.thumbs[c]])
+    thumbs = coarse.Thumbnails(_view_thumbs(read, nodes, views))
     node_ref = np.zeros(len(nodes), bool)
     node_of = {c: n for n, c in enumerate(nodes)}
     for i, c in enumerate(content):
@@ -189,17 +190,21 @@ def find_duplicates(
     )
     failures = read.failures
     del read
+    release_memory()  # (the read's buffers: a steady size for the rest of the run)
 
     # 1. candidates from pixels and, if given, from features
     whole = np.asarray([v[0] for v in views.of], np.intp)
     groups = node_ref[views.node].astype(np.intp) if ref_paths else None
     found = cands.find(thumbs, whole, neighbours, orientations=allowed, crops=crops, groups=groups)
+    release_memory()
     stats["pixel_candidates"] = len(found)
     feature_only: set[Pair] = set()
     if feats is not None:
         found, feature_only = _with_feature_candidates(found, feats[nodes], whole, judge, flips, stats)
     # 2. the coarse check on every candidate, the fine check on those it lets through
     judge.check_coarse(found)
+    del found
+    release_memory()
     passed = sorted(p for p in judge.coarse if judge.coarse_passed(p))
     stats["coarse_passed"] = len(passed)
     verified = _verify(judge, passed, workers, progress)
@@ -214,6 +219,20 @@ def find_duplicates(
     stats["fine_checks"] = len(judge.fine)
     rejected = [_verdict(judge, p) for p in passed if not judge.fine_passes(judge.fine[p])]
     return DedupResult(out, len(files), failures, settings, stats, time.perf_counter() - started, rejected)
+
+
+def _view_thumbs(read: Collection, nodes: list[int], views: Views) -> npt.NDArray[np.uint8]:
+    """The thumbnail of every view, in view order (a node's whole image, then its content box)."""
+    import numpy as np
+
+    if len(views.box) == len(read.files):  # no borders, no copies: the read's own array
+        return read.whole
+    out = np.empty((len(views.box), *read.whole.shape[1:]), np.uint8)
+    for c, of in zip(nodes, views.of, strict=True):
+        out[of[0]] = read.whole[c]
+        if len(of) > 1:
+            out[of[1]] = read.content[c]
+    return out
 
 
 def _file_features(
@@ -270,6 +289,8 @@ def _with_feature_candidates(
         np.concatenate([found.b, extra.b]),
         np.concatenate([found.code, extra.code]),
         np.concatenate([found.score, extra.score]),
+        # (a pair the features propose may be a crop: it may go on to the crop search)
+        None if found.rank is None else np.concatenate([found.rank, np.zeros(len(pa), np.intp)]),
     )
     return merged, feature_only
 
@@ -279,21 +300,37 @@ def judge_neighbours(found: cands.Candidates, n: int) -> int:
     return max(10, min(n - 1, len(found) // max(n, 1)))
 
 
+#: Pairs whose images are both at most this many px on the long side are checked in the calling thread: their
+#: fine check is short Python work that threads only slow down, contending for the GIL (CIFAR-10: 4.4 ms a
+#: pair on two threads, 3.6 ms on one).
+SMALL_SIDE = 128
+
+
 def _verify(judge: Judge, passed: list[Pair], workers: int | None, progress: Progress | None) -> list[Pair]:
-    """The pairs of ``passed`` that the fine check confirms, checked on a thread pool (Pillow and NumPy
-    release the GIL), in node order (the pairs of a file come one after another, for the close-up's
-    cache)."""
-    verified = []
+    """The pairs of ``passed`` that the fine check confirms, in order: pairs of small images in this
+    thread, the others on a thread pool (Pillow and NumPy release the GIL on large images) — each in node
+    order (the pairs of a file come one after another, for the close-up's cache)."""
+    small = [max(*judge.sizes[p[0]], *judge.sizes[p[1]]) <= SMALL_SIDE for p in passed]
+    large = [p for p, s in zip(passed, small, strict=True) if not s]
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress and (done % 64 == 0 or done == len(passed)):
+            progress("verifying", done, len(passed))
+
     pool = ThreadPoolExecutor(max(1, workers if workers is not None else os.cpu_count() or 1))
     try:
-        for done, (p, f) in enumerate(zip(passed, pool.map(judge.check_fine, passed), strict=True), 1):
-            if judge.fine_passes(f):
-                verified.append(p)
-            if progress and (done % 64 == 0 or done == len(passed)):
-                progress("verifying", done, len(passed))
+        for _ in pool.map(judge.check_fine, large):
+            step()
+        for p, s in zip(passed, small, strict=True):
+            if s:
+                judge.check_fine(p)
+                step()
     finally:  # a progress callback may raise to cancel
         pool.shutdown(wait=True, cancel_futures=True)
-    return verified
+    return [p for p in passed if judge.fine_passes(judge.fine[p])]
 
 
 def _verdict(judge: Judge, p: Pair) -> PairCheck:
@@ -353,6 +390,21 @@ class _GroupBuilder:
                 box = self.files[self.files_of[n][0]].content
                 self.area[n] = max(self.area.get(n, 0.0), _union_area(box, region))
 
+    def _read_qualities(self, nodes: set[int]) -> None:
+        """The quality facts of every file of ``nodes``, read on a thread pool (each file's header, and its
+        pixels for the sharpness)."""
+
+        def one(f_index: int) -> FileQuality:
+            f = self.files[f_index]
+            try:
+                return read_quality(f.path, box=f.content)
+            except ImageError:
+                return UNKNOWN_FILE
+
+        todo = sorted(i for n in nodes for i in self.files_of[n] if i not in self.quality)
+        with ThreadPoolExecutor(max(1, min(8, (os.cpu_count() or 1) + 2))) as pool:
+            self.quality.update(zip(todo, pool.map(one, todo), strict=True))
+
     def _keeper_facts(self, f_index: int, node: int, most: float = 1.0) -> KeeperFacts:
         """The ranking's facts of a file; its picture's share of the file relative to ``most``, the largest
         share among the files ranked with it (a page's own margin is no added border when its copies keep
@@ -394,6 +446,9 @@ class _GroupBuilder:
         if self.node_ref is not None:
             verified = [p for p in verified if self.node_ref[p[0]] != self.node_ref[p[1]]]
         self._picture_area(verified)
+        self._read_qualities(
+            {n for p in verified for n in p} | {n for n, f in self.files_of.items() if len(f) > 1}
+        )
         if self.node_ref is None:
             node_groups = keeper_first_groups(
                 len(self.judge.paths), verified, self._rank_nodes, self.judge.duplicate, self.judge.likeness
@@ -470,7 +525,7 @@ class _GroupBuilder:
         p = (min(pair), max(pair))
         c, fm = self.judge.best_coarse(p).match, self.judge.fine[p]
         # fm turns the pair's b to look like its a; relation: how the keeper turns into this file
-        to_member = fm.orientation if keeper_node == p[0] else fm.orientation.inverse
+        to_member = fm.orientation.inverse if keeper_node == p[0] else fm.orientation
         ra, rb = fm.regions()
         keeper_box, box = (ra, rb) if keeper_node == p[0] else (rb, ra)
         keeper_facts = self.files[self._ranked_files(keeper_node)[0]]

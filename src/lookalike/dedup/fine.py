@@ -335,9 +335,13 @@ def tile_ssim(
 
 
 def colour_difference(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8], box: Box, cropped_a: bool) -> float:
-    """The largest difference of mean colour (the largest of R, G, B, 0–1) over the 8×8 px tiles of two
-    32×32 RGB thumbnails (``b`` already turned), the cropped side resampled to ``box`` first and the other
-    tone-matched to it (:func:`~lookalike.dedup.photometric.match_tone`)."""
+    """The largest difference of mean colour (the mean over R, G, B of |Δ|, 0–1) over the 8×8 px tiles of
+    two 32×32 RGB thumbnails (``b`` already turned), the cropped side resampled to ``box`` first, one
+    tone-matched to the other (:func:`~lookalike.dedup.photometric.match_tone`) either way, the closer
+    counting (toning a sharp image onto its blurred half-size copy differed by 0.09, the other way 0.02).
+    (The largest channel's
+    difference instead turned down 10 of 200 CIFAR-10 images halved to 16×16: 0.06–0.09 on fine colour
+    detail the halving blurs.)"""
     import numpy as np
     from PIL import Image
 
@@ -352,10 +356,13 @@ def colour_difference(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8], box: B
     ) / np.float32(255)
     ys = y.astype(np.float32) / np.float32(255)
     flat_x, flat_y = xs.reshape(1, -1, 3).transpose(0, 2, 1), ys.reshape(1, -1, 3).transpose(0, 2, 1)
-    toned = match_tone(flat_x, flat_y)[0].T.reshape(side, side, 3)
     t = side // 4
-    diff = (xs - toned).reshape(4, t, 4, t, 3).mean(axis=(1, 3))
-    return float(np.abs(diff).max())
+    out = []
+    for p, fp, fq in ((xs, flat_x, flat_y), (ys, flat_y, flat_x)):  # either file toned onto the other
+        toned = match_tone(fp, fq)[0].T.reshape(side, side, 3)
+        diff = (p - toned).reshape(4, t, 4, t, 3).mean(axis=(1, 3))
+        out.append(float(np.abs(diff).mean(-1).max()))
+    return min(out)
 
 
 def compare(

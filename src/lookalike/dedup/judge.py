@@ -42,6 +42,8 @@ CROP_PLACE = 2
 # The fine check stops on a 64 or 128 px grid for pairs this far below ``min_ssim`` there (aligned
 # duplicates score ≥ 0.95 on those grids, distinct pages and screens mostly below 0.6).
 GIVE_UP_MARGIN = 0.1
+#: Candidates coarse-checked at once (about 150 MB of work arrays at most).
+COARSE_ROWS = 1 << 18
 #: Close-up images (grey, up to 1,536 px: ≤ 2.4 MB each) kept for the next pair that needs one.
 GREYS_KEPT = 32
 
@@ -114,7 +116,15 @@ class Judge:
     def check_coarse(self, cands: Candidates, *, keep_failing: bool = False) -> None:
         """Coarse matches of candidate view pairs: whole views first, the crop search only where that fails
         and the pair might be a crop; per pair of nodes, the best match of each pair of their views that
-        passes is kept (with ``keep_failing``, also those that fail: for a verdict on one pair)."""
+        passes is kept (with ``keep_failing``, also those that fail: for a verdict on one pair). Checked
+        :data:`COARSE_ROWS` candidates at a time, which bounds the memory the check needs."""
+        for lo in range(0, len(cands), COARSE_ROWS):
+            sl = slice(lo, lo + COARSE_ROWS)
+            rank = None if cands.rank is None else cands.rank[sl]
+            part = Candidates(cands.a[sl], cands.b[sl], cands.code[sl], cands.score[sl], rank)
+            self._check_coarse(part, keep_failing)
+
+    def _check_coarse(self, cands: Candidates, keep_failing: bool) -> None:
         import numpy as np
 
         na, nb = self.views.node[cands.a], self.views.node[cands.b]

@@ -82,7 +82,7 @@ class Member:
             "kind": self.kind,
             "relation": None if self.keeper else self.kind,
             "orientation": self.orientation.to_dict(),
-            "angle": round(self.angle, 2),
+            "angle": round(self.angle, 2) + 0.0,  # (never -0.0)
             "box": _pixels(self.box, self.width, self.height),
             "width": self.width,
             "height": self.height,
@@ -126,7 +126,9 @@ class DuplicateGroup:
 class PairCheck:
     """The verdict on two images: the coarse scores at their best alignment, the fine scores there after
     refinement (``None`` when the coarse check already failed), and whether they are duplicates.
-    ``orientation`` turns ``b`` to look like ``a``; ``flipped`` says whether it mirrors."""
+    ``orientation`` turns ``b`` to look like ``a``; ``flipped`` says whether it mirrors. In the JSON,
+    ``relation`` and ``orientation`` both say how ``a`` turns into ``b`` (as a group's members say how the
+    keeper turns into them)."""
 
     a: Path
     b: Path
@@ -158,9 +160,9 @@ class PairCheck:
             "ncc": round(self.ncc, 5),
             "rmse": round(self.rmse, 5),
             "flipped": self.flipped,
-            "orientation": self.orientation.to_dict(),
+            "orientation": self.orientation.inverse.to_dict(),
             "relation": str(self.orientation.inverse),
-            "angle": round(self.angle, 2),
+            "angle": round(self.angle, 2) + 0.0,  # (never -0.0)
             "cropped": self.cropped,
             "duplicate": self.duplicate,
             "decided_by": self.decided_by,
