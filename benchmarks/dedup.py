@@ -251,9 +251,10 @@ def group_pairs(result: Any) -> set[tuple[Path, Path]]:
 
 
 def phash_pairs(folder: Path) -> tuple[set[tuple[Path, Path]], float] | None:
-    """imagededup's PHash duplicates of ``folder`` (its default threshold), or None when not installed."""
+    """imagededup's PHash duplicates of ``folder`` (its default threshold), or None when not installed.
+    (From ``imagededup.methods.hashing``: the package's own import fetches a CNN model.)"""
     try:
-        from imagededup.methods import PHash
+        from imagededup.methods.hashing import PHash
     except ImportError:
         return None
     t0 = time.perf_counter()

@@ -145,20 +145,19 @@ def relations(result: Any, planted: list[Any]) -> dict[str, dict[str, int]]:
 
 
 def phash_groups(folder: Path) -> tuple[list[list[Path]], float] | None:
-    """imagededup's PHash duplicates of ``folder`` as groups (connected components), or None."""
-    try:
-        from imagededup.methods.hashing import PHash
-    except ImportError:
-        return None
+    """imagededup's PHash duplicates of ``folder`` (``benchmarks/dedup.py``'s :func:`phash_pairs`) as groups
+    (connected components), or None when it is not installed."""
+    from dedup import phash_pairs
     from lookalike.dedup.grouping import components
 
-    t0 = time.perf_counter()
-    found = PHash(verbose=False).find_duplicates(image_dir=str(folder))
-    seconds = time.perf_counter() - t0
-    names = sorted(found)
-    index = {n: i for i, n in enumerate(names)}
-    pairs = [(index[a], index[b]) for a, dups in found.items() for b in dups if b in index]
-    return [[folder / names[i] for i in c] for c in components(len(names), pairs)], seconds
+    found = phash_pairs(folder)
+    if found is None:
+        return None
+    pairs, seconds = found
+    names = sorted({p for pair in pairs for p in pair})
+    index = {p: i for i, p in enumerate(names)}
+    edges = [(index[a], index[b]) for a, b in pairs]
+    return [[names[i] for i in c] for c in components(len(names), edges)], seconds
 
 
 def main() -> int:
