@@ -188,14 +188,9 @@ class Thumbnails:
 
         if codes is None:
             codes = np.zeros(len(ix), np.intp)
-        out = np.empty((len(ix), len(boxes), 3 * size * size), np.float32)
         if len(boxes) == 1 and boxes[0] == WHOLE[0]:
-            for code in np.unique(codes).tolist():
-                sel = codes == code
-                grid = self.whole(size)[ix[sel]].reshape(-1, 3, size, size)
-                turned = oriented(grid.transpose(0, 2, 3, 1), ALL[code]).transpose(0, 3, 1, 2)
-                out[sel, 0] = turned.reshape(int(sel.sum()), -1)
-            return out
+            return _turned(self.whole(size)[ix], codes, size)[:, None]
+        out = np.empty((len(ix), len(boxes), 3 * size * size), np.float32)
         # boxes share their vertical spans: sample each span once (one matrix product for all), then each
         # box's horizontal span (one product per vertical span, for all its boxes)
         ys = sorted({(b[1], b[3]) for b in boxes})
@@ -289,16 +284,14 @@ class Matches:
         out: npt.NDArray[np.bool_] = (self.ncc >= min_ncc) & (self.rmse <= max_rmse)
         return out
 
-    def match(self, i: int, boxes: Sequence[int] | None = None) -> Match:
-        """Row ``i`` as a :class:`Match`; ``boxes`` maps the box index to :data:`CROP_BOXES` (default: as
-        is)."""
-        k = int(self.box[i])
+    def match(self, i: int) -> Match:
+        """Row ``i`` as a :class:`Match` (its box an index into the boxes searched)."""
         return Match(
             ncc=min(1.0, float(self.ncc[i])),
             rmse=float(self.rmse[i]),
             orientation=ALL[int(self.rows[i, 2])],
             cropped=("", "a", "b")[int(self.cut[i])],
-            box=k if boxes is None else boxes[k],
+            box=int(self.box[i]),
         )
 
 
