@@ -29,7 +29,7 @@ def receipts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         img.save(out[name])
         os.utime(out[name], (1_600_000_000, 1_600_000_000))  # originals are older than their copies
         if name in ("r80-a", "inv-a"):
-            for edit in ("jpeg30", "scan", "bright", "crop5"):
+            for edit in ("jpeg30", "scan", "bright", "crop5", "small"):
                 copy, fmt, options = planted_edits.apply(edit, img, rng)
                 out[f"{name}-{edit}"] = planted_edits.save(copy, folder / f"{name}-{edit}", fmt, options)
     return out
@@ -76,6 +76,31 @@ def test_find_duplicates_groups_each_copy_with_its_own_receipt(receipts: dict[st
         frozenset({"inv-a.png"} | {p.name for p in files if p.name.startswith("inv-a-")}),
     }
     assert {g.keeper.name for g in result.groups} == {"r80-a.png", "inv-a.png"}
+
+
+def test_a_copy_too_small_to_read_joins_the_receipt_it_shows_not_its_sister(
+    receipts: dict[str, Path],
+) -> None:
+    # at 25% of each side the changed digit is a few pixels: the copy passes against both receipts, and
+    # the pixel that differ between them say which one it is
+    for doc in ("r80-a", "inv-a"):
+        sister = doc.replace("-a", "-b")
+        result = find_duplicates([receipts[doc], receipts[sister], receipts[f"{doc}-small"]])
+        assert [sorted(p.name for p in g.paths) for g in result.groups] == [
+            sorted([f"{doc}.png", receipts[f"{doc}-small"].name])
+        ]
+
+
+def test_which_shows_reads_the_pixels_where_two_pictures_differ() -> None:
+    rng = np.random.default_rng(1)
+    a = rng.random((40, 30)).astype(np.float32)
+    b = a.copy()
+    b[10:14, 10:13] = 1.0 - b[10:14, 10:13]  # one "digit" differs
+    covered = np.ones(a.shape, bool)
+    copy = Image.fromarray(np.round(np.clip(b + rng.normal(0, 0.02, b.shape), 0, 1) * 255).astype(np.uint8))
+    assert closeup.which_shows(copy, [(a, covered), (b, covered)]) == 1
+    assert closeup.which_shows(copy, [(b, covered), (a, covered)]) == 0
+    assert closeup.which_shows(copy, [(b, covered), (b, covered)]) is None  # they do not differ
 
 
 def test_local_difference_sees_one_changed_stroke_and_not_blur() -> None:

@@ -17,6 +17,7 @@ import hard_negatives as hn
 from lookalike.dedup import find_duplicates, reading, verify_pair
 from lookalike.dedup.fine import tile_ssim
 from lookalike.dedup.grouping import keeper_first_groups
+from lookalike.dedup.judge import GIVE_UP_MARGIN
 
 SMALL_PAGE = hn.PageLayout((620, 877), "DejaVuSerif.ttf", 14, 60, 40, 22)
 
@@ -47,7 +48,8 @@ def test_two_pages_of_one_layout_with_other_words_are_not_duplicates(pages: dict
     check = verify_pair(pages["a"], pages["b"])
     assert check.coarse_passed, "the layout alone already looks the same at 12×12 (the point of the test)"
     assert not check.duplicate and check.decided_by == "fine"
-    assert check.ssim is not None and check.ssim < 0.6
+    # hopeless at every alignment tried: decided on the 64 px grid, far below the bar (0.8)
+    assert check.ssim is not None and check.ssim < 0.8 - GIVE_UP_MARGIN
 
 
 @pytest.mark.parametrize("variant", ["a-jpeg", "a-half", "a-crop"])

@@ -210,6 +210,24 @@ def test_quality_cascade_and_its_reasons(winner: KeeperFacts, loser: KeeperFacts
     assert kept_because(members, order) == phrase
 
 
+def test_a_page_with_its_margin_cut_is_not_the_border_free_original() -> None:
+    # a page (white margin of its own) and a copy with 5% of each side cut off, in the margin only: the
+    # same text pixels, the copy "border-free" relative to the page; pixels cannot say which is the
+    # original (a white frame added to the copy would look the same), so the older file is kept
+    page = member("page.png", width=1240, height=1754, content=0.81, margin=True, mtime=OLD)
+    cut = member("page-cut.png", width=1116, height=1579, content=1.0, margin=True, mtime=NEW)
+    order = rank([cut, page])
+    assert order == [1, 0]
+    assert kept_because([cut, page], order).startswith("older file")
+
+
+def test_a_photo_without_a_margin_beats_its_framed_copy_whatever_the_age() -> None:
+    photo = member("photo.jpg", width=800, height=600, content=1.0, margin=False, mtime=NEW)
+    framed = member("framed.jpg", width=880, height=660, content=0.83, margin=True, mtime=OLD)
+    assert rank([framed, photo]) == [1, 0]
+    assert kept_because([framed, photo], [1, 0]) == "no added border"
+
+
 def test_tolerances_let_later_steps_decide() -> None:
     near_pixels = [
         member("a.jpg", width=96, quality=q(format="PNG", lossless=True, quality=None)),

@@ -24,7 +24,9 @@ thumbnails cannot tell two pages of one layout apart, so duplicates are found fr
    differs. Pages of different words, receipts of one shop with other totals, app windows whose text
    differs and objects moved or recoloured fail here.
 5. **Groups** (:mod:`~lookalike.dedup.grouping`) — an image joins a group only as a verified duplicate of
-   the keeper itself, never by resembling another member.
+   the keeper itself, never by resembling another member; a copy that passes against two distinct
+   keepers (a small copy of one of two receipts whose totals differ) joins the one its own pixels show
+   where the two differ, and neither when it cannot tell them apart.
 6. **Keeper** (:mod:`~lookalike.dedup.keeper`, :mod:`~lookalike.dedup.quality`) — by default the best
    file: lossless over lossy, the higher JPEG quality (from its quantisation tables), more pixels, no
    added border, sharper, then the older capture time; ``keep`` chooses another rule

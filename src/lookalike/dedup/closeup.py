@@ -20,6 +20,7 @@ a lot in one place. NumPy and Pillow only.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -151,3 +152,86 @@ def look(a: Image.Image, b: Image.Image, match: fine.FineMatch, limit: float) ->
     return replace(
         match, box=fine._relative(xframe, pose.box), angle=pose.angle, local=local, local_size=size
     )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Which of two distinct pictures a copy shows
+
+
+#: Where two rendered candidates differ by more than this (0–1, softened, a pixel's shift forgiven), the
+#: copy's pixels say which one it shows.
+APART = 0.12
+#: Fewer such pixels than this: the candidates look the same at the copy's resolution.
+APART_PIXELS = 4
+#: The winner's mean difference there must be under this share of the loser's.
+CLEAR_WIN = 0.5
+
+
+def in_frame(
+    j: Image.Image, k: Image.Image, match: fine.FineMatch, j_is_a: bool
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]] | None:
+    """``k`` drawn onto ``j``'s pixel grid by ``match`` (the fine match of the pair, ``j`` its ``a`` when
+    ``j_is_a``) — grey floats 0–1 in ``j``'s shape — and where it covers ``j``; ``None`` when the match
+    turns by a small angle (not drawn)."""
+    import numpy as np
+    from PIL import Image
+
+    if match.angle:
+        return None
+    region_a, region_b = match.regions()
+    to_j = match.orientation if j_is_a else match.orientation.inverse  # turns k into j's orientation
+    rj, rk = (region_a, region_b) if j_is_a else (region_b, region_a)
+    turned = to_j.apply_image(k)
+    rk = to_j.apply_box(rk)
+    # whole pixels of j inside its region, and exactly the part of k they show
+    x0, y0 = math.ceil(rj[0] * j.width - 1e-6), math.ceil(rj[1] * j.height - 1e-6)
+    x1, y1 = math.floor(rj[2] * j.width + 1e-6), math.floor(rj[3] * j.height + 1e-6)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+
+    def to_k(v: float, lo: float, hi: float, klo: float, khi: float, side: int) -> float:
+        return min(max((klo + (v - lo) * (khi - klo) / max(hi - lo, 1e-9)) * side, 0.0), side)
+
+    px = (
+        to_k(x0 / j.width, rj[0], rj[2], rk[0], rk[2], turned.width),
+        to_k(y0 / j.height, rj[1], rj[3], rk[1], rk[3], turned.height),
+        to_k(x1 / j.width, rj[0], rj[2], rk[0], rk[2], turned.width),
+        to_k(y1 / j.height, rj[1], rj[3], rk[1], rk[3], turned.height),
+    )
+    drawn = turned.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=px, reducing_gap=None)
+    out = np.zeros((j.height, j.width), np.float32)
+    out[y0:y1, x0:x1] = np.asarray(drawn, dtype=np.float32) / np.float32(255)
+    covered = np.zeros(out.shape, bool)
+    covered[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1] = True  # (the edge rows blend with what lies outside)
+    return out, covered
+
+
+def which_shows(
+    j: Image.Image, drawn: list[tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]]
+) -> int | None:
+    """Which of two distinct pictures, ``drawn`` onto the copy ``j``'s grid (:func:`in_frame`), ``j``
+    shows: where the two differ by more than :data:`APART` (each tone-matched to ``j``), the one ``j`` is
+    clearly closer to — its mean difference under :data:`CLEAR_WIN` of the other's; ``None`` when they do
+    not differ at ``j``'s resolution or ``j`` is no closer to either (a copy too small to tell two receipts
+    apart). Pixel to pixel, neither softened nor forgiving a shift: at a small copy's resolution a changed
+    digit is a few pixels, and both candidates are drawn by the same exact mapping."""
+    import numpy as np
+
+    (u, cu), (v, cv) = drawn
+    x = np.asarray(j, dtype=np.float32) / np.float32(255)
+    both = cu & cv
+    if x.shape != u.shape or both.sum() < APART_PIXELS:
+        return None
+    xs = x[both].reshape(1, 1, -1)
+    us = match_tone(xs, u[both].reshape(1, 1, -1)).reshape(-1)
+    vs = match_tone(xs, v[both].reshape(1, 1, -1)).reshape(-1)
+    apart = np.abs(us - vs) > APART
+    if apart.sum() < APART_PIXELS:
+        return None
+    eu = float(np.abs(xs.reshape(-1) - us)[apart].mean())
+    ev = float(np.abs(xs.reshape(-1) - vs)[apart].mean())
+    if eu < CLEAR_WIN * ev:
+        return 0
+    if ev < CLEAR_WIN * eu:
+        return 1
+    return None

@@ -417,7 +417,14 @@ class _GroupBuilder:
                 self.quality[f_index] = UNKNOWN_FILE
         content = self._area(node) / max(most, 1e-9)
         return KeeperFacts(
-            f.path, f.width, f.height, f.bytes, f.mtime, min(1.0, content), self.quality[f_index]
+            f.path,
+            f.width,
+            f.height,
+            f.bytes,
+            f.mtime,
+            min(1.0, content),
+            self.quality[f_index],
+            margin=f.content != WHOLE,
         )
 
     def _area(self, node: int) -> float:
@@ -451,7 +458,7 @@ class _GroupBuilder:
         )
         if self.node_ref is None:
             node_groups = keeper_first_groups(
-                len(self.judge.paths), verified, self._rank_nodes, self.judge.duplicate, self.judge.likeness
+                len(self.judge.paths), verified, self._rank_nodes, self.judge.duplicate, self.judge.shown_by
             )
         else:
             node_groups = self._reference_groups(verified)
@@ -473,15 +480,21 @@ class _GroupBuilder:
         return len({i in self.ref_files for i in self.files_of[node]}) == 2
 
     def _reference_groups(self, verified: Sequence[Pair]) -> list[list[int]]:
-        """Each new node under the reference node it duplicates most alike; reference nodes keep."""
+        """Each new node under the reference node it shows (:meth:`Judge.shown_by`), else the one it
+        duplicates most alike (two reference copies of one picture); reference nodes keep."""
         assert self.node_ref is not None
         refs_of: dict[int, list[int]] = {}
         for a, b in verified:
             ref, new = (a, b) if self.node_ref[a] else (b, a)
             refs_of.setdefault(new, []).append(ref)
         by_keeper: dict[int, list[int]] = {}
-        for new, refs in sorted(refs_of.items()):  # the reference copy it matches best
-            best = max(sorted(refs), key=functools.partial(self._likeness_to, new))
+        for new, refs in sorted(refs_of.items()):  # the reference picture it shows, else the most alike
+            shown = self.judge.shown_by(new, sorted(refs))
+            best = (
+                shown
+                if shown is not None
+                else max(sorted(refs), key=functools.partial(self._likeness_to, new))
+            )
             by_keeper.setdefault(best, []).append(new)
         return [[k, *news] for k, news in sorted(by_keeper.items())]
 

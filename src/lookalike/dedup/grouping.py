@@ -37,15 +37,16 @@ def keeper_first_groups(
     verified: Sequence[tuple[int, int]],
     rank: Callable[[list[int]], list[int]],
     duplicate: Callable[[int, int], bool],
-    likeness: Callable[[int, int], float] | None = None,
+    shown_by: Callable[[int, list[int]], int | None] | None = None,
 ) -> list[list[int]]:
     """Groups as lists of nodes, keeper first, from the ``verified`` pairs among ``n`` nodes; ``rank``
     orders a list of nodes best first and ``duplicate(keeper, other)`` is the verdict on a pair.
 
     Keepers are chosen in rank order: a node becomes one unless it duplicates a keeper chosen before it.
-    Every other node then joins the keeper it duplicates most alike (``likeness(keeper, other)``, higher is
-    more alike; default the first keeper in rank order): a small copy of a receipt, which may be too
-    small to tell from its sister receipts, goes with the receipt it matches best, not the best-ranked.
+    Every other node then joins the keeper it duplicates; when it duplicates several (distinct pictures
+    that it cannot tell apart at the fine check's resolution — a small copy of one of two receipts whose
+    totals differ), ``shown_by(node, keepers)`` names the one it shows, and a node it cannot place joins
+    none: a distinct file is never put in a group (default: the first keeper in rank order).
     """
     groups: list[list[int]] = []
     for component in components(n, verified):
@@ -59,7 +60,8 @@ def keeper_first_groups(
             if j in members:
                 continue
             matches = [k for k in keepers if duplicate(k, j)]
-            best = matches[0] if likeness is None else max(matches, key=lambda k: likeness(k, j))
-            members[best].append(j)
+            best = matches[0] if shown_by is None or len(matches) == 1 else shown_by(j, matches)
+            if best is not None:
+                members[best].append(j)
         groups += [[k, *members[k]] for k in keepers if members[k]]
     return groups

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -296,16 +296,36 @@ class Judge:
         starts = itertools.chain(
             (self._start(c, c.match) for c in passing), (st for c in passing for st in self._cut_starts(c))
         )
-        f = fine.compare(
-            fa, fb, starts, give_up_below=self.limits.min_ssim - GIVE_UP_MARGIN, enough=self.fine_passes
-        )
-        if self.fine_passes(f) and closeup.needed(f, self.sizes[p[0]], self.sizes[p[1]]):
-            try:  # at the files' own resolution, where digits and small text differ
-                f = closeup.look(self._grey(p[0]), self._grey(p[1]), f, self.limits.max_local)
-            except (ImageError, OSError):
-                f = fine.FineMatch(-1.0, 1.0, (0, 0), WHOLE, detail=-1.0)
+        f = self._fine_from(p, fa, fb, starts)
         self.fine[p] = f
         return f
+
+    def _fine_from(
+        self, p: Pair, fa: Image.Image, fb: Image.Image, starts: Iterable[fine.Start]
+    ) -> fine.FineMatch:
+        """The fine check from ``starts``, each alignment that passes it looked at in close-up where the
+        files allow one; the first start that passes both counts (an alignment may pass at 256 px and fail
+        in close-up — two text blocks a line apart — while a later start, the other side cut, passes)."""
+        looked: list[tuple[fine.FineMatch, fine.FineMatch]] = []  # (match, after the close-up), by identity
+
+        def close(f: fine.FineMatch) -> fine.FineMatch:
+            for g, seen in looked:
+                if g is f:
+                    return seen
+            seen = f
+            if self.fine_passes(f) and closeup.needed(f, self.sizes[p[0]], self.sizes[p[1]]):
+                try:  # at the files' own resolution, where digits and small text differ
+                    seen = closeup.look(self._grey(p[0]), self._grey(p[1]), f, self.limits.max_local)
+                except (ImageError, OSError):
+                    seen = fine.FineMatch(-1.0, 1.0, (0, 0), WHOLE, detail=-1.0)
+            looked.append((f, seen))
+            return seen
+
+        give_up = self.limits.min_ssim - GIVE_UP_MARGIN
+        found = fine.compare(
+            fa, fb, starts, give_up_below=give_up, enough=lambda f: self.fine_passes(close(f))
+        )
+        return close(found)
 
     def _start(self, c: CoarseResult, m: coarse.Match) -> fine.Start:
         """The fine search's start at coarse match ``m`` of the views of ``c``."""
@@ -321,7 +341,9 @@ class Judge:
 
     def _cut_starts(self, c: CoarseResult) -> Iterator[fine.Start]:
         """With crops: the best alignment with ``a`` cut and with ``b`` cut, where they differ from ``c``'s
-        own (which may cut the wrong side of a plain picture, or none of a slight crop)."""
+        own (which may cut the wrong side of a plain picture, or none of a slight crop); and when ``c``'s
+        own cuts neither, the same with the other side as the one refined (the fine search moves the
+        edges of one side only, and the side that shows a little more must be the one moved)."""
         if not self.crops:
             return
         m = c.match
@@ -330,6 +352,9 @@ class Judge:
             x = coarse.verify(self.thumbs, row, coarse.CROP_BOXES, cut=side)[0]
             if x.box and (x.cropped, x.box) != (m.cropped, m.box):
                 yield self._start(c, x)
+        if not m.box:  # nothing cut: the same alignment with the other side's edges free to move
+            st = self._start(c, m)
+            yield replace(st, cropped_a=not st.cropped_a)
 
     def failed(self, p: Pair) -> bool:
         """Whether the coarse check turned every alignment of the pair down (it was checked)."""
@@ -344,6 +369,32 @@ class Judge:
         was one (negated), else the fine check's lowest tile SSIM less one."""
         f = self.fine[(min(i, j), max(i, j))]
         return -f.local if f.local is not None else f.ssim - 1.0
+
+    def shown_by(self, j: int, keepers: list[int]) -> int | None:
+        """Which of ``keepers`` (distinct pictures, each a verified duplicate of ``j``) the copy ``j`` shows:
+        the one that wins against every other at ``j``'s own resolution (:func:`closeup.which_shows`);
+        ``None`` when none does — ``j`` is too small, or too changed, to tell them apart."""
+        if len(keepers) == 1:
+            return keepers[0]
+        try:
+            grey = self._grey(j)
+            drawn = {}
+            for k in keepers:
+                p = (min(j, k), max(j, k))
+                drawn[k] = closeup.in_frame(grey, self._grey(k), self.fine[p], j_is_a=j == p[0])
+        except (ImageError, OSError, KeyError):
+            return None
+        for k in keepers:
+            mine = drawn[k]
+            if mine is None:
+                continue
+            if all(
+                (other := drawn[o]) is not None and closeup.which_shows(grey, [mine, other]) == 0
+                for o in keepers
+                if o != k
+            ):
+                return k
+        return None
 
     def duplicate(self, i: int, j: int) -> bool:
         p = (min(i, j), max(i, j))

@@ -23,7 +23,10 @@ of the best on that criterion stay, and the next step decides among them.
    TIFF, lossless files decoded from a JPEG) count as :data:`UNKNOWN_QUALITY` (75: the default of libjpeg,
    Pillow's JPEG writer and cwebp, so an unknown quality ties with default-quality JPEGs and the next
    steps decide). Members 3 or more below the best drop out; lossless files have no rating and stay.
-4. **No added border** (``content ≥ 0.99``) over a framed or letterboxed copy.
+4. **No added border** (``content ≥ 0.99``) over a framed or letterboxed copy — decided only when a
+   border-free member has no uniform margin of its own: a page with a wide white margin and one with a
+   narrow one may be the original and its cut copy, or a copy with a frame and its original; pixels
+   cannot tell, and the next steps decide.
 5. **Sharper** — :func:`sharpness` under 0.9 × the best drops out (a scan, a blurred copy; brightness,
    contrast, gamma and colour changes move it by under 8%).
 6. **Older** — the EXIF capture time when both have one, a member with one before a member without, then
@@ -90,7 +93,8 @@ class KeeperFacts:
     ``width`` and ``height`` are the stored picture's size, ``bytes`` and ``mtime`` the file's, ``content``
     the share of the area that is the picture itself (1.0 unless a uniform border was added around it,
     e.g. 0.81 for a picture drawn at 90% of each side into a frame), ``quality`` what
-    :func:`read_quality` found.
+    :func:`read_quality` found, ``margin`` whether the file has uniform bands at its edges of its own (a
+    page's white margin, an object on white).
     """
 
     path: Path
@@ -100,6 +104,7 @@ class KeeperFacts:
     mtime: float
     content: float = 1.0
     quality: FileQuality = UNKNOWN_FILE
+    margin: bool = False
 
     @property
     def content_pixels(self) -> float:
@@ -376,9 +381,20 @@ def _pick_path(members: Sequence[KeeperFacts], alive: list[int]) -> list[int]:
 _pixels = _Step(_pick_pixels, _why_pixels)
 _lossless = _Step(lambda ms, alive: _preferred(ms, alive, lambda m: m.quality.clean_lossless), _why_lossless)
 _quality = _Step(_pick_quality, _why_quality)
-_no_border = _Step(
-    lambda ms, alive: _preferred(ms, alive, lambda m: m.content >= NO_BORDER), lambda a, b: "no added border"
-)
+
+
+def _pick_no_border(members: Sequence[KeeperFacts], alive: list[int]) -> list[int]:
+    """Members without an added border, when one of them has no uniform margin of its own: where the
+    border-free member has a margin too (a page, an object on white), a wider margin and a narrower one
+    are the same picture framed two ways — a frame added to the original, or the original's margin cut —
+    and pixels cannot say which came first; the next steps decide."""
+    clean = [i for i in alive if members[i].content >= NO_BORDER]
+    if not clean or len(clean) == len(alive) or all(members[i].margin for i in clean):
+        return alive
+    return clean
+
+
+_no_border = _Step(_pick_no_border, lambda a, b: "no added border")
 _sharper = _Step(_pick_sharpness, _why_sharpness)
 _older = _Step(_pick_older, _why_older)
 _first_path = _Step(_pick_path, lambda a, b: "first by path")
