@@ -101,6 +101,10 @@ def test_which_shows_reads_the_pixels_where_two_pictures_differ() -> None:
     assert closeup.which_shows(copy, [(a, covered), (b, covered)]) == 1
     assert closeup.which_shows(copy, [(b, covered), (a, covered)]) == 0
     assert closeup.which_shows(copy, [(b, covered), (b, covered)]) is None  # they do not differ
+    # two frames of a burst, no pixel apart by much: the one the copy is exactly wins over all its pixels
+    frame = np.clip(a + rng.uniform(-0.05, 0.05, a.shape), 0, 1).astype(np.float32)
+    exact = Image.fromarray(np.round(a * 255).astype(np.uint8))
+    assert closeup.which_shows(exact, [(frame, covered), (a, covered)]) == 1
 
 
 def test_local_difference_sees_one_changed_stroke_and_not_blur() -> None:

@@ -165,6 +165,9 @@ APART = 0.12
 APART_PIXELS = 4
 #: The winner's mean difference there must be under this share of the loser's.
 CLEAR_WIN = 0.5
+#: Where no few pixels decide, the mean difference over the whole copy does, when the winner's is also this
+#: much lower (0–1; about a grey level and a half).
+MIN_GAP = 0.005
 
 
 def in_frame(
@@ -211,10 +214,11 @@ def which_shows(
 ) -> int | None:
     """Which of two distinct pictures, ``drawn`` onto the copy ``j``'s grid (:func:`in_frame`), ``j``
     shows: where the two differ by more than :data:`APART` (each tone-matched to ``j``), the one ``j`` is
-    clearly closer to — its mean difference under :data:`CLEAR_WIN` of the other's; ``None`` when they do
-    not differ at ``j``'s resolution or ``j`` is no closer to either (a copy too small to tell two receipts
-    apart). Pixel to pixel, neither softened nor forgiving a shift: at a small copy's resolution a changed
-    digit is a few pixels, and both candidates are drawn by the same exact mapping."""
+    clearly closer to — its mean difference under :data:`CLEAR_WIN` of the other's; failing that, the one
+    clearly closer over all of ``j`` (also by :data:`MIN_GAP`: an exact copy of one of two frames of a
+    burst); ``None`` when ``j`` is no closer to either (a copy too small to tell two receipts apart).
+    Pixel to pixel, neither softened nor forgiving a shift: at a small copy's resolution a changed digit
+    is a few pixels, and both candidates are drawn by the same exact mapping."""
     import numpy as np
 
     (u, cu), (v, cv) = drawn
@@ -225,13 +229,21 @@ def which_shows(
     xs = x[both].reshape(1, 1, -1)
     us = match_tone(xs, u[both].reshape(1, 1, -1)).reshape(-1)
     vs = match_tone(xs, v[both].reshape(1, 1, -1)).reshape(-1)
+    du, dv = np.abs(xs.reshape(-1) - us), np.abs(xs.reshape(-1) - vs)
     apart = np.abs(us - vs) > APART
-    if apart.sum() < APART_PIXELS:
-        return None
-    eu = float(np.abs(xs.reshape(-1) - us)[apart].mean())
-    ev = float(np.abs(xs.reshape(-1) - vs)[apart].mean())
-    if eu < CLEAR_WIN * ev:
+    if apart.sum() >= APART_PIXELS:
+        closer = _clearly_closer(float(du[apart].mean()), float(dv[apart].mean()))
+        if closer is not None:
+            return closer
+    # no few pixels decide: all of them (one picture's copy, the other a shifted or recoloured frame)
+    return _clearly_closer(float(du.mean()), float(dv.mean()), MIN_GAP)
+
+
+def _clearly_closer(eu: float, ev: float, gap: float = 0.0) -> int | None:
+    """0 or 1, the side whose difference is under :data:`CLEAR_WIN` of the other's and at least ``gap``
+    below it; ``None`` when neither is."""
+    if eu < CLEAR_WIN * ev and ev - eu >= gap:
         return 0
-    if ev < CLEAR_WIN * eu:
+    if ev < CLEAR_WIN * eu and eu - ev >= gap:
         return 1
     return None

@@ -24,9 +24,10 @@ Everything is NumPy and Pillow (no torch): resampling with a box is Pillow's ant
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from lookalike.dedup.borders import WHOLE, Box, box_area
@@ -440,7 +441,9 @@ def compare(
         return ssim, pose, size, detail
 
     best: FineMatch | None = None
-    for st in starts:  # in order, until one is good enough (later ones are made only when asked for)
+    again: list[Start] = []
+    tried: set[Start] = set()
+    for st in itertools.chain(starts, again):  # in order, until one is good enough (made when asked for)
         ssim, pose, size, detail = search(st)
         view_b = st.orientation.apply_box(st.view_b)
         xframe = st.view_a if st.cropped_a else view_b
@@ -455,6 +458,12 @@ def compare(
             best = match
         if ok:
             break
+        tried.add(st)
+        other = replace(st, cropped_a=not st.cropped_a)
+        if st.box == WHOLE and ssim >= max(give_up_below, 0.0) and other not in tried and other not in again:
+            # close but not enough, nothing cut: once more with the other side's edges free to move (the
+            # search moves one side's edges only, and the side that shows a little more must be the one)
+            again.append(other)
     if best is None:
         raise ValueError("compare needs at least one start")
     return best

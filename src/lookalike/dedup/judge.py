@@ -341,9 +341,7 @@ class Judge:
 
     def _cut_starts(self, c: CoarseResult) -> Iterator[fine.Start]:
         """With crops: the best alignment with ``a`` cut and with ``b`` cut, where they differ from ``c``'s
-        own (which may cut the wrong side of a plain picture, or none of a slight crop); and when ``c``'s
-        own cuts neither, the same with the other side as the one refined (the fine search moves the
-        edges of one side only, and the side that shows a little more must be the one moved)."""
+        own (which may cut the wrong side of a plain picture, or none of a slight crop)."""
         if not self.crops:
             return
         m = c.match
@@ -352,9 +350,6 @@ class Judge:
             x = coarse.verify(self.thumbs, row, coarse.CROP_BOXES, cut=side)[0]
             if x.box and (x.cropped, x.box) != (m.cropped, m.box):
                 yield self._start(c, x)
-        if not m.box:  # nothing cut: the same alignment with the other side's edges free to move
-            st = self._start(c, m)
-            yield replace(st, cropped_a=not st.cropped_a)
 
     def failed(self, p: Pair) -> bool:
         """Whether the coarse check turned every alignment of the pair down (it was checked)."""
