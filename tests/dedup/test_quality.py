@@ -10,7 +10,13 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from keeper_support import brighter, chart, page, photo, save, scanned
-from lookalike.dedup.quality import UNKNOWN_QUALITY, estimate_jpeg_quality, read_quality, sharpness
+from lookalike.dedup.quality import (
+    UNKNOWN_QUALITY,
+    estimate_jpeg_quality,
+    made_from_jpeg,
+    read_quality,
+    sharpness,
+)
 from lookalike.errors import ImageError
 
 
@@ -129,3 +135,22 @@ def test_read_quality_fails_with_one_line_only_when_the_header_is_unreadable(tmp
     cut.write_bytes(whole[: len(whole) // 3])  # the header is fine, the pixels end early
     q = read_quality(cut)
     assert (q.format, q.quality, q.sharpness) == ("JPEG", 90, None)
+
+
+def test_a_png_brightened_or_framed_from_a_jpeg_is_made_from_it_and_not_the_other_way(tmp_path: Path) -> None:
+    original = save(photo(), tmp_path / "original.jpg", quality=90)
+    decoded = Image.open(original).convert("RGB")
+    bright = save(brighter(decoded), tmp_path / "bright.png")
+    assert made_from_jpeg(bright, original)
+    framed = Image.new("RGB", (decoded.width + 100, decoded.height + 100), "black")
+    framed.paste(decoded, (50, 50))
+    framed_path = save(framed, tmp_path / "framed.png")
+    box = (50 / framed.width, 50 / framed.height, 1 - 50 / framed.width, 1 - 50 / framed.height)
+    assert made_from_jpeg(framed_path, original, box)
+    # a JPEG made from a lossless picture carries its compression noise: the PNG is not made from it
+    png = save(photo(), tmp_path / "photo.png")
+    copy = save(photo(), tmp_path / "copy.jpg", quality=95)
+    assert not made_from_jpeg(png, copy)
+    # resampled: no pixel-for-pixel function
+    half = save(brighter(decoded).resize((decoded.width // 2, decoded.height // 2)), tmp_path / "half.png")
+    assert not made_from_jpeg(half, original)

@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from lookalike.dedup.grouping import keeper_first_groups
 from lookalike.dedup.judge import Judge, Pair, Views
 from lookalike.dedup.keeper import KeeperFacts, KeepPolicy, kept_because, parse_keep, rank
 from lookalike.dedup.orientation import ALL, IDENTITY, MIRROR
-from lookalike.dedup.quality import UNKNOWN_FILE, FileQuality, read_quality
+from lookalike.dedup.quality import UNKNOWN_FILE, FileQuality, made_from_jpeg, read_quality
 from lookalike.dedup.reading import Collection, FileFacts, Progress, content_ids, read_all, read_one
 from lookalike.dedup.results import DedupResult, DuplicateGroup, Member, PairCheck
 from lookalike.dedup.strictness import Strictness, StrictnessName, resolve
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 PathsArg = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 # A turn shows in the relation from this many degrees on.
 TURN_SHOWN = 0.3
+#: Groups of up to this many files have each lossless file checked against each JPEG (made from it?).
+MADE_FROM_JPEG_UP_TO = 16
 
 
 def _orientations(flips: bool, rotations: bool) -> tuple[int, ...]:
@@ -379,6 +382,7 @@ class _GroupBuilder:
             )
         self.quality: dict[int, FileQuality] = {}
         self.area: dict[int, float] = {}  # node → share of its image that shows a picture copies share
+        self._derived: set[tuple[int, int]] = set()  # (lossless, JPEG) file pairs checked
 
     def _picture_area(self, verified: Sequence[Pair]) -> None:
         """For each node of a verified pair, the share of its image inside its content box or a region a
@@ -427,6 +431,26 @@ class _GroupBuilder:
             margin=f.content != WHOLE,
         )
 
+    def _mark_made_from_jpeg(self, file_ids: list[int]) -> None:
+        """A lossless file among ``file_ids`` whose pixels are a fixed function of a JPEG among them
+        (:func:`~lookalike.dedup.quality.made_from_jpeg`: a PNG brightened or framed from the JPEG, whose
+        block grid is too faint to see) is ranked as that JPEG: made from a JPEG, of its quality. Checked
+        once a pair, in groups of up to :data:`MADE_FROM_JPEG_UP_TO` files."""
+        if len(file_ids) > MADE_FROM_JPEG_UP_TO:
+            return
+        for i in file_ids:
+            qi = self.quality.get(i)
+            if qi is None or not qi.clean_lossless:
+                continue
+            for k in file_ids:
+                qk = self.quality.get(k)
+                if qk is None or qk.format != "JPEG" or qk.quality is None or (i, k) in self._derived:
+                    continue
+                self._derived.add((i, k))
+                if made_from_jpeg(self.files[i].path, self.files[k].path, self.files[i].content):
+                    self.quality[i] = replace(qi, from_jpeg=True, quality=qk.quality)
+                    break
+
     def _area(self, node: int) -> float:
         return self.area.get(node, box_area(self.files[self.files_of[node][0]].content))
 
@@ -441,6 +465,7 @@ class _GroupBuilder:
     def _rank_nodes(self, ns: list[int]) -> list[int]:
         """Nodes best first, each by its best file; reference nodes before all others."""
         best = [self._ranked_files(n)[0] for n in ns]
+        self._mark_made_from_jpeg(best)
         most = max(self._area(n) for n in ns)
         order = rank([self._keeper_facts(f, n, most) for f, n in zip(best, ns, strict=True)], self.policy)
         ranked = [ns[i] for i in order]

@@ -16,7 +16,10 @@ of the best on that criterion stay, and the next step decides among them.
    would otherwise win the next step against its JPEG original).
 2. **Lossless over lossy** — PNG, BMP, GIF, PPM, lossless WebP, TIFF without JPEG compression; but a
    lossless file whose pixels carry the 8×8 block grid of a decoded JPEG (a JPEG converted or edited and
-   saved as PNG) counts as lossy: it can be no better than the JPEG it came from. A lossless picture too
+   saved as PNG) counts as lossy: it can be no better than the JPEG it came from. So does a lossless
+   file whose pixels are a fixed function of a JPEG member's, at the same size (brightened, gamma-changed
+   or framed from it: :func:`~lookalike.dedup.quality.made_from_jpeg`, checked in the group), ranked at
+   that JPEG's quality. A lossless picture too
    small to tell (under about 130×130 px, or 260×260 with little texture: a thumbnail, a CIFAR image) is
    not preferred here either.
 3. **Higher quality** — the estimated JPEG quality; lossy files without tables (WebP, JPEG-compressed
@@ -42,8 +45,9 @@ Measured on the issue-18 copies (``tests/hard_negatives.build`` with every edit 
 ``tests/planted_edits``, 330 copies of 216 originals, each ranked against its original): the original is
 kept for 327 copies. The three others, and the limits behind them: a lossless copy of a JPEG whose block
 grid cannot be seen wins step 2 — nearly black photos (the Hubble deep field), pictures compressed
-before on another grid (scikit-image's immunohistochemistry), JPEGs of quality ≥ 95, copies resampled
-(turned by a small angle, scaled by under 5% a side). Also: a copy made *larger* than the original wins
+before on another grid (scikit-image's immunohistochemistry), JPEGs of quality ≥ 95 — unless it is a
+same-size pixel-for-pixel function of the JPEG (the group check above); copies resampled (turned by a
+small angle, scaled by under 5% a side) still win. Also: a copy made *larger* than the original wins
 step 1; WebP quality is not read (it counts as 75); a palette (GIF, 8-bit PNG) copy of a photo counts as
 lossless; same-format edits (a PNG brightened and saved as PNG) are told apart by file time alone.
 
