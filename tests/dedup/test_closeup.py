@@ -29,7 +29,7 @@ def receipts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         img.save(out[name])
         os.utime(out[name], (1_600_000_000, 1_600_000_000))  # originals are older than their copies
         if name in ("r80-a", "inv-a"):
-            for edit in ("jpeg30", "scan", "bright", "crop5", "small"):
+            for edit in ("jpeg30", "scan", "bright", "crop5", "small", "frame"):
                 copy, fmt, options = planted_edits.apply(edit, img, rng)
                 out[f"{name}-{edit}"] = planted_edits.save(copy, folder / f"{name}-{edit}", fmt, options)
     return out

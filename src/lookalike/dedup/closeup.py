@@ -218,11 +218,12 @@ def which_shows(
     clearly closer over all of ``j`` (also by :data:`MIN_GAP`: an exact copy of one of two frames of a
     burst); ``None`` when ``j`` is no closer to either (a copy too small to tell two receipts apart).
     Pixel to pixel, neither softened nor forgiving a shift: at a small copy's resolution a changed digit
-    is a few pixels, and both candidates are drawn by the same exact mapping."""
+    is a few pixels; each candidate is first moved by the whole-pixel shift (up to :data:`SNAP` px) that
+    brings it closest to ``j`` (the alignment behind :func:`in_frame` is good to a pixel or two)."""
     import numpy as np
 
-    (u, cu), (v, cv) = drawn
     x = np.asarray(j, dtype=np.float32) / np.float32(255)
+    (u, cu), (v, cv) = (_snapped(x, d, c) for d, c in drawn)
     both = cu & cv
     if x.shape != u.shape or both.sum() < APART_PIXELS:
         return None
@@ -237,6 +238,34 @@ def which_shows(
             return closer
     # no few pixels decide: all of them (one picture's copy, the other a shifted or recoloured frame)
     return _clearly_closer(float(du.mean()), float(dv.mean()), MIN_GAP)
+
+
+#: Whole-pixel shifts (each way) tried to bring a drawn candidate onto the copy.
+SNAP = 2
+
+
+def _snapped(
+    x: npt.NDArray[np.float32], drawn: npt.NDArray[np.float32], covered: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """``drawn`` (and where it ``covered`` the copy ``x``) moved by the whole-pixel shift of at most
+    :data:`SNAP` px that makes it closest to ``x`` (mean difference where covered)."""
+    import numpy as np
+
+    if drawn.shape != x.shape or min(x.shape) <= 4 * SNAP:
+        return drawn, covered
+    best = (float("inf"), drawn, covered)
+    for dy in range(-SNAP, SNAP + 1):
+        for dx in range(-SNAP, SNAP + 1):
+            moved = np.roll(drawn, (dy, dx), axis=(0, 1))
+            inside = np.roll(covered, (dy, dx), axis=(0, 1))
+            inside[: max(dy, 0)] = inside[inside.shape[0] + min(dy, 0) :] = False
+            inside[:, : max(dx, 0)] = inside[:, inside.shape[1] + min(dx, 0) :] = False
+            if inside.sum() < APART_PIXELS:
+                continue
+            d = float(np.abs(x[inside] - moved[inside]).mean())
+            if d < best[0]:
+                best = (d, moved, inside)
+    return best[1], best[2]
 
 
 def _clearly_closer(eu: float, ev: float, gap: float = 0.0) -> int | None:

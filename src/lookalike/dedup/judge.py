@@ -32,6 +32,18 @@ if TYPE_CHECKING:
     from PIL import Image
 
 Pair = tuple[int, int]
+
+
+def _started(f: fine.FineMatch, st: fine.Start) -> bool:
+    """Whether fine match ``f`` came from start ``st`` (same orientation, side cut and views)."""
+    return (f.orientation, f.cropped_a, f.view_a, f.view_b) == (
+        st.orientation,
+        st.cropped_a,
+        st.view_a,
+        st.view_b,
+    )
+
+
 # A pair of views goes on to the coarse crop search only if its 8×8 thumbnails correlate this well in the
 # orientation found, as they are or with one side cut to a few spread crops: 98% of crops keeping 75–85% of
 # the area do (CIFAR-10, benchmarks/dedup.py), 13% of other candidates ...
@@ -303,29 +315,39 @@ class Judge:
     def _fine_from(
         self, p: Pair, fa: Image.Image, fb: Image.Image, starts: Iterable[fine.Start]
     ) -> fine.FineMatch:
-        """The fine check from ``starts``, each alignment that passes it looked at in close-up where the
-        files allow one; the first start that passes both counts (an alignment may pass at 256 px and fail
-        in close-up — two text blocks a line apart — while a later start, the other side cut, passes)."""
-        looked: list[tuple[fine.FineMatch, fine.FineMatch]] = []  # (match, after the close-up), by identity
+        """The fine check from ``starts`` (the first that passes counts), then the close-up where the files
+        allow one. When the close-up turns down an alignment the fine check let through, the same start is
+        tried once more with the other side's edges free to move (the search moves one side's edges only;
+        at 256 px two text blocks a line apart may pass, and at full size only the right side moved does)
+        — that one start, not every other: each extra alignment tried is a chance for two documents of one
+        template to meet where their differing digits are cut away."""
+        tried: list[fine.Start] = []
 
-        def close(f: fine.FineMatch) -> fine.FineMatch:
-            for g, seen in looked:
-                if g is f:
-                    return seen
-            seen = f
-            if self.fine_passes(f) and closeup.needed(f, self.sizes[p[0]], self.sizes[p[1]]):
-                try:  # at the files' own resolution, where digits and small text differ
-                    seen = closeup.look(self._grey(p[0]), self._grey(p[1]), f, self.limits.max_local)
-                except (ImageError, OSError):
-                    seen = fine.FineMatch(-1.0, 1.0, (0, 0), WHOLE, detail=-1.0)
-            looked.append((f, seen))
-            return seen
+        def recorded() -> Iterator[fine.Start]:
+            for st in starts:
+                tried.append(st)
+                yield st
 
         give_up = self.limits.min_ssim - GIVE_UP_MARGIN
-        found = fine.compare(
-            fa, fb, starts, give_up_below=give_up, enough=lambda f: self.fine_passes(close(f))
-        )
-        return close(found)
+        f = fine.compare(fa, fb, recorded(), give_up_below=give_up, enough=self.fine_passes)
+        seen = self._close(p, f)
+        if not self.fine_passes(f) or self.fine_passes(seen):
+            return seen
+        start = next((st for st in tried if _started(f, st)), None)
+        if start is None or start.box != WHOLE:
+            return seen
+        other = fine.compare(fa, fb, [replace(start, cropped_a=not start.cropped_a)], give_up_below=give_up)
+        again = self._close(p, other) if self.fine_passes(other) else other
+        return again if self.fine_passes(again) else seen
+
+    def _close(self, p: Pair, f: fine.FineMatch) -> fine.FineMatch:
+        """``f`` looked at in close-up, where it passes the fine check and the files allow one."""
+        if not (self.fine_passes(f) and closeup.needed(f, self.sizes[p[0]], self.sizes[p[1]])):
+            return f
+        try:  # at the files' own resolution, where digits and small text differ
+            return closeup.look(self._grey(p[0]), self._grey(p[1]), f, self.limits.max_local)
+        except (ImageError, OSError):
+            return fine.FineMatch(-1.0, 1.0, (0, 0), WHOLE, detail=-1.0)
 
     def _start(self, c: CoarseResult, m: coarse.Match) -> fine.Start:
         """The fine search's start at coarse match ``m`` of the views of ``c``."""
@@ -371,12 +393,27 @@ class Judge:
         ``None`` when none does — ``j`` is too small, or too changed, to tell them apart."""
         if len(keepers) == 1:
             return keepers[0]
+        import numpy as np
+
         try:
             grey = self._grey(j)
-            drawn = {}
+            x = np.asarray(grey, dtype=np.float32) / np.float32(255)
+            drawn: dict[int, tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]] | None] = {}
             for k in keepers:
-                p = (min(j, k), max(j, k))
-                drawn[k] = closeup.in_frame(grey, self._grey(k), self.fine[p], j_is_a=j == p[0])
+                # drawn by its own match, or by another keeper's of the same size when that fits better
+                # (two receipts of one template: one mapping, fair to both; a fine alignment may be off
+                # by a percent of scale, more than the pixels that tell them apart)
+                best: tuple[float, tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]] | None] = (2.0, None)
+                for o in keepers:
+                    if o != k and self.sizes[o] != self.sizes[k]:
+                        continue
+                    p = (min(j, o), max(j, o))
+                    d = closeup.in_frame(grey, self._grey(k), self.fine[p], j_is_a=j == p[0])
+                    if d is not None and d[0].shape == x.shape and d[1].any():
+                        err = float(np.abs(x[d[1]] - d[0][d[1]]).mean())
+                        if err < best[0]:
+                            best = (err, d)
+                drawn[k] = best[1]
         except (ImageError, OSError, KeyError):
             return None
         for k in keepers:
