@@ -174,13 +174,11 @@ def in_frame(
     j: Image.Image, k: Image.Image, match: fine.FineMatch, j_is_a: bool
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]] | None:
     """``k`` drawn onto ``j``'s pixel grid by ``match`` (the fine match of the pair, ``j`` its ``a`` when
-    ``j_is_a``) — grey floats 0–1 in ``j``'s shape — and where it covers ``j``; ``None`` when the match
-    turns by a small angle (not drawn)."""
+    ``j_is_a``) — grey floats 0–1 in ``j``'s shape — and where it covers ``j``. A small turn (a scan) is
+    drawn both ways round and the closer drawing kept (which side the fine check turned decides the
+    sign); ``None`` when the part shown is under 2 px."""
     import numpy as np
-    from PIL import Image
 
-    if match.angle:
-        return None
     region_a, region_b = match.regions()
     to_j = match.orientation if j_is_a else match.orientation.inverse  # turns k into j's orientation
     rj, rk = (region_a, region_b) if j_is_a else (region_b, region_a)
@@ -201,11 +199,44 @@ def in_frame(
         to_k(x1 / j.width, rj[0], rj[2], rk[0], rk[2], turned.width),
         to_k(y1 / j.height, rj[1], rj[3], rk[1], rk[3], turned.height),
     )
-    drawn = turned.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=px, reducing_gap=None)
-    out = np.zeros((j.height, j.width), np.float32)
+    x = np.asarray(j, dtype=np.float32) / np.float32(255)
+    best: tuple[float, npt.NDArray[np.float32], npt.NDArray[np.bool_]] | None = None
+    for angle in (match.angle, -match.angle) if match.angle else (0.0,):
+        out, covered = _drawn(turned, px, angle, j.size, (x0, y0, x1, y1))
+        if not covered.any():
+            continue
+        err = float(np.abs(x[covered] - out[covered]).mean())
+        if best is None or err < best[0]:
+            best = (err, out, covered)
+    return None if best is None else (best[1], best[2])
+
+
+def _drawn(
+    img: Image.Image,
+    px: tuple[float, float, float, float],
+    angle: float,
+    size: tuple[int, int],
+    at: tuple[int, int, int, int],
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """The part ``px`` of ``img``, turned by ``angle`` degrees about its centre, drawn at ``at`` on a grid
+    of ``size``, and where it covers that grid (not the fill a turn brings in, nor the blended edge)."""
+    import numpy as np
+    from PIL import Image
+
+    x0, y0, x1, y1 = at
+    mask = None
+    if angle:
+        centre = ((px[0] + px[2]) / 2, (px[1] + px[3]) / 2)
+        mask = Image.new("L", img.size, 255).rotate(angle, Image.Resampling.BILINEAR, center=centre)
+        img = img.rotate(angle, Image.Resampling.BILINEAR, center=centre, fillcolor=fine._edge_grey(img))
+    drawn = img.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=px, reducing_gap=None)
+    out = np.zeros((size[1], size[0]), np.float32)
     out[y0:y1, x0:x1] = np.asarray(drawn, dtype=np.float32) / np.float32(255)
     covered = np.zeros(out.shape, bool)
     covered[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1] = True  # (the edge rows blend with what lies outside)
+    if mask is not None:
+        shown = mask.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=px, reducing_gap=None)
+        covered[y0:y1, x0:x1] &= np.asarray(shown) >= 250
     return out, covered
 
 
