@@ -28,6 +28,8 @@ from lookalike.dedup import fine
 from lookalike.dedup.photometric import match_clipping, match_tone
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import numpy as np
     import numpy.typing as npt
     from PIL import Image
@@ -175,10 +177,8 @@ def in_frame(
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]] | None:
     """``k`` drawn onto ``j``'s pixel grid by ``match`` (the fine match of the pair, ``j`` its ``a`` when
     ``j_is_a``) — grey floats 0–1 in ``j``'s shape — and where it covers ``j``. A small turn (a scan) is
-    drawn both ways round and the closer drawing kept (which side the fine check turned decides the
-    sign); ``None`` when the part shown is under 2 px."""
-    import numpy as np
-
+    drawn both ways round and the :func:`closest` drawing kept (which side the fine check turned decides
+    the sign); ``None`` when the part shown is under 2 px."""
     region_a, region_b = match.regions()
     to_j = match.orientation if j_is_a else match.orientation.inverse  # turns k into j's orientation
     rj, rk = (region_a, region_b) if j_is_a else (region_b, region_a)
@@ -199,16 +199,26 @@ def in_frame(
         to_k(x1 / j.width, rj[0], rj[2], rk[0], rk[2], turned.width),
         to_k(y1 / j.height, rj[1], rj[3], rk[1], rk[3], turned.height),
     )
+    angles = (match.angle, -match.angle) if match.angle else (0.0,)
+    return closest(j, [_drawn(turned, px, angle, j.size, (x0, y0, x1, y1)) for angle in angles])
+
+
+def closest(
+    j: Image.Image, drawings: Iterable[tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]] | None]
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]] | None:
+    """Of several ``drawings`` of one picture onto ``j``'s grid (each with where it covers ``j``; ``None``
+    for one that could not be drawn), the one closest to ``j`` (mean difference where it covers it)."""
+    import numpy as np
+
     x = np.asarray(j, dtype=np.float32) / np.float32(255)
-    best: tuple[float, npt.NDArray[np.float32], npt.NDArray[np.bool_]] | None = None
-    for angle in (match.angle, -match.angle) if match.angle else (0.0,):
-        out, covered = _drawn(turned, px, angle, j.size, (x0, y0, x1, y1))
-        if not covered.any():
+    best: tuple[float, tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]] | None = None
+    for d in drawings:
+        if d is None or d[0].shape != x.shape or not d[1].any():
             continue
-        err = float(np.abs(x[covered] - out[covered]).mean())
+        err = float(np.abs(x[d[1]] - d[0][d[1]]).mean())
         if best is None or err < best[0]:
-            best = (err, out, covered)
-    return None if best is None else (best[1], best[2])
+            best = (err, d)
+    return None if best is None else best[1]
 
 
 def _drawn(

@@ -87,6 +87,10 @@ class Start:
     view_a: Box = WHOLE
     view_b: Box = WHOLE
 
+    def other_side(self) -> Start:
+        """The same start with the other side as the one whose edges the search moves."""
+        return replace(self, cropped_a=not self.cropped_a)
+
 
 @dataclass(frozen=True)
 class FineMatch:
@@ -459,7 +463,7 @@ def compare(
         if ok:
             break
         tried.add(st)
-        other = replace(st, cropped_a=not st.cropped_a)
+        other = st.other_side()
         if st.box == WHOLE and ssim >= max(give_up_below, 0.0) and other not in tried and other not in again:
             # close but not enough, nothing cut: once more with the other side's edges free to move (the
             # search moves one side's edges only, and the side that shows a little more must be the one)

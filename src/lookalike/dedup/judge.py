@@ -336,7 +336,7 @@ class Judge:
         start = next((st for st in tried if _started(f, st)), None)
         if start is None or start.box != WHOLE:
             return seen
-        other = fine.compare(fa, fb, [replace(start, cropped_a=not start.cropped_a)], give_up_below=give_up)
+        other = fine.compare(fa, fb, [start.other_side()], give_up_below=give_up)
         again = self._close(p, other) if self.fine_passes(other) else other
         return again if self.fine_passes(again) else seen
 
@@ -393,27 +393,22 @@ class Judge:
         ``None`` when none does — ``j`` is too small, or too changed, to tell them apart."""
         if len(keepers) == 1:
             return keepers[0]
-        import numpy as np
-
         try:
             grey = self._grey(j)
-            x = np.asarray(grey, dtype=np.float32) / np.float32(255)
-            drawn: dict[int, tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]] | None] = {}
-            for k in keepers:
-                # drawn by its own match, or by another keeper's of the same size when that fits better
-                # (two receipts of one template: one mapping, fair to both; a fine alignment may be off
-                # by a percent of scale, more than the pixels that tell them apart)
-                best: tuple[float, tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]] | None] = (2.0, None)
-                for o in keepers:
-                    if o != k and self.sizes[o] != self.sizes[k]:
-                        continue
-                    p = (min(j, o), max(j, o))
-                    d = closeup.in_frame(grey, self._grey(k), self.fine[p], j_is_a=j == p[0])
-                    if d is not None and d[0].shape == x.shape and d[1].any():
-                        err = float(np.abs(x[d[1]] - d[0][d[1]]).mean())
-                        if err < best[0]:
-                            best = (err, d)
-                drawn[k] = best[1]
+            # each keeper drawn by its own match, or by another keeper's of the same size when that fits
+            # better (two receipts of one template: one mapping, fair to both; a fine alignment may be off
+            # by a percent of scale, more than the pixels that tell them apart)
+            drawn = {
+                k: closeup.closest(
+                    grey,
+                    [
+                        closeup.in_frame(grey, self._grey(k), self.fine[(min(j, o), max(j, o))], j_is_a=j < o)
+                        for o in keepers
+                        if o == k or self.sizes[o] == self.sizes[k]
+                    ],
+                )
+                for k in keepers
+            }
         except (ImageError, OSError, KeyError):
             return None
         for k in keepers:
