@@ -93,6 +93,25 @@ def test_distinct_images_of_a_class_stay_apart(
 
 
 @needs_shared
+def test_the_coarse_check_in_small_parts_finds_the_same_groups(
+    cifar: tuple[Path, dict[Path, Path], dict[Path, str]],
+    cifar_result: DedupResult,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A large folder's candidates are coarse-checked part by part (bounded memory): a pair whose
+    candidates fall in different parts is judged as if they came together."""
+    import lookalike.dedup.judge as judge_module
+
+    monkeypatch.setattr(judge_module, "COARSE_ROWS", 7)
+    parted = find_duplicates(cifar[0])
+    assert parted.stats["pixel_candidates"] > 7 * 20  # many parts
+    assert [g.paths for g in parted.groups] == [g.paths for g in cifar_result.groups]
+    assert [[m.kind for m in g.members] for g in parted.groups] == [
+        [m.kind for m in g.members] for g in cifar_result.groups
+    ]
+
+
+@needs_shared
 def test_precomputed_vectors_only_add_candidates(
     cifar: tuple[Path, dict[Path, Path], dict[Path, str]], cifar_result: DedupResult
 ) -> None:

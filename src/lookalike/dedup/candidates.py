@@ -70,15 +70,16 @@ def _rows(small: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return out
 
 
-def _middle(base: npt.NDArray[np.uint8], side: float) -> npt.NDArray[np.float32]:
-    """``[n, CANDIDATE, CANDIDATE, 3]``: the middle ``side`` of each thumbnail, resampled."""
+def _middle(base: npt.NDArray[np.uint8], ix: npt.NDArray[np.intp], side: float) -> npt.NDArray[np.float32]:
+    """``[len(ix), CANDIDATE, CANDIDATE, 3]``: the middle ``side`` of thumbnails ``ix``, resampled."""
     import numpy as np
 
     lo = (1 - side) / 2
     m = _box_sampler(lo, 1 - lo, BASE, CANDIDATE)
-    out = np.empty((len(base), CANDIDATE, CANDIDATE, 3), np.float32)
-    for i in range(0, len(base), 4096):  # floats of 4,096 thumbnails at a time (48 MB)
-        out[i : i + 4096] = (m @ Thumbnails.as_floats(base[i : i + 4096]) @ m.T).transpose(0, 2, 3, 1)
+    out = np.empty((len(ix), CANDIDATE, CANDIDATE, 3), np.float32)
+    for i in range(0, len(ix), 4096):  # floats of 4,096 thumbnails at a time (48 MB)
+        part = Thumbnails.as_floats(base[ix[i : i + 4096]])
+        out[i : i + 4096] = (m @ part @ m.T).transpose(0, 2, 3, 1)
     return out
 
 
@@ -95,14 +96,15 @@ def _oriented_rows(small: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.intp]
     import numpy as np
 
     best, plausible = canonical(small.mean(-1))
-    rows, views, codes = [], [], []
+    views, codes = np.nonzero(plausible.T)[::-1]  # (orientation by orientation)
+    rows = np.empty((len(views), small[0].size), np.float32)  # (filled in place: no second copy)
+    at = 0
     for code, o in enumerate(ALL):
-        sel = np.flatnonzero(plausible[:, code])
+        sel = views[codes == code]
         if len(sel):
-            rows.append(_rows(np.ascontiguousarray(oriented(small[sel], o))))
-            views.append(sel)
-            codes.append(np.full(len(sel), code, np.intp))
-    return best, _Queries(np.concatenate(rows), np.concatenate(views), np.concatenate(codes))
+            rows[at : at + len(sel)] = _rows(np.ascontiguousarray(oriented(small[sel], o)))
+            at += len(sel)
+    return best, _Queries(rows, views.astype(np.intp), codes.astype(np.intp))
 
 
 def find(
@@ -126,7 +128,8 @@ def find(
     allowed_codes = np.zeros(len(ALL), bool)
     allowed_codes[list(orientations)] = True
     # stored: every view in its canonical orientation; queries: every plausible orientation
-    small = thumbs.shrunk(CANDIDATE).transpose(0, 2, 3, 1)
+    # (the 8×8 views are kept: the coarse check's crop search looks at them again)
+    small = thumbs.whole(CANDIDATE).reshape(n, 3, CANDIDATE, CANDIDATE).transpose(0, 2, 3, 1)
     best, _ = canonical(small.mean(-1))
     stored = np.empty((n, small[0].size), np.float32)
     for code, o in enumerate(ALL):
@@ -137,9 +140,10 @@ def find(
     del stored, small
 
     def parts() -> Iterator[tuple[_Queries, int]]:  # made one at a time, to hold one in memory
-        yield _oriented_rows(thumbs.shrunk(CANDIDATE).transpose(0, 2, 3, 1))[1], neighbours
+        small = thumbs.whole(CANDIDATE).reshape(n, 3, CANDIDATE, CANDIDATE).transpose(0, 2, 3, 1)
+        yield _oriented_rows(small)[1], neighbours
         if crops and len(whole_views):
-            crop_q = _oriented_rows(_middle(thumbs.base, CROP_QUERY)[whole_views])[1]
+            crop_q = _oriented_rows(_middle(thumbs.base, whole_views, CROP_QUERY))[1]
             crop_q.view = whole_views[crop_q.view]
             yield crop_q, max(2, neighbours // 2)
 
@@ -176,15 +180,21 @@ def find(
             keys.append((a[keep].astype(np.int64) * n + b[keep]) * len(ALL) + turn[keep])
             scores.append(sim.ravel()[ok][keep].astype(np.float32))
             places.append(np.minimum(place[keep], np.iinfo(np.int16).max).astype(np.int16))
+        del q  # (before the next part is made)
     del index
     key = np.concatenate(keys) if keys else np.zeros(0, np.int64)
     if not len(key):
         return _none()
-    score, place = np.concatenate(scores), np.concatenate(places)
-    del keys, scores, places
-    # one row per (a, b, orientation): its best score and its best place
+    del keys
+    score = np.concatenate(scores)
+    del scores
+    place = np.concatenate(places)
+    del places
+    # one row per (a, b, orientation): its best score and its best place (sorted one array at a time)
     order = np.lexsort((-score, key))
-    key, score, place = key[order], score[order], place[order]
+    key = key[order]
+    score = score[order]
+    place = place[order]
     del order
     first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     best_place = np.minimum.reduceat(place, first).astype(np.intp)

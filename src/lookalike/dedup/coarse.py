@@ -164,10 +164,10 @@ class Thumbnails:
 
         src = self.base if base is None else base
         m = _area(BASE, size)
-        parts = [m @ self.as_floats(src[i : i + 4096]) @ m.T for i in range(0, len(src), 4096)]
-        if not parts:
-            return np.zeros((0, 3, size, size), np.float32)
-        return np.concatenate(parts)
+        out = np.empty((len(src), 3, size, size), np.float32)  # (filled in place: no second copy)
+        for i in range(0, len(src), 4096):
+            out[i : i + 4096] = m @ self.as_floats(src[i : i + 4096]) @ m.T
+        return out
 
     def whole(self, size: int = VERIFY) -> npt.NDArray[np.float32]:
         """N×(3·size²): each view whole, area-averaged to size×size (computed once per size)."""
@@ -364,11 +364,11 @@ def verify_all(
 
 
 #: Pairs whose RMSE is measured at once.
-_RMSE_ROWS = 16384
+_RMSE_ROWS = 4096
 
 
-#: Sampled boxes of this many floats at most are held at once while correlating (16 MB).
-_BLOCK_FLOATS = 1 << 22
+#: Sampled boxes of this many floats at most are held at once while correlating (8 MB).
+_BLOCK_FLOATS = 1 << 21
 
 
 def _box_ncc(

@@ -23,6 +23,7 @@ from lookalike.dedup.orientation import ALL
 from lookalike.dedup.reading import read_fine, read_grey
 from lookalike.dedup.strictness import Strictness
 from lookalike.errors import ImageError
+from lookalike.memory import release_memory
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -130,13 +131,24 @@ class Judge:
         and the pair might be a crop; per pair of nodes, the best match of each pair of their views that
         passes is kept (with ``keep_failing``, also those that fail: for a verdict on one pair). Checked
         :data:`COARSE_ROWS` candidates at a time, which bounds the memory the check needs."""
+        import numpy as np
+
+        failed: list[npt.NDArray[np.int64]] = []
         for lo in range(0, len(cands), COARSE_ROWS):
             sl = slice(lo, lo + COARSE_ROWS)
             rank = None if cands.rank is None else cands.rank[sl]
             part = Candidates(cands.a[sl], cands.b[sl], cands.code[sl], cands.score[sl], rank)
-            self._check_coarse(part, keep_failing)
+            failed.append(self._check_coarse(part, keep_failing))
+            if len(cands) > COARSE_ROWS:
+                release_memory()  # (each part's work arrays: the heap would grow by them part after part)
+        failed = [f for f in failed if len(f)]
+        if not failed:
+            return
+        self._failed = np.union1d(self._failed, np.concatenate(failed))
 
-    def _check_coarse(self, cands: Candidates, keep_failing: bool) -> None:
+    def _check_coarse(self, cands: Candidates, keep_failing: bool) -> npt.NDArray[np.int64]:
+        """Checks ``cands`` (see :meth:`check_coarse`); returns the keys of the pairs of nodes that no
+        candidate of this part let through (not all their alignments need be in this part)."""
         import numpy as np
 
         na, nb = self.views.node[cands.a], self.views.node[cands.b]
@@ -144,7 +156,7 @@ class Judge:
         rows = np.stack([cands.a[keep], cands.b[keep], cands.code[keep]], 1)
         scores = cands.score[keep]
         if not len(rows):
-            return
+            return np.zeros(0, np.int64)
         lim = self.limits
         rmse_from = -1.0 if keep_failing else lim.min_ncc
         found = coarse.verify_all(self.thumbs, rows, coarse.WHOLE, rmse_from=rmse_from)
@@ -155,9 +167,10 @@ class Judge:
                 failed &= cands.rank[keep] <= CROP_PLACE
             self._crop_search(np.flatnonzero(failed), scores, found, boxes, keep_failing)
         chosen = np.flatnonzero(found.passes(lim.min_ncc, lim.max_rmse) | keep_failing)
+        out = np.zeros(0, np.int64)
         if not keep_failing:  # (with keep_failing every pair checked is in self.coarse)
             pair_of = na[keep].astype(np.int64) * len(self.paths) + nb[keep]
-            self._failed = np.union1d(self._failed, np.setdiff1d(pair_of, pair_of[chosen]))
+            out = np.setdiff1d(pair_of, pair_of[chosen])
         touched: set[Pair] = set()
         for i in chosen.tolist():
             va, vb = int(rows[i, 0]), int(rows[i, 1])
@@ -172,6 +185,7 @@ class Judge:
             touched.add(pair)
         for pair in touched:
             self.coarse[pair].sort(key=lambda c: self._rank(c.match), reverse=True)
+        return out
 
     def _rank(self, m: coarse.Match) -> tuple[bool, float]:
         """Coarse matches in order: one that passes before one that fails, then the higher NCC."""
@@ -374,7 +388,8 @@ class Judge:
                 yield self._start(c, x)
 
     def failed(self, p: Pair) -> bool:
-        """Whether the coarse check turned every alignment of the pair down (it was checked)."""
+        """Whether the coarse check turned every alignment of the pair down (it was checked; of a pair whose
+        candidates fell in two parts of the check, whether one part did: see :attr:`coarse` first)."""
         import numpy as np
 
         key = p[0] * len(self.paths) + p[1]
