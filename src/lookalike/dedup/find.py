@@ -624,12 +624,27 @@ def verify_pair(
     >>> verify_pair("beach.jpg", "beach-small.jpg").duplicate  # doctest: +SKIP
     True
     """
-    limits = resolve(strictness, thresholds)
+    judge = pair_judge(a, b, resolve(strictness, thresholds), flips=flips, rotations=rotations, crops=crops)
+    judge.check_pair(0, 1)
+    if judge.coarse_passed((0, 1)):
+        judge.check_fine((0, 1))
+    return _verdict(judge, (0, 1))
+
+
+def pair_judge(
+    a: str | os.PathLike[str],
+    b: str | os.PathLike[str],
+    limits: Strictness,
+    *,
+    flips: bool = True,
+    rotations: bool = True,
+    crops: bool = True,
+) -> Judge:
+    """A :class:`Judge` of two files (nodes 0 and 1), nothing checked yet."""
     ra, rb = read_one(Path(a)), read_one(Path(b))
-    views = Views.of_nodes([ra.facts.content, rb.facts.content])
-    judge = Judge(
+    return Judge(
         coarse.Thumbnails.stack(ra.thumbs + rb.thumbs),
-        views,
+        Views.of_nodes([ra.facts.content, rb.facts.content]),
         [ra.fine, rb.fine],
         [Path(a), Path(b)],
         limits,
@@ -637,7 +652,3 @@ def verify_pair(
         crops=crops,
         sizes=[(ra.facts.width, ra.facts.height), (rb.facts.width, rb.facts.height)],
     )
-    judge.check_pair(0, 1)
-    if judge.coarse_passed((0, 1)):
-        judge.check_fine((0, 1))
-    return _verdict(judge, (0, 1))

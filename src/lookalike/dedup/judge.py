@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -57,6 +57,9 @@ CROP_PLACE = 2
 GIVE_UP_MARGIN = 0.1
 #: Candidates coarse-checked at once (about 150 MB of work arrays at most).
 COARSE_ROWS = 1 << 18
+#: A pair the fine check turns down gets a second look from at most this many alignments the candidates
+#: did not propose (:meth:`Judge._second_look`).
+SECOND_LOOK_STARTS = 3
 #: Close-up images (grey, up to 1,536 px: ≤ 2.4 MB each) kept for the next pair that needs one.
 GREYS_KEPT = 32
 
@@ -158,14 +161,8 @@ class Judge:
         if not len(rows):
             return np.zeros(0, np.int64)
         lim = self.limits
-        rmse_from = -1.0 if keep_failing else lim.min_ncc
-        found = coarse.verify_all(self.thumbs, rows, coarse.WHOLE, rmse_from=rmse_from)
-        boxes = np.zeros(len(rows), np.intp)  # the box of CROP_BOXES each row's match is on
-        if self.crops:
-            failed = ~found.passes(lim.min_ncc, lim.max_rmse)
-            if cands.rank is not None:  # a crop is among the few nearest of its original, or the other way
-                failed &= cands.rank[keep] <= CROP_PLACE
-            self._crop_search(np.flatnonzero(failed), scores, found, boxes, keep_failing)
+        rank = None if cands.rank is None else cands.rank[keep]
+        found, boxes = self._align(rows, scores, rank, keep_failing)
         chosen = np.flatnonzero(found.passes(lim.min_ncc, lim.max_rmse) | keep_failing)
         out = np.zeros(0, np.int64)
         if not keep_failing:  # (with keep_failing every pair checked is in self.coarse)
@@ -186,6 +183,29 @@ class Judge:
         for pair in touched:
             self.coarse[pair].sort(key=lambda c: self._rank(c.match), reverse=True)
         return out
+
+    def _align(
+        self,
+        rows: npt.NDArray[np.intp],
+        scores: npt.NDArray[np.float32],
+        rank: npt.NDArray[np.intp] | None,
+        keep_failing: bool,
+    ) -> tuple[coarse.Matches, npt.NDArray[np.intp]]:
+        """The best alignment of each row ``(view a, view b, orientation)``: whole, else (with crops, for a
+        row within :data:`CROP_PLACE` of the nearest when ``rank`` is given) the best crop; and the index
+        into :data:`~lookalike.dedup.coarse.CROP_BOXES` of each row's box."""
+        import numpy as np
+
+        lim = self.limits
+        rmse_from = -1.0 if keep_failing else lim.min_ncc
+        found = coarse.verify_all(self.thumbs, rows, coarse.WHOLE, rmse_from=rmse_from)
+        boxes = np.zeros(len(rows), np.intp)
+        if self.crops:
+            failed = ~found.passes(lim.min_ncc, lim.max_rmse)
+            if rank is not None:  # a crop is among the few nearest of its original, or the other way
+                failed &= rank <= CROP_PLACE
+            self._crop_search(np.flatnonzero(failed), scores, found, boxes, keep_failing)
+        return found, boxes
 
     def _rank(self, m: coarse.Match) -> tuple[bool, float]:
         """Coarse matches in order: one that passes before one that fails, then the higher NCC."""
@@ -322,12 +342,47 @@ class Judge:
         starts = itertools.chain(
             (self._start(c, c.match) for c in passing), (st for c in passing for st in self._cut_starts(c))
         )
-        f = self._fine_from(p, fa, fb, starts)
+        tried: list[fine.Start] = []
+        f = self._fine_from(p, fa, fb, starts, tried)
+        if not self.fine_passes(f):  # each new start on its own: the first that a close-up lets through
+            more = self._second_look(p, passing, set(tried))
+            f = next((g for st in more if self.fine_passes(g := self._fine_from(p, fa, fb, [st]))), f)
         self.fine[p] = f
         return f
 
+    def _second_look(
+        self, p: Pair, proposed: list[CoarseResult], tried: Collection[fine.Start] = ()
+    ) -> list[fine.Start]:
+        """Alignments the candidates did not propose, for a pair the fine check turned down: every pair of
+        the two nodes' views in every allowed orientation, whole or either side cut to any crop box, that
+        passes the coarse check, correlates at least as well as every proposed one and is not among the
+        starts ``tried`` (the fine search stops at the first start it lets through; one the close-up then
+        turned down leaves the later ones untried) — the best few. The candidate search proposes one
+        orientation per pair of views (a crop can change which orientation a picture's 8×8 trend calls
+        canonical, and a wide screen turned 180° and mirrored still correlates 0.9), and looks for a crop
+        only where the whole view fails (a 75% crop of an object on white passes whole at 0.97, and its
+        alignment is off by the cut)."""
+        of_a, of_b = self.views.of[p[0]], self.views.of[p[1]]
+        rows = [(x, y, code) for x in of_a for y in of_b for code in self.orientations]
+        boxes = coarse.CROP_BOXES if self.crops else coarse.WHOLE
+        bar = max(c.match.ncc for c in proposed)
+        lim = self.limits
+        better = [
+            CoarseResult(m, x, y, 0.0)
+            for (x, y, _), m in zip(rows, coarse.verify(self.thumbs, rows, boxes), strict=True)
+            if m.ncc >= bar and m.passes(lim.min_ncc, lim.max_rmse)
+        ]
+        better.sort(key=lambda c: c.match.ncc, reverse=True)
+        fresh = (st for st in (self._start(c, c.match) for c in better) if st not in tried)
+        return list(itertools.islice(fresh, SECOND_LOOK_STARTS))
+
     def _fine_from(
-        self, p: Pair, fa: Image.Image, fb: Image.Image, starts: Iterable[fine.Start]
+        self,
+        p: Pair,
+        fa: Image.Image,
+        fb: Image.Image,
+        starts: Iterable[fine.Start],
+        tried: list[fine.Start] | None = None,
     ) -> fine.FineMatch:
         """The fine check from ``starts`` (the first that passes counts), then the close-up where the files
         allow one. When the close-up turns down an alignment the fine check let through, the same start is
@@ -335,7 +390,7 @@ class Judge:
         at 256 px two text blocks a line apart may pass, and at full size only the right side moved does)
         — that one start, not every other: each extra alignment tried is a chance for two documents of one
         template to meet where their differing digits are cut away."""
-        tried: list[fine.Start] = []
+        tried = [] if tried is None else tried  # (the starts the fine search looked at, in order)
 
         def recorded() -> Iterator[fine.Start]:
             for st in starts:

@@ -1,0 +1,72 @@
+"""The judge's second look: alignments the candidate search did not propose, for a pair turned down."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import planted_edits
+from drawn_shapes import OBJECT_COLOURS, shape
+from lookalike.dedup import coarse
+from lookalike.dedup import judge as judge_module
+from lookalike.dedup.find import pair_judge
+from lookalike.dedup.judge import CoarseResult, Judge
+from lookalike.dedup.strictness import Strictness
+
+LIMITS = Strictness.named("normal")
+
+
+def _object(seed: int) -> tuple[random.Random, Image.Image]:
+    rng = random.Random(seed)
+    kind = rng.choice(["circle", "square", "triangle"])
+    colour = rng.choice(OBJECT_COLOURS)
+    img = shape(rng, kind, colour, (rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.5)), rng.uniform(0.1, 0.2))
+    return rng, img
+
+
+def _proposed_whole(a: Path, b: Path) -> Judge:
+    """A judge of ``a`` and ``b`` that knows only the alignment a candidate search proposes for a crop of an
+    object on white: the whole images as they are (which passes the coarse check at 0.96-0.98)."""
+    judge = pair_judge(a, b, LIMITS)
+    view_a, view_b = judge.views.of[0][0], judge.views.of[1][0]
+    m = coarse.verify(judge.thumbs, [(view_a, view_b, 0)], coarse.WHOLE)[0]
+    assert m.passes(LIMITS.min_ncc, LIMITS.max_rmse)
+    judge.coarse[(0, 1)] = [CoarseResult(m, view_a, view_b, 0.9)]
+    return judge
+
+
+@pytest.mark.parametrize("seed", [6, 19])
+def test_a_deep_crop_proposed_whole_is_found_by_the_second_look(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng, img = _object(seed)
+    img.save(tmp_path / "object.png")
+    cut, _, _ = planted_edits.crop75(img, rng)
+    cut.save(tmp_path / "crop.png")
+    judge = _proposed_whole(tmp_path / "object.png", tmp_path / "crop.png")
+    found = judge.check_fine((0, 1))
+    assert judge.fine_passes(found), f"ssim {found.ssim:.3f}, local {found.local}"
+    assert found.box != (0.0, 0.0, 1.0, 1.0)  # the crop box, not the whole picture
+
+    monkeypatch.setattr(judge_module, "SECOND_LOOK_STARTS", 0)  # without it, the proposed starts fail
+    alone = _proposed_whole(tmp_path / "object.png", tmp_path / "crop.png")
+    assert not alone.fine_passes(alone.check_fine((0, 1)))
+
+
+def test_the_second_look_does_not_join_a_moved_object(tmp_path: Path) -> None:
+    """Two pictures of one circle a fifth of the width apart (not mirror images of each other): cutting one
+    side lines the circles up, so the second look has alignments to try, and the fine check turns each down
+    (the circle's size and the rest of the picture differ)."""
+    colour = OBJECT_COLOURS[0]
+    shape(random.Random(3), "circle", colour, (0.35, 0.4), 0.15).save(tmp_path / "a.png")
+    shape(random.Random(3), "circle", colour, (0.55, 0.4), 0.15).save(tmp_path / "b.png")
+    judge = pair_judge(tmp_path / "a.png", tmp_path / "b.png", LIMITS)
+    view_a, view_b = judge.views.of[0][0], judge.views.of[1][0]
+    whole = coarse.verify(judge.thumbs, [(view_a, view_b, 0)], coarse.WHOLE)[0]
+    starts = judge._second_look((0, 1), [CoarseResult(whole, view_a, view_b, 0.5)])
+    assert starts
+    fa, fb = judge._fine_image(0), judge._fine_image(1)
+    assert not any(judge.fine_passes(judge._fine_from((0, 1), fa, fb, [st])) for st in starts)
