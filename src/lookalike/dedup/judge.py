@@ -145,10 +145,8 @@ class Judge:
             failed.append(self._check_coarse(part, keep_failing))
             if len(cands) > COARSE_ROWS:
                 release_memory()  # (each part's work arrays: the heap would grow by them part after part)
-        failed = [f for f in failed if len(f)]
-        if not failed:
-            return
-        self._failed = np.union1d(self._failed, np.concatenate(failed))
+        if failed:
+            self._failed = np.union1d(self._failed, np.concatenate(failed))
 
     def _check_coarse(self, cands: Candidates, keep_failing: bool) -> npt.NDArray[np.int64]:
         """Checks ``cands`` (see :meth:`check_coarse`); returns the keys of the pairs of nodes that no
@@ -162,8 +160,14 @@ class Judge:
         if not len(rows):
             return np.zeros(0, np.int64)
         lim = self.limits
-        rank = None if cands.rank is None else cands.rank[keep]
-        found, boxes = self._align(rows, scores, rank, keep_failing)
+        rmse_from = -1.0 if keep_failing else lim.min_ncc
+        found = coarse.verify_all(self.thumbs, rows, coarse.WHOLE, rmse_from=rmse_from)
+        boxes = np.zeros(len(rows), np.intp)  # the box of CROP_BOXES each row's match is on
+        if self.crops:
+            failed = ~found.passes(lim.min_ncc, lim.max_rmse)
+            if cands.rank is not None:  # a crop is among the few nearest of its original, or the other way
+                failed &= cands.rank[keep] <= CROP_PLACE
+            self._crop_search(np.flatnonzero(failed), scores, found, boxes, keep_failing)
         chosen = np.flatnonzero(found.passes(lim.min_ncc, lim.max_rmse) | keep_failing)
         out = np.zeros(0, np.int64)
         if not keep_failing:  # (with keep_failing every pair checked is in self.coarse)
@@ -184,29 +188,6 @@ class Judge:
         for pair in touched:
             self.coarse[pair].sort(key=lambda c: self._rank(c.match), reverse=True)
         return out
-
-    def _align(
-        self,
-        rows: npt.NDArray[np.intp],
-        scores: npt.NDArray[np.float32],
-        rank: npt.NDArray[np.intp] | None,
-        keep_failing: bool,
-    ) -> tuple[coarse.Matches, npt.NDArray[np.intp]]:
-        """The best alignment of each row ``(view a, view b, orientation)``: whole, else (with crops, for a
-        row within :data:`CROP_PLACE` of the nearest when ``rank`` is given) the best crop; and the index
-        into :data:`~lookalike.dedup.coarse.CROP_BOXES` of each row's box."""
-        import numpy as np
-
-        lim = self.limits
-        rmse_from = -1.0 if keep_failing else lim.min_ncc
-        found = coarse.verify_all(self.thumbs, rows, coarse.WHOLE, rmse_from=rmse_from)
-        boxes = np.zeros(len(rows), np.intp)
-        if self.crops:
-            failed = ~found.passes(lim.min_ncc, lim.max_rmse)
-            if rank is not None:  # a crop is among the few nearest of its original, or the other way
-                failed &= rank <= CROP_PLACE
-            self._crop_search(np.flatnonzero(failed), scores, found, boxes, keep_failing)
-        return found, boxes
 
     def _rank(self, m: coarse.Match) -> tuple[bool, float]:
         """Coarse matches in order: one that passes before one that fails, then the higher NCC."""
@@ -260,17 +241,20 @@ class Judge:
         allowed orientation."""
         import numpy as np
 
-        va, vb, codes = [], [], []
-        for x in self.views.of[a]:
-            for y in self.views.of[b]:
-                for code in self.orientations:
-                    va.append(x)
-                    vb.append(y)
-                    codes.append(code)
-        a_ix, b_ix, code_ix = (np.asarray(v, np.intp) for v in (va, vb, codes))
+        a_ix, b_ix, code_ix = np.asarray(self._every_row((a, b)), np.intp).reshape(-1, 3).T
         self.check_coarse(
             Candidates(a_ix, b_ix, code_ix, self.scores(a_ix, b_ix, code_ix)), keep_failing=True
         )
+
+    def _every_row(self, p: Pair) -> list[tuple[int, int, int]]:
+        """``(view a, view b, orientation)`` for every pair of the two nodes' views in every allowed
+        orientation."""
+        return [
+            (x, y, code)
+            for x in self.views.of[p[0]]
+            for y in self.views.of[p[1]]
+            for code in self.orientations
+        ]
 
     def scores(
         self, a: npt.NDArray[np.intp], b: npt.NDArray[np.intp], codes: npt.NDArray[np.intp]
@@ -363,8 +347,7 @@ class Judge:
         canonical, and a wide screen turned 180° and mirrored still correlates 0.9), and looks for a crop
         only where the whole view fails (a 75% crop of an object on white passes whole at 0.97, and its
         alignment is off by the cut)."""
-        of_a, of_b = self.views.of[p[0]], self.views.of[p[1]]
-        rows = [(x, y, code) for x in of_a for y in of_b for code in self.orientations]
+        rows = self._every_row(p)
         boxes = coarse.CROP_BOXES if self.crops else coarse.WHOLE
         bar = max(c.match.ncc for c in proposed)
         lim = self.limits
