@@ -137,10 +137,9 @@ def find(
         if len(sel):
             stored[sel] = _rows(np.ascontiguousarray(oriented(small[sel], o)))
     index = _index(stored)
-    del stored, small
+    del stored  # (small is a view of the kept 8×8 views: nothing to free)
 
     def parts() -> Iterator[tuple[_Queries, int]]:  # made one at a time, to hold one in memory
-        small = thumbs.whole(CANDIDATE).reshape(n, 3, CANDIDATE, CANDIDATE).transpose(0, 2, 3, 1)
         yield _oriented_rows(small)[1], neighbours
         if crops and len(whole_views):
             crop_q = _oriented_rows(_middle(thumbs.base, whole_views, CROP_QUERY))[1]
