@@ -180,3 +180,64 @@ def test_a_halved_cifar_image_keeps_its_colours(tmp_path: Path) -> None:
     (group,) = find_duplicates(tmp_path).groups
     assert {p.name for p in group.paths} == {"cifar-original.jpg", "cifar-halved.png"}
     assert group.keeper.name == "cifar-original.jpg"
+
+
+@pytest.mark.parametrize("layout", [0, 1])
+def test_a_brightened_window_whose_panels_clip_to_white_is_a_duplicate_and_not_of_its_sister(
+    tmp_path: Path, layout: int
+) -> None:
+    """Brightened by 12%, a window's title bar, sidebar and card backgrounds go white and their edges with
+    them: compared as they are, the tiles there differ (SSIM 0.3–0.6); aligned and compared with the
+    original clipped alike, the copy passes — and is still not taken for a window of other words."""
+    import planted_edits
+
+    rng = random.Random(layout)
+    original, sister = hn.screenshot(layout, rng), hn.screenshot(layout, rng)
+    copy, fmt, options = planted_edits.apply("bright", original, rng)
+    paths = {
+        "original": _save(original, tmp_path / "original.png"),
+        "sister": _save(sister, tmp_path / "sister.png"),
+        "copy": planted_edits.save(copy, tmp_path / "copy", fmt, options),
+    }
+    check = verify_pair(paths["original"], paths["copy"])
+    assert check.duplicate, check.to_dict()
+    assert not verify_pair(paths["sister"], paths["copy"]).duplicate
+
+
+def test_a_crop_that_only_goes_through_a_shape_shows_nothing_of_its_own() -> None:
+    from lookalike.dedup.fine import only_cut_through
+
+    cut = (0.0, 0.15, 0.9, 0.93)  # top, right and bottom cut
+    corner = np.ones((100, 80), np.float32)
+    corner[0:15, 68:80] = 0.3  # what a cut through a large square leaves at the corner
+    assert only_cut_through(corner, cut)
+    assert not only_cut_through(corner, (0.0, 0.0, 1.0, 1.0))  # nothing cut: the square is whole
+    inside = corner.copy()
+    inside[40:60, 30:50] = 0.3  # a shape the cut left whole
+    assert not only_cut_through(inside, cut)
+    photo = np.random.default_rng(0).random((100, 80)).astype(np.float32)  # no plain background
+    assert not only_cut_through(photo, cut)
+
+
+def test_a_large_square_cut_to_its_corner_does_not_pass_for_a_small_square(tmp_path: Path) -> None:
+    """Two pictures of one blue square on white, 128 px and 80 px, near the top right: each one's content
+    box (the white trimmed up to the square on two sides) puts the square at its corner, and cutting the
+    large one's box by 15% from the top and 8% from the right leaves a corner that looks like the small
+    square at 256 px (SSIM 0.87). The crop search proposes exactly that; it must not pass."""
+    from lookalike.dedup.candidates import Candidates
+    from lookalike.dedup.find import pair_judge
+    from lookalike.dedup.strictness import Strictness
+
+    paths = []
+    for name, (x0, y0, side) in {"large": (544, 143, 129), "small": (584, 118, 81)}.items():
+        img = Image.new("RGB", (800, 600), "white")
+        img.paste((40, 90, 220), (x0, y0, x0 + side, y0 + side))
+        paths.append(_save(img, tmp_path / f"{name}.png"))
+    judge = pair_judge(*paths, Strictness.named("normal"))
+    assert [len(v) for v in judge.views.of] == [2, 2]  # each has a content box
+    rows = (np.asarray([judge.views.of[0][1]]), np.asarray([judge.views.of[1][1]]), np.asarray([0]))
+    judge.check_coarse(Candidates(*rows, judge.scores(*rows), np.asarray([1])))
+    assert judge.coarse_passed((0, 1))  # the content boxes alike at 12×12: the crop search finds a cut
+    found = judge.check_fine((0, 1))
+    assert found.cropped and not found.anchored and not judge.fine_passes(found)
+    assert not verify_pair(*paths).duplicate

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lookalike.dedup.photometric import match_clipping, match_tone
+from lookalike.dedup.photometric import Clip, clip_levels, match_clipping, match_tone
 
 
 def rows(img: np.ndarray) -> np.ndarray:
@@ -60,3 +60,49 @@ def test_clipping_alike_or_far_from_white_changes_nothing() -> None:
     b = np.where(a > 0.3, 1.0, a).astype(np.float32)  # "clipped" from 0.3 up: no tone edit does that
     x, y = match_clipping(a, b)
     assert np.array_equal(x, a) and np.array_equal(y, b)
+
+
+def screen(panel: float = 0.94) -> np.ndarray:
+    """A 480×320 grey "window" (0–1): a white page, a light-grey sidebar, a mid-grey button and rows of
+    one-pixel dark "text" on both."""
+    img = np.ones((320, 480), np.float32)
+    img[:, :127] = panel
+    img[20:60, 300:440] = 0.45  # a button
+    for y in range(80, 300, 12):
+        img[y, 10:110] = 0.2
+        img[y, 140:460] = 0.15
+    return img
+
+
+def reduced(img: np.ndarray, size: tuple[int, int] = (120, 80)) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(img.astype(np.float32), "F").resize(size, Image.Resampling.BOX))
+
+
+def test_a_brightened_copy_reduced_after_the_edit_is_clipped_in_place() -> None:
+    from lookalike.dedup.fine import tile_ssim
+
+    original = screen()
+    copy = np.clip(original * 1.12, 0, 1)  # the sidebar goes white; then both are reduced, as thumbnails are
+    x, y = reduced(copy), reduced(original)
+    (clip,) = clip_levels(x, y)
+    assert clip.side == 1 and clip.white and 0.8 <= clip.level <= 0.94  # the sidebar's level clips
+    assert tile_ssim(x, y) < 0.8  # the sidebar's edge is structure on one side only
+    assert tile_ssim(*match_clipping(x, y)) > 0.9 and tile_ssim(*match_clipping(x, y, stretch=True)) > 0.9
+
+
+def test_a_light_panel_one_side_lacks_is_not_clipped_away() -> None:
+    # the same window with and without its sidebar, nothing else changed: not a tone edit
+    with_panel, without = reduced(screen()), reduced(screen(panel=1.0))
+    assert clip_levels(without, with_panel) == []
+    x, y = match_clipping(without, with_panel)
+    assert x is without and y is with_panel
+
+
+def test_a_clip_as_a_table_for_eight_bit_images() -> None:
+    clip = Clip(side=0, white=True, level=0.8)
+    table = clip.table()
+    assert table[100] == 100 and table[204] == 255 and table[255] == 255
+    stretched = clip.table(stretch=True)
+    assert stretched[100] == round(100 / 0.8) and stretched[204] == 255

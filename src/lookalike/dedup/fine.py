@@ -13,8 +13,8 @@ the two:
 * **structure** — the SSIM of each tile (≈ 1/8 of the shorter side, at least 8 px), and the *lowest* tile
   counts: a duplicate matches everywhere, while two pages of different words, or two screens whose text
   differs in one panel, fail in the tiles where they differ. A re-encode, a resize or a tone edit changes
-  each tile a little and none much (a brightened copy that clips is compared with the other side clipped
-  alike, :func:`~lookalike.dedup.photometric.match_clipping`).
+  each tile a little and none much (a brightened copy that clips is aligned and compared with the other
+  side clipped alike, :func:`~lookalike.dedup.photometric.clip_levels`).
 * **colour** — the largest difference in a mean channel of the 8×8 px tiles of the aligned 32×32 colour
   thumbnails, after the bounded tone map of :mod:`~lookalike.dedup.photometric`: grey tells a red disc
   from a blue one of the same brightness only here.
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from lookalike.dedup.borders import WHOLE, Box, box_area
 from lookalike.dedup.orientation import IDENTITY, Orientation
-from lookalike.dedup.photometric import match_clipping, match_tone
+from lookalike.dedup.photometric import Clip, clip_levels, match_tone
 
 if TYPE_CHECKING:
     import numpy as np
@@ -101,7 +101,9 @@ class FineMatch:
     difference of mean colour after the tone map (0–1 scale), ``size`` the grid they were compared on
     (width, height), ``box`` the refined box of the cut side (fractions of its view), ``angle`` its turn
     in degrees (counter-clockwise), ``orientation`` what turns ``b`` to look like ``a``, ``cropped_a``
-    whether the box is on ``a`` (else on ``b``), and the views compared.
+    whether the box is on ``a`` (else on ``b``), and the views compared. ``anchored`` is false when all
+    the cut side shows, apart from its background, is what the cut went through
+    (:func:`only_cut_through`).
     """
 
     ssim: float
@@ -116,6 +118,7 @@ class FineMatch:
     view_b: Box = WHOLE
     local: float | None = None
     local_size: tuple[int, int] | None = None
+    anchored: bool = True
 
     @property
     def cropped(self) -> str:
@@ -175,6 +178,16 @@ def _sample(img: Image.Image, box: Box, size: tuple[int, int], angle: float = 0.
     out = img.resize(size, Image.Resampling.BILINEAR, box=px, reducing_gap=None)
     arr: npt.NDArray[np.float32] = np.asarray(out, dtype=np.float32) / np.float32(255)
     return arr
+
+
+def _clipped(
+    x: Image.Image, y: Image.Image, clips: Sequence[Clip], stretch: bool
+) -> tuple[Image.Image, Image.Image]:
+    """``x`` and ``y`` clipped as ``clips`` say (:meth:`~lookalike.dedup.photometric.Clip.table`)."""
+    out = [x, y]
+    for c in clips:
+        out[c.side] = out[c.side].point(c.table(stretch=stretch))
+    return out[0], out[1]
 
 
 def _edge_grey(img: Image.Image) -> int:
@@ -399,9 +412,9 @@ def compare(
         # pixel), and ¼ more on the last
         return ([1.0, 0.5] if n == 0 else [0.5]) + ([0.25] if last else [])
 
-    def search(st: Start) -> tuple[float, _Pose, tuple[int, int], float]:
+    def search(st: Start) -> tuple[float, _Pose, tuple[int, int], float, bool]:
         """One start through every grid; decided early where the tile SSIM on a 64 or 128 px grid falls
-        below ``give_up_below``."""
+        below ``give_up_below``. Also whether the cut side shows more than what its cut went through."""
         if st.orientation not in turned:
             turned[st.orientation] = st.orientation.apply_image(b)
         bb = turned[st.orientation]
@@ -412,14 +425,21 @@ def compare(
         side = MIN_SIDE_FLIPPED if st.orientation.mirror else MIN_SIDE
         levels = _levels(x, start_box, y, ybox)
         pose = _Pose(start_box)
-        ssim, size, detail = -1.0, _grid(x, start_box, y, ybox), -1.0
+        # one side pushed past white (a brightened copy): aligned on, and compared also with, the other
+        # side clipped alike at the fine thumbnail's resolution (clipping a reduced sample would also clip
+        # faint detail next to the clipped panel, which the copy keeps)
+        full = _grid(x, start_box, y, ybox)
+        clips = clip_levels(_sample(x, start_box, full), _sample(y, ybox, full))
+        pairs = [(x, y)] + ([_clipped(x, y, clips, stretch) for stretch in (False, True)] if clips else [])
+        ax, ay = pairs[1] if clips else pairs[0]
+        ssim, size, detail, anchored = -1.0, _grid(x, start_box, y, ybox), -1.0, True
         for n, cap in enumerate(levels):
             last = n == len(levels) - 1
             # turns are searched on the coarse grids, where they are cheap and a degree moves the corners
             # by a pixel or two; finer grids keep the angle found
             pose, _ = refine(
-                x,
-                y,
+                ax,
+                ay,
                 pose,
                 ybox,
                 cap,
@@ -431,31 +451,41 @@ def compare(
             )
             if last or cap >= 64:
                 size = _grid(x, pose.box, y, ybox, cap)
-                xs, ys = _sample(x, pose.box, size, pose.angle), _sample(y, ybox, size)
-                ssim = tile_ssim(xs, ys)
-                clipped = match_clipping(xs, ys)
-                if clipped[0] is not xs or clipped[1] is not ys:  # one side clipped: compare it both ways
-                    alike = tile_ssim(*clipped)
-                    if alike > ssim:
-                        ssim, (xs, ys) = alike, clipped
+                ssim = -2.0
+                for px, py in pairs:  # as they are, and (where one side clips) clipped and stretched alike
+                    sx, sy = _sample(px, pose.box, size, pose.angle), _sample(py, ybox, size)
+                    score = tile_ssim(sx, sy)
+                    if score > ssim:
+                        ssim, xs, ys = score, sx, sy
                 if ssim < give_up_below:  # hopeless already: decided on this grid
                     break
                 if last:
                     detail = tile_ssim(xs, ys, DETAIL_ACROSS, offset=True)
-        return ssim, pose, size, detail
+                    anchored = not only_cut_through(xs, _relative(xframe, pose.box))
+        return ssim, pose, size, detail, anchored
 
     best: FineMatch | None = None
     again: list[Start] = []
     tried: set[Start] = set()
     for st in itertools.chain(starts, again):  # in order, until one is good enough (made when asked for)
-        ssim, pose, size, detail = search(st)
+        ssim, pose, size, detail, anchored = search(st)
         view_b = st.orientation.apply_box(st.view_b)
         xframe = st.view_a if st.cropped_a else view_b
         box = _relative(xframe, pose.box)
         thumb_b = np.ascontiguousarray(st.orientation.apply(st.thumb_b))
         colour = colour_difference(st.thumb_a, thumb_b, box, st.cropped_a)
         match = FineMatch(
-            ssim, colour, size, box, st.orientation, st.cropped_a, detail, pose.angle, st.view_a, st.view_b
+            ssim,
+            colour,
+            size,
+            box,
+            st.orientation,
+            st.cropped_a,
+            detail,
+            pose.angle,
+            st.view_a,
+            st.view_b,
+            anchored=anchored,
         )
         ok = enough is not None and enough(match)
         if best is None or ok or ssim > best.ssim:
@@ -471,6 +501,48 @@ def compare(
     if best is None:
         raise ValueError("compare needs at least one start")
     return best
+
+
+#: Levels this far from the background's (the median) are something on it.
+SHOWN = 0.1
+#: A picture with more than this share of such pixels is no picture on a background.
+MOSTLY_SHOWN = 0.2
+
+
+def only_cut_through(x: npt.NDArray[np.float32], box: Box) -> bool:
+    """Whether ``x`` (grey, 0–1), the sample of ``box`` (fractions of its view), is shapes on a plain
+    background every one of which touches a side the box cuts (by more than :data:`CUT_MIN`).
+
+    A crop of one shape on white can pass for a smaller shape of another picture when the cut goes through
+    it — a large square cut to its corner is a small square at the corner — while a crop that two pictures
+    truly share keeps something whole inside it. Shapes are the pixels :data:`SHOWN` from the median level,
+    joined 8-way; pictures where more than :data:`MOSTLY_SHOWN` of the pixels are such, or none are, are
+    not shapes on a background, and pass."""
+    import numpy as np
+
+    cut = [box[0] > CUT_MIN, box[1] > CUT_MIN, 1 - box[2] > CUT_MIN, 1 - box[3] > CUT_MIN]
+    if not any(cut):
+        return False
+    shape = np.abs(x - np.median(x)) > SHOWN
+    if not shape.any() or shape.mean() > MOSTLY_SHOWN:
+        return False
+    h, w = shape.shape
+    reached = np.zeros_like(shape)
+    left, top, right, bottom = cut
+    if left:
+        reached[:, 0] = shape[:, 0]
+    if top:
+        reached[0] = shape[0]
+    if right:
+        reached[:, -1] = shape[:, -1]
+    if bottom:
+        reached[-1] = shape[-1]
+    while True:  # grown from the cut sides through the shapes they touch, 8-way
+        p = np.pad(reached, 1)
+        grown = shape & np.logical_or.reduce([p[i : i + h, j : j + w] for i in range(3) for j in range(3)])
+        if np.array_equal(grown, reached):
+            return bool(np.array_equal(reached, shape))
+        reached = grown
 
 
 def _relative(outer: Box, box: Box) -> Box:

@@ -279,7 +279,8 @@ class Judge:
     def fine_passes(self, f: fine.FineMatch) -> bool:
         lim = self.limits
         return (
-            f.ssim >= lim.min_ssim
+            f.anchored
+            and f.ssim >= lim.min_ssim
             and f.detail >= lim.min_detail
             and f.colour <= lim.max_colour
             and (f.local is None or f.local <= lim.max_local)

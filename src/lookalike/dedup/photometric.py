@@ -10,12 +10,17 @@ The bounds are what keeps different pictures apart: a red disc cannot become a b
 half as contrasty its original (those edits are beyond what the check forgives).
 
 A brightened copy also *clips*: a light-grey panel behind white cards turns white, and the cards' edges are
-gone. :func:`match_clipping` applies the same clipping to the other side before structure is compared, so
-that detail the edit pushed past white (or black) is missing from both alike. NumPy only.
+gone. :func:`clip_levels` finds the level at which the other side must be clipped too — the level whose
+white pixels lie where the copy's do, counted on flat pixels (reduced after the edit, text on white is a
+mix of white and ink on both sides whatever the edit did), and only where the flat mid-tones both keep are
+shifted as such an edit would shift them (two pictures that differ only in a light panel are not a tone
+edit) — so that detail the edit pushed past white (or black) is missing from both alike;
+:func:`match_clipping` applies it. NumPy only.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -65,29 +70,119 @@ def match_tone(x: npt.NDArray[np.float32], y: npt.NDArray[np.float32]) -> npt.ND
 MORE_CLIPPED = 0.01
 #: A tone edit within the bounds clips only levels within this distance of black or white.
 CLIP_REACH = 0.2
+#: Levels tried between the end and :data:`CLIP_REACH`.
+CLIP_LEVELS = 41
 
 
-def match_clipping(
-    x: npt.NDArray[np.float32], y: npt.NDArray[np.float32]
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """Two grey images (values 0–1, one shape) clipped alike (see the module docstring): where one has
-    clearly more pixels at white, the other's brightest pixels, as many, are set to white (and the same at
-    black) — as long as the levels so clipped lie within :data:`CLIP_REACH` of white (black), where a
-    bounded tone edit could have pushed them. Both unchanged when they clip alike. (Where many pixels share
-    the level, more may be clipped than should: callers compare both ways and keep the better.)"""
+@dataclass(frozen=True)
+class Clip:
+    """Clipping to apply to one side of a pair: ``side`` 0 or 1, at ``white`` (else black), from
+    ``level`` on (0–1)."""
+
+    side: int
+    white: bool
+    level: float
+
+    def apply(self, a: npt.NDArray[np.float32], *, stretch: bool = False) -> npt.NDArray[np.float32]:
+        """``a`` (values 0–1) clipped: levels past ``level`` set to the end — or, with ``stretch``, all
+        of ``a`` stretched so that ``level`` becomes the end (a brightness gain: at a reduced size,
+        detail next to a clipped panel then fades as it did in the copy)."""
+        import numpy as np
+
+        v = np.float32(self.level)
+        out: npt.NDArray[np.float32]
+        if stretch:
+            scaled = a / v if self.white else (a - v) / (1 - v)
+            out = np.clip(scaled, 0.0, 1.0).astype(np.float32)
+        else:
+            past = (a >= v) if self.white else (a <= v)
+            out = np.where(past, np.float32(1.0 if self.white else 0.0), a).astype(np.float32)
+        return out
+
+    def table(self, *, stretch: bool = False) -> list[int]:
+        """The same as a 256-entry table for 8-bit grey (``Image.point``)."""
+        import numpy as np
+
+        levels = np.arange(256, dtype=np.float32) / np.float32(255)
+        return [int(v) for v in np.rint(self.apply(levels, stretch=stretch) * 255)]
+
+
+def clip_levels(x: npt.NDArray[np.float32], y: npt.NDArray[np.float32]) -> list[Clip]:
+    """How to clip two aligned grey images (values 0–1, one shape) alike (see the module docstring):
+    where one has clearly more pixels at white, the other is clipped at the level that makes the two
+    sets of white pixels agree best *in place* (levels within :data:`CLIP_REACH` of white, where a
+    bounded tone edit could have pushed them; among equally good levels the one closest to white), and
+    the same at black. Nothing where they clip alike, or where no level at least halves the
+    disagreement (detail that differs, not a tone edit)."""
     import numpy as np
 
-    out = [x, y]
+    out = []
     for white in (True, False):
-        at_end = [(a >= 1 - CLIPPED) if white else (a <= CLIPPED) for a in out]
+        at_end = [(a >= 1 - CLIPPED) if white else (a <= CLIPPED) for a in (x, y)]
         share = [float(m.mean()) for m in at_end]
         more, less = (0, 1) if share[0] > share[1] else (1, 0)
         if share[more] - share[less] < MORE_CLIPPED:
             continue
-        source = out[less]
-        level = float(np.quantile(source, 1 - share[more] if white else share[more]))
-        if (level < 1 - CLIP_REACH) if white else (level > CLIP_REACH):
+        # counted where the other side is flat: a reduced copy's anti-aliased edges (text on white) are
+        # mixtures of the clipped and the unclipped, wherever the edit put them
+        flat = _flat((x, y)[less])
+        source, target = (x, y)[less][flat], at_end[more][flat]
+        # from the end inwards: the first of equally good levels is the closest to white (black)
+        ends = (1 - CLIPPED, 1 - CLIP_REACH) if white else (CLIPPED, CLIP_REACH)
+        levels = np.linspace(*ends, CLIP_LEVELS, dtype=np.float32)
+        wrong = [np.count_nonzero(((source >= v) if white else (source <= v)) != target) for v in levels]
+        k = int(np.argmin(wrong))
+        if wrong[k] > 0.5 * np.count_nonzero(at_end[less][flat] != target):
             continue
-        clipped = (source >= level) if white else (source <= level)
-        out[less] = np.where(clipped, np.float32(1.0 if white else 0.0), source).astype(np.float32)
+        clip = Clip(less, white, float(levels[k]))
+        if _toned_alike(clip, (x, y)[less], (x, y)[more], flat):
+            out.append(clip)
+    return out
+
+
+#: Flat mid-tone pixels needed to tell a tone edit from a panel that differs, and the least share of the
+#: edit's shift they must show.
+EVIDENCE = 16
+SHIFT_SHOWN = 0.5
+
+
+def _toned_alike(
+    clip: Clip, source: npt.NDArray[np.float32], target: npt.NDArray[np.float32], flat: npt.NDArray[np.bool_]
+) -> bool:
+    """Whether the side that clips more is lighter (darker) than ``source`` in the flat mid-tones both
+    keep, by at least :data:`SHIFT_SHOWN` of what an edit clipping at ``clip.level`` would shift them: an
+    edit pushes everything, while two pictures that differ only in a light panel agree everywhere else.
+    Without :data:`EVIDENCE` such pixels, no."""
+    import numpy as np
+
+    expected = clip.apply(source, stretch=True) - source
+    seen = flat & _flat(target) & (np.abs(expected) > 0.01) & (target > CLIPPED) & (target < 1 - CLIPPED)
+    if np.count_nonzero(seen) < EVIDENCE:
+        return False
+    return float(np.median((target - source)[seen] / expected[seen])) >= SHIFT_SHOWN
+
+
+#: A pixel is flat when its 3×3 neighbourhood spans at most this range of levels.
+FLAT = 0.03
+
+
+def _flat(a: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
+    """Where ``a`` (2-D) is flat: its 3×3 neighbourhood spans at most :data:`FLAT`."""
+    import numpy as np
+
+    p = np.pad(a, 1, mode="edge")
+    h, w = a.shape
+    shifted = [p[i : i + h, j : j + w] for i in range(3) for j in range(3)]
+    out: npt.NDArray[np.bool_] = (np.max(shifted, axis=0) - np.min(shifted, axis=0)) <= FLAT
+    return out
+
+
+def match_clipping(
+    x: npt.NDArray[np.float32], y: npt.NDArray[np.float32], *, stretch: bool = False
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Two grey images (values 0–1, one shape) clipped alike by :func:`clip_levels` (``stretch``: see
+    :meth:`Clip.apply`); both unchanged (the same objects) where they clip alike."""
+    out = [x, y]
+    for c in clip_levels(x, y):
+        out[c.side] = c.apply(out[c.side], stretch=stretch)
     return out[0], out[1]
