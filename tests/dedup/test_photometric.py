@@ -106,3 +106,16 @@ def test_a_clip_as_a_table_for_eight_bit_images() -> None:
     assert table[100] == 100 and table[204] == 255 and table[255] == 255
     stretched = clip.table(stretch=True)
     assert stretched[100] == round(100 / 0.8) and stretched[204] == 255
+
+
+def test_a_small_photo_brightened_past_white_is_clipped_without_flat_mid_tones() -> None:
+    # a 32×32 photo: a bright sky (clipped by the edit) and a textured bird with no flat mid-tone at all
+    rng = np.random.default_rng(1)
+    photo = np.full((32, 32), 0.95, np.float32)
+    photo[10:24, 8:22] = rng.uniform(0.2, 0.7, (14, 14))
+    copy = np.clip(photo * 1.12, 0, 1)
+    (clip,) = clip_levels(copy, photo)
+    assert clip.side == 1 and 0.8 <= clip.level <= 0.95
+    # the same bird on a sky that is simply whiter, nothing else changed: not a tone edit
+    whiter = np.where(photo == np.float32(0.95), np.float32(1.0), photo)
+    assert clip_levels(whiter, photo) == []

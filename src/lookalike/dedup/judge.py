@@ -145,8 +145,9 @@ class Judge:
             failed.append(self._check_coarse(part, keep_failing))
             if len(cands) > COARSE_ROWS:
                 release_memory()  # (each part's work arrays: the heap would grow by them part after part)
-        if failed:
-            self._failed = np.union1d(self._failed, np.concatenate(failed))
+        new = np.concatenate(failed) if failed else np.zeros(0, np.int64)
+        if len(new):  # (a union sorts all the failed keys: not for a check that failed none)
+            self._failed = np.union1d(self._failed, new)
 
     def _check_coarse(self, cands: Candidates, keep_failing: bool) -> npt.NDArray[np.int64]:
         """Checks ``cands`` (see :meth:`check_coarse`); returns the keys of the pairs of nodes that no

@@ -149,14 +149,18 @@ SHIFT_SHOWN = 0.5
 def _toned_alike(
     clip: Clip, source: npt.NDArray[np.float32], target: npt.NDArray[np.float32], flat: npt.NDArray[np.bool_]
 ) -> bool:
-    """Whether the side that clips more is lighter (darker) than ``source`` in the flat mid-tones both
-    keep, by at least :data:`SHIFT_SHOWN` of what an edit clipping at ``clip.level`` would shift them: an
-    edit pushes everything, while two pictures that differ only in a light panel agree everywhere else.
-    Without :data:`EVIDENCE` such pixels, no."""
+    """Whether the side that clips more is lighter (darker) than ``source`` in the mid-tones both keep, by
+    at least :data:`SHIFT_SHOWN` of what an edit clipping at ``clip.level`` would shift them: an edit
+    pushes everything, while two pictures that differ only in a light panel agree everywhere else. The
+    pixels flat on both sides count (a reduced copy's edges are mixes); with fewer than :data:`EVIDENCE`
+    of them (a 32×32 photo), every such pixel; with fewer than that, no."""
     import numpy as np
 
     expected = clip.apply(source, stretch=True) - source
-    seen = flat & _flat(target) & (np.abs(expected) > 0.01) & (target > CLIPPED) & (target < 1 - CLIPPED)
+    kept = (np.abs(expected) > 0.01) & (target > CLIPPED) & (target < 1 - CLIPPED)
+    seen = kept & flat & _flat(target)
+    if np.count_nonzero(seen) < EVIDENCE:
+        seen = kept
     if np.count_nonzero(seen) < EVIDENCE:
         return False
     return float(np.median((target - source)[seen] / expected[seen])) >= SHIFT_SHOWN
