@@ -182,6 +182,19 @@ def test_a_halved_cifar_image_keeps_its_colours(tmp_path: Path) -> None:
     assert group.keeper.name == "cifar-original.jpg"
 
 
+def _assert_copy_found_and_not_of(
+    folder: Path, edit: str, original: Image.Image, other: Image.Image, rng: random.Random
+) -> None:
+    """``edit`` planted on ``original`` is its duplicate, and not one of ``other`` (a look-alike)."""
+    import planted_edits
+
+    copy, fmt, options = planted_edits.apply(edit, original, rng)
+    copy_path = planted_edits.save(copy, folder / "copy", fmt, options)
+    check = verify_pair(_save(original, folder / "original.png"), copy_path)
+    assert check.duplicate, check.to_dict()
+    assert not verify_pair(_save(other, folder / "other.png"), copy_path).duplicate
+
+
 @pytest.mark.parametrize("layout", [0, 1])
 def test_a_brightened_window_whose_panels_clip_to_white_is_a_duplicate_and_not_of_its_sister(
     tmp_path: Path, layout: int
@@ -189,19 +202,9 @@ def test_a_brightened_window_whose_panels_clip_to_white_is_a_duplicate_and_not_o
     """Brightened by 12%, a window's title bar, sidebar and card backgrounds go white and their edges with
     them: compared as they are, the tiles there differ (SSIM 0.3–0.6); aligned and compared with the
     original clipped alike, the copy passes — and is still not taken for a window of other words."""
-    import planted_edits
-
     rng = random.Random(layout)
     original, sister = hn.screenshot(layout, rng), hn.screenshot(layout, rng)
-    copy, fmt, options = planted_edits.apply("bright", original, rng)
-    paths = {
-        "original": _save(original, tmp_path / "original.png"),
-        "sister": _save(sister, tmp_path / "sister.png"),
-        "copy": planted_edits.save(copy, tmp_path / "copy", fmt, options),
-    }
-    check = verify_pair(paths["original"], paths["copy"])
-    assert check.duplicate, check.to_dict()
-    assert not verify_pair(paths["sister"], paths["copy"]).duplicate
+    _assert_copy_found_and_not_of(tmp_path, "bright", original, sister, rng)
 
 
 def test_a_crop_that_only_goes_through_a_shape_shows_nothing_of_its_own() -> None:
@@ -252,18 +255,8 @@ def test_a_letterboxed_chat_is_its_original_and_not_the_same_chat_at_another_tim
     0.49–0.75 there) — that blend is left out of the comparison. The same conversation at a clock one
     digit later stays apart."""
     import drawn_chats
-    import planted_edits
 
     rng = random.Random(seed)
     family = [d for d in drawn_chats.draw(rng, per_family=4) if d.family == "chat-green"]
-    original = family[0].image
     later = next(d.image for d in family[1:] if d.spot_group == "conversation 0")
-    copy, fmt, options = planted_edits.apply("letterbox", original, rng)
-    paths = {
-        "original": _save(original, tmp_path / "original.png"),
-        "later": _save(later, tmp_path / "later.png"),
-        "copy": planted_edits.save(copy, tmp_path / "copy", fmt, options),
-    }
-    check = verify_pair(paths["original"], paths["copy"])
-    assert check.duplicate, check.to_dict()
-    assert not verify_pair(paths["later"], paths["copy"]).duplicate
+    _assert_copy_found_and_not_of(tmp_path, "letterbox", family[0].image, later, rng)
