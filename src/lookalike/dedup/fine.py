@@ -202,13 +202,10 @@ def _past_blend(xbox: Box, xframe: Box, ybox: Box, size: tuple[int, int]) -> tup
     return inset(xbox), inset(ybox)
 
 
-def _clipped(
-    x: Image.Image, y: Image.Image, clips: Sequence[Clip], stretch: bool
-) -> tuple[Image.Image, Image.Image]:
-    """``x`` and ``y`` clipped as ``clips`` say (:meth:`~lookalike.dedup.photometric.Clip.table`)."""
+def _clipped(x: Image.Image, y: Image.Image, clip: Clip, stretch: bool) -> tuple[Image.Image, Image.Image]:
+    """``x`` and ``y`` with one clipped as ``clip`` says (:meth:`~lookalike.dedup.photometric.Clip.table`)."""
     out = [x, y]
-    for c in clips:
-        out[c.side] = out[c.side].point(c.table(stretch=stretch))
+    out[clip.side] = out[clip.side].point(clip.table(stretch=stretch))
     return out[0], out[1]
 
 
@@ -451,9 +448,11 @@ def compare(
         # side clipped alike at the fine thumbnail's resolution (clipping a reduced sample would also clip
         # faint detail next to the clipped panel, which the copy keeps)
         full = _grid(x, start_box, y, ybox)
-        clips = clip_levels(_sample(x, start_box, full), _sample(y, ybox, full))
-        pairs = [(x, y)] + ([_clipped(x, y, clips, stretch) for stretch in (False, True)] if clips else [])
-        ax, ay = pairs[1] if clips else pairs[0]
+        clip = clip_levels(_sample(x, start_box, full), _sample(y, ybox, full))
+        pairs = [(x, y)] + (
+            [] if clip is None else [_clipped(x, y, clip, stretch) for stretch in (False, True)]
+        )
+        ax, ay = pairs[1] if clip else pairs[0]
         ssim, size, detail, anchored = -1.0, _grid(x, start_box, y, ybox), -1.0, True
         for n, cap in enumerate(levels):
             last = n == len(levels) - 1

@@ -14,7 +14,7 @@ gone. :func:`clip_levels` finds the level at which the other side must be clippe
 white pixels lie where the copy's do, counted on flat pixels (reduced after the edit, text on white is a
 mix of white and ink on both sides whatever the edit did), and only where the flat mid-tones both keep are
 shifted as such an edit would shift them (two pictures that differ only in a light panel are not a tone
-edit) — so that detail the edit pushed past white (or black) is missing from both alike;
+edit) — so that detail the edit pushed past white is missing from both alike;
 :func:`match_clipping` applies it. NumPy only.
 """
 
@@ -76,27 +76,23 @@ CLIP_LEVELS = 41
 
 @dataclass(frozen=True)
 class Clip:
-    """Clipping to apply to one side of a pair: ``side`` 0 or 1, at ``white`` (else black), from
-    ``level`` on (0–1)."""
+    """Clipping at white to apply to one side of a pair: ``side`` 0 or 1, from ``level`` (0–1) up."""
 
     side: int
-    white: bool
     level: float
 
     def apply(self, a: npt.NDArray[np.float32], *, stretch: bool = False) -> npt.NDArray[np.float32]:
-        """``a`` (values 0–1) clipped: levels past ``level`` set to the end — or, with ``stretch``, all
-        of ``a`` stretched so that ``level`` becomes the end (a brightness gain: at a reduced size,
-        detail next to a clipped panel then fades as it did in the copy)."""
+        """``a`` (values 0–1) clipped: levels from ``level`` up set to white — or, with ``stretch``, all of
+        ``a`` stretched so that ``level`` becomes white (a brightness gain: at a reduced size, detail next
+        to a clipped panel then fades as it did in the copy)."""
         import numpy as np
 
         v = np.float32(self.level)
         out: npt.NDArray[np.float32]
         if stretch:
-            scaled = a / v if self.white else (a - v) / (1 - v)
-            out = np.clip(scaled, 0.0, 1.0).astype(np.float32)
+            out = np.clip(a / v, 0.0, 1.0).astype(np.float32)
         else:
-            past = (a >= v) if self.white else (a <= v)
-            out = np.where(past, np.float32(1.0 if self.white else 0.0), a).astype(np.float32)
+            out = np.where(a >= v, np.float32(1.0), a).astype(np.float32)
         return out
 
     def table(self, *, stretch: bool = False) -> list[int]:
@@ -107,37 +103,34 @@ class Clip:
         return [int(v) for v in np.rint(self.apply(levels, stretch=stretch) * 255)]
 
 
-def clip_levels(x: npt.NDArray[np.float32], y: npt.NDArray[np.float32]) -> list[Clip]:
-    """How to clip two aligned grey images (values 0–1, one shape) alike (see the module docstring):
-    where one has clearly more pixels at white, the other is clipped at the level that makes the two
-    sets of white pixels agree best *in place* (levels within :data:`CLIP_REACH` of white, where a
-    bounded tone edit could have pushed them; among equally good levels the one closest to white), and
-    the same at black. Nothing where they clip alike, or where no level at least halves the
-    disagreement (detail that differs, not a tone edit)."""
+def clip_levels(x: npt.NDArray[np.float32], y: npt.NDArray[np.float32]) -> Clip | None:
+    """How to clip two aligned grey images (values 0–1, one shape) alike at white (see the module
+    docstring): where one has clearly more pixels at white, the other is clipped at the level that makes
+    the two sets of white pixels agree best *in place* (levels within :data:`CLIP_REACH` of white, where a
+    bounded tone edit could have pushed them; among equally good levels the one closest to white). None
+    where they clip alike, or where no level at least halves the disagreement (detail that differs, not a
+    tone edit). Only white: the tone edits of :mod:`~lookalike.dedup.photometric` darken by a gain, which
+    clips nothing at black, and clipping smooth dark ramps alike let two gradients of other colours pass
+    for one."""
     import numpy as np
 
-    out = []
-    for white in (True, False):
-        at_end = [(a >= 1 - CLIPPED) if white else (a <= CLIPPED) for a in (x, y)]
-        share = [float(m.mean()) for m in at_end]
-        more, less = (0, 1) if share[0] > share[1] else (1, 0)
-        if share[more] - share[less] < MORE_CLIPPED:
-            continue
-        # counted where the other side is flat: a reduced copy's anti-aliased edges (text on white) are
-        # mixtures of the clipped and the unclipped, wherever the edit put them
-        flat = _flat((x, y)[less])
-        source, target = (x, y)[less][flat], at_end[more][flat]
-        # from the end inwards: the first of equally good levels is the closest to white (black)
-        ends = (1 - CLIPPED, 1 - CLIP_REACH) if white else (CLIPPED, CLIP_REACH)
-        levels = np.linspace(*ends, CLIP_LEVELS, dtype=np.float32)
-        wrong = [np.count_nonzero(((source >= v) if white else (source <= v)) != target) for v in levels]
-        k = int(np.argmin(wrong))
-        if wrong[k] > 0.5 * np.count_nonzero(at_end[less][flat] != target):
-            continue
-        clip = Clip(less, white, float(levels[k]))
-        if _toned_alike(clip, (x, y)[less], (x, y)[more], flat):
-            out.append(clip)
-    return out
+    at_white = [a >= 1 - CLIPPED for a in (x, y)]
+    share = [float(m.mean()) for m in at_white]
+    more, less = (0, 1) if share[0] > share[1] else (1, 0)
+    if share[more] - share[less] < MORE_CLIPPED:
+        return None
+    # counted where the other side is flat: a reduced copy's anti-aliased edges (text on white) are mixes
+    # of the clipped and the unclipped, wherever the edit put them
+    flat = _flat((x, y)[less])
+    source, target = (x, y)[less][flat], at_white[more][flat]
+    # from white down: the first of equally good levels is the closest to white
+    levels = np.linspace(1 - CLIPPED, 1 - CLIP_REACH, CLIP_LEVELS, dtype=np.float32)
+    wrong = [np.count_nonzero((source >= v) != target) for v in levels]
+    k = int(np.argmin(wrong))
+    if wrong[k] > 0.5 * np.count_nonzero(at_white[less][flat] != target):
+        return None
+    clip = Clip(less, float(levels[k]))
+    return clip if _toned_alike(clip, (x, y)[less], (x, y)[more], flat) else None
 
 
 #: Flat mid-tone pixels needed to tell a tone edit from a panel that differs, and the least share of the
@@ -149,7 +142,7 @@ SHIFT_SHOWN = 0.5
 def _toned_alike(
     clip: Clip, source: npt.NDArray[np.float32], target: npt.NDArray[np.float32], flat: npt.NDArray[np.bool_]
 ) -> bool:
-    """Whether the side that clips more is lighter (darker) than ``source`` in the mid-tones both keep, by
+    """Whether the side that clips more is lighter than ``source`` in the mid-tones both keep, by
     at least :data:`SHIFT_SHOWN` of what an edit clipping at ``clip.level`` would shift them: an edit
     pushes everything, while two pictures that differ only in a light panel agree everywhere else. The
     pixels flat on both sides count (a reduced copy's edges are mixes); with fewer than :data:`EVIDENCE`
@@ -186,7 +179,9 @@ def match_clipping(
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """Two grey images (values 0–1, one shape) clipped alike by :func:`clip_levels` (``stretch``: see
     :meth:`Clip.apply`); both unchanged (the same objects) where they clip alike."""
+    clip = clip_levels(x, y)
+    if clip is None:
+        return x, y
     out = [x, y]
-    for c in clip_levels(x, y):
-        out[c.side] = c.apply(out[c.side], stretch=stretch)
+    out[clip.side] = clip.apply(out[clip.side], stretch=stretch)
     return out[0], out[1]
