@@ -202,6 +202,36 @@ def _past_blend(xbox: Box, xframe: Box, ybox: Box, size: tuple[int, int]) -> tup
     return inset(xbox), inset(ybox)
 
 
+def _toned_pairs(
+    x: Image.Image, xbox: Box, y: Image.Image, ybox: Box
+) -> list[tuple[Image.Image, Image.Image]]:
+    """The pair as it is, and — where one side was pushed past white (a brightened copy) — the other
+    clipped alike and stretched alike (:func:`~lookalike.dedup.photometric.clip_levels` on the whole grid
+    at ``xbox`` / ``ybox``), at the fine thumbnail's resolution: clipping a reduced sample would also clip
+    faint detail next to the clipped panel, which the copy keeps."""
+    full = _grid(x, xbox, y, ybox)
+    clip = clip_levels(_sample(x, xbox, full), _sample(y, ybox, full))
+    if clip is None:
+        return [(x, y)]
+    return [(x, y)] + [_clipped(x, y, clip, stretch) for stretch in (False, True)]
+
+
+def _best_tiles(
+    pairs: Sequence[tuple[Image.Image, Image.Image]],
+    pose: _Pose,
+    xframe: Box,
+    ybox: Box,
+    size: tuple[int, int],
+) -> tuple[float, npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """The highest tile SSIM over ``pairs`` (:func:`_toned_pairs`) at ``pose`` against ``ybox`` on the grid
+    ``size``, the blend at trimmed borders left out (:func:`_past_blend`), and the samples it was on."""
+    xin, yin = _past_blend(pose.box, xframe, ybox, size)
+    samples = [(_sample(px, xin, size, pose.angle), _sample(py, yin, size)) for px, py in pairs]
+    scores = [tile_ssim(sx, sy) for sx, sy in samples]
+    k = max(range(len(scores)), key=scores.__getitem__)
+    return scores[k], samples[k][0], samples[k][1]
+
+
 def _clipped(x: Image.Image, y: Image.Image, clip: Clip, stretch: bool) -> tuple[Image.Image, Image.Image]:
     """``x`` and ``y`` with one clipped as ``clip`` says (:meth:`~lookalike.dedup.photometric.Clip.table`)."""
     out = [x, y]
@@ -426,11 +456,6 @@ def compare(
     starts = iter(starts)
     turned: dict[Orientation, Image.Image] = {}
 
-    def steps(n: int, last: bool) -> list[float]:
-        # 1 and ½ grid pixel on the first grid, ½ on later ones (the previous left the box within one
-        # pixel), and ¼ more on the last
-        return ([1.0, 0.5] if n == 0 else [0.5]) + ([0.25] if last else [])
-
     def search(st: Start) -> tuple[float, _Pose, tuple[int, int], float, bool]:
         """One start through every grid; decided early where the tile SSIM on a 64 or 128 px grid falls
         below ``give_up_below``. Also whether the cut side shows more than what its cut went through."""
@@ -444,41 +469,21 @@ def compare(
         side = MIN_SIDE_FLIPPED if st.orientation.mirror else MIN_SIDE
         levels = _levels(x, start_box, y, ybox)
         pose = _Pose(start_box)
-        # one side pushed past white (a brightened copy): aligned on, and compared also with, the other
-        # side clipped alike at the fine thumbnail's resolution (clipping a reduced sample would also clip
-        # faint detail next to the clipped panel, which the copy keeps)
-        full = _grid(x, start_box, y, ybox)
-        clip = clip_levels(_sample(x, start_box, full), _sample(y, ybox, full))
-        pairs = [(x, y)] + (
-            [] if clip is None else [_clipped(x, y, clip, stretch) for stretch in (False, True)]
-        )
-        ax, ay = pairs[1] if clip else pairs[0]
+        pairs = _toned_pairs(x, start_box, y, ybox)
+        ax, ay = pairs[1] if len(pairs) > 1 else pairs[0]  # (aligned on the clipped pair, where one is)
         ssim, size, detail, anchored = -1.0, _grid(x, start_box, y, ybox), -1.0, True
         for n, cap in enumerate(levels):
             last = n == len(levels) - 1
             # turns are searched on the coarse grids, where they are cheap and a degree moves the corners
             # by a pixel or two; finer grids keep the angle found
+            turning = turn and cap <= TURN_GRID and levels[-1] >= TURN_FROM
+            step = _steps(n, last)
             pose, _ = refine(
-                ax,
-                ay,
-                pose,
-                ybox,
-                cap,
-                steps(n, last),
-                home=start_box,
-                frame=xframe,
-                min_side=side,
-                turn=turn and cap <= TURN_GRID and levels[-1] >= TURN_FROM,
+                ax, ay, pose, ybox, cap, step, home=start_box, frame=xframe, min_side=side, turn=turning
             )
             if last or cap >= 64:
                 size = _grid(x, pose.box, y, ybox, cap)
-                xin, yin = _past_blend(pose.box, xframe, ybox, size)
-                ssim = -2.0
-                for px, py in pairs:  # as they are, and (where one side clips) clipped and stretched alike
-                    sx, sy = _sample(px, xin, size, pose.angle), _sample(py, yin, size)
-                    score = tile_ssim(sx, sy)
-                    if score > ssim:
-                        ssim, xs, ys = score, sx, sy
+                ssim, xs, ys = _best_tiles(pairs, pose, xframe, ybox, size)
                 if ssim < give_up_below:  # hopeless already: decided on this grid
                     break
                 if last:
@@ -567,6 +572,12 @@ def only_cut_through(x: npt.NDArray[np.float32], box: Box) -> bool:
         if np.array_equal(grown, reached):
             return bool(np.array_equal(reached, shape))
         reached = grown
+
+
+def _steps(n: int, last: bool) -> list[float]:
+    """The search's steps on grid ``n``: 1 and ½ grid pixel on the first, ½ on later ones (the previous
+    left the box within one pixel), and ¼ more on the last."""
+    return ([1.0, 0.5] if n == 0 else [0.5]) + ([0.25] if last else [])
 
 
 def _relative(outer: Box, box: Box) -> Box:
