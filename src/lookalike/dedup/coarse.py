@@ -260,7 +260,7 @@ def _unit(raw: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], npt.ND
 
 
 def _rmse(
-    x: npt.NDArray[np.float32], y: npt.NDArray[np.float32], uncut: npt.NDArray[np.bool_] | None = None
+    x: npt.NDArray[np.float32], y: npt.NDArray[np.float32], uncut: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.float32]:
     """RMS difference of rows ``[n, 3·size²]`` after ``y`` is tone-matched to ``x`` — and, for rows of two
     ``uncut`` views where one clips far more than the other (:data:`CLIPS_MORE`), also ``x`` onto ``y``, the
@@ -274,7 +274,7 @@ def _rmse(
     xs, ys = x.reshape(len(x), 3, -1), y.reshape(len(y), 3, -1)
     out = np.square(xs - match_tone(xs, ys)).mean((1, 2))
     at_end = [((v <= CLIPPED) | (v >= 1 - CLIPPED)).mean((1, 2)) for v in (xs, ys)]
-    clips = np.flatnonzero((np.abs(at_end[0] - at_end[1]) >= CLIPS_MORE) & (True if uncut is None else uncut))
+    clips = np.flatnonzero((np.abs(at_end[0] - at_end[1]) >= CLIPS_MORE) & uncut)
     if len(clips):
         back = np.square(ys[clips] - match_tone(ys[clips], xs[clips])).mean((1, 2))
         out[clips] = np.minimum(out[clips], back)

@@ -175,13 +175,13 @@ def _flat(a: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
 
 
 def match_clipping(
-    x: npt.NDArray[np.float32], y: npt.NDArray[np.float32], *, stretch: bool = False
+    x: npt.NDArray[np.float32], y: npt.NDArray[np.float32]
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """Two grey images (values 0–1, one shape) clipped alike by :func:`clip_levels` (``stretch``: see
-    :meth:`Clip.apply`); both unchanged (the same objects) where they clip alike."""
+    """Two grey images (values 0–1, one shape) clipped alike by :func:`clip_levels`; both unchanged (the
+    same objects) where they clip alike."""
     clip = clip_levels(x, y)
     if clip is None:
         return x, y
     out = [x, y]
-    out[clip.side] = clip.apply(out[clip.side], stretch=stretch)
+    out[clip.side] = clip.apply(out[clip.side])
     return out[0], out[1]
