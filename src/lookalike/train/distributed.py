@@ -70,3 +70,15 @@ def _barrier(dist: _Dist) -> None:
         import torch.distributed
 
         torch.distributed.barrier()
+
+
+def _tear_down() -> None:
+    """Destroy the process group this module made, once nothing holds it: a DDP wrapper caught in a
+    reference cycle would keep gloo's threads running until interpreter exit, where they abort it
+    ("terminate called without an active exception")."""
+    import gc
+
+    import torch.distributed
+
+    gc.collect()
+    torch.distributed.destroy_process_group()

@@ -16,7 +16,7 @@ from lookalike.errors import WeightsError
 from lookalike.train.build import _build_model, _feed, _optimizer, _warm_up
 from lookalike.train.checkpoints import _run_dir, _save_epoch, _write_summary, read_train_state
 from lookalike.train.config import PreparedData, TrainConfig, prepare_data
-from lookalike.train.distributed import _barrier, _Dist, _setup_distributed, weights_digest
+from lookalike.train.distributed import _barrier, _Dist, _setup_distributed, _tear_down, weights_digest
 from lookalike.train.recipes import Recipe, _check_recipe, lr_factor
 from lookalike.train.reporting import Reporter
 from lookalike.train.scoring import confusion_matrix, predict
@@ -103,18 +103,19 @@ def _run(
     reporter: Reporter | None,
     state: dict[str, Any] | None,
 ) -> TrainResult:
-    import torch
-
     dist = _setup_distributed(config.device)
     try:
         reporter = (reporter or Reporter()) if dist.main else Reporter()
-        return _epochs(_set_up(config, recipe, dist, data=data, reporter=reporter, state=state))
+        run = _set_up(config, recipe, dist, data=data, reporter=reporter, state=state)
+        try:
+            result = _epochs(run)
+        finally:
+            run.step_model = run.model  # DDP's reducer holds the process group: let it go before the group
+        _barrier(dist)  # every rank is done before rank 0, which serves the group's store, tears it down
+        return result
     finally:
         if dist.owned:
-            import torch.distributed
-
-            torch.distributed.destroy_process_group()
-        del torch
+            _tear_down()
 
 
 def _epochs(run: RunState) -> TrainResult:
