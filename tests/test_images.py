@@ -529,3 +529,48 @@ def test_load_image_tells_the_stored_size_before_its_draft(tmp_path: Path, orien
     out = load_image(path, draft=(100, 100))  # decoded at 1/4 scale
     assert max(out.size) == 200
     assert out.info["source_size"] == image_size(path) == ((800, 400) if orientation == 1 else (400, 800))
+
+
+def test_scan_images_counts_what_it_passes_over_by_kind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lookalike import formats
+    from lookalike.images import scan_images
+
+    for name in ("a.jpg", "trip/b.PNG", "trip/c.heic", "trip/d.HEIC", "notes.txt", "trip/clip.mov", "README"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / ".hidden.txt").write_bytes(b"x")  # hidden: neither listed nor counted
+    monkeypatch.setattr(formats, "_reader_ready", lambda name: name != "HEIC")
+    scan = scan_images(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in scan.paths] == ["a.jpg", "trip/b.PNG"]
+    assert scan.skipped.no_reader == {".heic": 2}
+    assert scan.skipped.unknown == {".txt": 1, ".mov": 1, "": 1} and scan.skipped.total == 5
+    assert scan.skipped.lines() == [
+        "2 .heic files skipped: HEIC files need pillow-heif: pip install 'lookalike[heif]'",
+        "3 files of unknown type skipped (.mov 1, .txt 1, (no extension) 1)",
+    ]
+    assert scan.skipped.to_dict() == {
+        "total": 5,
+        "no_reader": {".heic": {"count": 2, "fix": "pip install 'lookalike[heif]'"}},
+        "unknown": {"": 1, ".mov": 1, ".txt": 1},
+    }
+    assert list_images(tmp_path) == scan.paths
+    monkeypatch.setattr(formats, "_reader_ready", lambda name: True)
+    assert len(scan_images(tmp_path).paths) == 4  # with the reader the HEIC files are listed
+
+
+def test_formats_pillow_reads_are_listed_and_read(tmp_path: Path) -> None:
+    from lookalike.images import scan_images
+
+    picture = _noise(24, 16, seed=3)
+    for ext, options in ((".tga", {}), (".qoi", {}), (".jp2", {}), (".ico", {"sizes": [(24, 16)]})):
+        picture.save(tmp_path / f"p{ext}", **options)
+    scan = scan_images(tmp_path)
+    assert (
+        sorted(p.suffix for p in scan.paths) == [".ico", ".jp2", ".qoi", ".tga"] and scan.skipped.total == 0
+    )
+    for path in scan.paths:
+        img = load_image(path)
+        assert img.mode == "RGB" and img.size == (24, 16), path
+    assert np.array_equal(np.asarray(load_image(tmp_path / "p.qoi")), np.asarray(picture))  # lossless

@@ -61,10 +61,12 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 PER_CLASS = 8
 
 
-def make_collection(base: Path) -> Path:
+def make_collection(base: Path, *, phone: bool = False) -> Path:
     """``base/photos`` (80 CIFAR-10 images, 8 a class, plus planted duplicates of ``cat/0000.jpg``: an
     exact copy, a mirror image and a 2× enlargement; a PPM file; a link to ``base/outside/secret.jpg``)
-    indexed with the shared ResNet-18 into ``photos/.lookalike``. Returns the index location."""
+    indexed with the shared ResNet-18 into ``photos/.lookalike``. With ``phone``, also the enlargement
+    saved as a phone would (``copies/cat-phone.heic``) and a note no reader takes (``notes.txt``).
+    Returns the index location."""
     from lookalike.features import Embedder
     from lookalike.index import index_folder
 
@@ -81,6 +83,12 @@ def make_collection(base: Path) -> Path:
         ImageOps.mirror(img).save(dups / "cat-mirrored.png")
         img.resize((64, 64), Image.Resampling.BICUBIC).save(dups / "cat-large.png")
         img.save(photos / "cat.ppm")
+        if phone:
+            from lookalike.formats import pillow_formats
+
+            pillow_formats()  # registers pillow-heif's writer too
+            img.resize((64, 64), Image.Resampling.BICUBIC).save(dups / "cat-phone.heic", quality=90)
+            (photos / "notes.txt").write_text("not an image\n")
     outside = base / "outside"
     outside.mkdir()
     shutil.copyfile(sorted((CIFAR / "ship").iterdir())[-1], outside / "secret.jpg")

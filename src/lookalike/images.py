@@ -1,11 +1,14 @@
 """Reading images: any common image file to an 8-bit RGB picture, and finding the images in a folder.
 
-* :func:`load_image` — JPEG, PNG, WebP, BMP, TIFF, GIF (first frame) and PPM files in any pixel mode,
-  EXIF orientation applied, transparency composited on white, 16-bit and float data scaled to 8 bits,
-  fast reduced-size JPEG decoding with ``draft``, and a decompression-bomb guard.
+* :func:`load_image` — every format in :mod:`lookalike.formats` (JPEG, PNG, WebP, HEIC, AVIF, JPEG XL,
+  TIFF, GIF, BMP, camera RAW through :mod:`lookalike.raw`, …; animations give their first frame) in any
+  pixel mode, EXIF orientation applied, transparency composited on white, 16-bit and float data scaled to
+  8 bits, fast reduced-size decoding with ``draft`` (JPEG scales, HEIC thumbnails, RAW previews), and a
+  decompression-bomb guard.
 * :func:`image_size` — width and height (after EXIF orientation) from the header alone.
-* :func:`list_images` — the image files under a folder, sorted, hidden entries skipped, symlinks followed
-  without looping.
+* :func:`scan_images` — the image files under a folder, sorted, hidden entries skipped, symlinks followed
+  without looping, and a count of the files passed over by kind (no reader installed, unknown type);
+  :func:`list_images` — its paths alone.
 
 Every problem with a file raises :class:`~lookalike.errors.ImageError` with one line that names the file,
 says what is wrong and what to do.
@@ -22,46 +25,33 @@ import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from functools import cache
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from lookalike.errors import ImageError
+from lookalike.formats import (
+    IMAGE_EXTENSIONS,
+    RAW,
+    format_of,
+    missing_reader,
+    pillow_formats,
+    readable_names,
+    sniff,
+)
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
-    from PIL import Image, ImageFile
-
-#: Lower-case file extensions that :func:`list_images` picks up and :func:`load_image` reads.
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {
-        ".jpg",
-        ".jpeg",
-        ".jpe",
-        ".jfif",
-        ".png",
-        ".webp",
-        ".bmp",
-        ".dib",
-        ".tif",
-        ".tiff",
-        ".gif",
-        ".ppm",
-        ".pgm",
-        ".pbm",
-        ".pnm",
-    }
-)
+    from PIL import Image, ImageCms, ImageFile
 
 #: Environment variable that overrides the default pixel limit of :func:`load_image`.
 MAX_PIXELS_ENV = "LOOKALIKE_MAX_PIXELS"
 
-# The Pillow decoders lookalike lets loose on files. Restricting them keeps untrusted input away from
-# plugins that shell out (EPS runs Ghostscript) or that nobody asked for.
-_PILLOW_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "DIB", "TIFF", "GIF", "PPM")
-_READABLE = "JPEG, PNG, WebP, BMP, TIFF or GIF"
-_JPEG_FORMATS = frozenset({"JPEG", "MPO"})
+# Formats whose decoders can decode smaller than stored: JPEG at 1/2, 1/4, 1/8 scale, HEIF an embedded
+# thumbnail.
+_DRAFT_FORMATS = frozenset({"JPEG", "MPO", "HEIF"})
 _ORIENTATION_TAG = 0x0112
 _SWAPS_SIDES = frozenset({5, 6, 7, 8})  # EXIF orientations that rotate by 90° (width and height swap)
 _WHITE = (255, 255, 255)
@@ -109,6 +99,12 @@ def load_image(
         raise ValueError(f"draft must be (width, height) with positive sizes, got {draft}")
     file = Path(path)
     limit, where = _pixel_limit(max_pixels)
+    if format_of(file) is RAW:
+        with _open_file(file):  # the same one-line errors for a missing, empty or unreadable file
+            pass
+        from lookalike.raw import load_raw
+
+        return load_raw(file, draft=draft, limit=limit, where=where)
     with _open_file(file) as fp:
         img = _identify(file, fp)
         width, height = img.size
@@ -119,20 +115,23 @@ def load_image(
             )
         swap = _orientation(img) in _SWAPS_SIDES
         try:
-            if draft is not None and img.format in _JPEG_FORMATS:
+            if draft is not None and img.format in _DRAFT_FORMATS:
                 img.draft("RGB", (draft[1], draft[0]) if swap else draft)
             with _pillow_limit_lock:
                 pillow_limit = Image.MAX_IMAGE_PIXELS
             # Formats that re-check the size while decoding (TIFF, GIF) must not trip over Pillow's
             # smaller limit once lookalike's own check has let the image through.
             with _pillow_check_off(pillow_limit is not None and width * height > pillow_limit):
+                # counted before decoding: counting seeks through the frames and back to the first
+                frames = int(getattr(img, "n_frames", 1)) if getattr(img, "is_animated", False) else 1
                 img.load()
         except Exception as exc:  # Pillow reports damaged data with many exception types
             raise _decode_error(file, exc) from None
     with suppress(Exception):  # damaged EXIF: the pixels are fine, keep them as stored
         ImageOps.exif_transpose(img, in_place=True)
-    out = _to_rgb(img, file)
+    out = _to_rgb(_icc_to_srgb(img), file)
     out.info["source_size"] = (height, width) if swap else (width, height)
+    out.info["frames"] = frames
     return out
 
 
@@ -147,10 +146,86 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     (3024, 4032)
     """
     file = Path(path)
+    if format_of(file) is RAW:
+        with _open_file(file):  # the same one-line errors for a missing, empty or unreadable file
+            pass
+        from lookalike.raw import raw_size
+
+        return raw_size(file)
     with _open_file(file) as fp:
         img = _identify(file, fp)
         width, height = img.size
         return (height, width) if _orientation(img) in _SWAPS_SIDES else (width, height)
+
+
+@dataclass
+class Skipped:
+    """The files a folder scan passed over, counted by extension.
+
+    ``no_reader``: files of a format lookalike reads once its optional reader is installed (``.heic``
+    without pillow-heif); ``unknown``: files of no image format lookalike knows (``.txt``, ``.mov``,
+    ``""`` for names without an extension). Hidden files are not counted.
+    """
+
+    no_reader: dict[str, int] = field(default_factory=dict)
+    unknown: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.no_reader.values()) + sum(self.unknown.values())
+
+    def add(self, other: Skipped) -> None:
+        """Count ``other``'s files too (several folders scanned for one run)."""
+        for mine, theirs in ((self.no_reader, other.no_reader), (self.unknown, other.unknown)):
+            for ext, n in theirs.items():
+                mine[ext] = mine.get(ext, 0) + n
+
+    def lines(self) -> list[str]:
+        """One line per reason: ``12 .heic files skipped: HEIC files need pillow-heif: pip install
+        'lookalike[heif]'``, ``3 files of unknown type skipped (.txt 2, .mov 1)``."""
+        out = []
+        for ext, n in sorted(self.no_reader.items(), key=lambda kv: (-kv[1], kv[0])):
+            fmt = format_of(f"x{ext}")
+            hint = missing_reader(fmt) if fmt is not None else None
+            out.append(f"{_files(n, ext)} skipped: {hint}")
+        if self.unknown:
+            n = sum(self.unknown.values())
+            kinds = sorted(self.unknown.items(), key=lambda kv: (-kv[1], not kv[0], kv[0]))
+            shown = ", ".join(f"{ext or '(no extension)'} {k}" for ext, k in kinds[:5])
+            more = f", {len(kinds) - 5} more kinds" if len(kinds) > 5 else ""
+            out.append(f"{_files(n, '')} of unknown type skipped ({shown}{more})")
+        return out
+
+    def to_dict(self) -> dict[str, object]:
+        """``{"total", "no_reader": {".heic": {"count", "fix"}}, "unknown": {".txt": 2}}`` for ``--json``."""
+        readers = {}
+        for ext, n in sorted(self.no_reader.items()):
+            fmt = format_of(f"x{ext}")
+            readers[ext] = {"count": n, "fix": fmt.install if fmt is not None else ""}
+        return {"total": self.total, "no_reader": readers, "unknown": dict(sorted(self.unknown.items()))}
+
+
+def skipped_lines(counts: dict[str, Any] | None) -> list[str]:
+    """:meth:`Skipped.lines` of a :meth:`Skipped.to_dict` read back (an index's last run), ``[]`` for
+    ``None``."""
+    if not counts:
+        return []
+    return Skipped(
+        {ext: int(v["count"]) for ext, v in (counts.get("no_reader") or {}).items()},
+        {ext: int(n) for ext, n in (counts.get("unknown") or {}).items()},
+    ).lines()
+
+
+def _files(n: int, ext: str) -> str:
+    return f"{n:,} {ext + ' ' if ext else ''}file{'' if n == 1 else 's'}"
+
+
+@dataclass
+class ImageScan:
+    """What :func:`scan_images` found: the image files to read, and what it passed over."""
+
+    paths: list[Path]
+    skipped: Skipped
 
 
 def list_images(
@@ -159,7 +234,22 @@ def list_images(
     recursive: bool = True,
     on_error: Callable[[Path, ImageError], None] | None = None,
 ) -> list[Path]:
-    """Every image file under ``root`` (by extension, any case), sorted by path components.
+    """Every image file under ``root`` that lookalike can read here, sorted: :func:`scan_images`'s paths.
+
+    >>> list_images("photos")  # doctest: +SKIP
+    [PosixPath('photos/a.jpg'), PosixPath('photos/trip/b.PNG')]
+    """
+    return scan_images(root, recursive=recursive, on_error=on_error).paths
+
+
+def scan_images(
+    root: str | os.PathLike[str],
+    *,
+    recursive: bool = True,
+    on_error: Callable[[Path, ImageError], None] | None = None,
+) -> ImageScan:
+    """Every image file under ``root`` (by extension, any case) whose reader is installed, sorted by path
+    components, and a count of the other files by kind (:class:`Skipped`) — none passed over in silence.
 
     Hidden files and folders (names starting with ``.``, such as the ``.lookalike`` index folder) are
     skipped. Symbolic links to folders are followed, but each real folder is visited once, so link loops
@@ -171,16 +261,19 @@ def list_images(
     ``on_error``, a folder under ``root`` that cannot be listed is passed to it with its error and skipped
     instead (``root`` itself still raises), so that one unreadable folder does not stop a whole run.
 
-    >>> list_images("photos")  # doctest: +SKIP
-    [PosixPath('photos/a.jpg'), PosixPath('photos/trip/b.PNG')]
+    >>> scan = scan_images("phone")  # doctest: +SKIP
+    >>> len(scan.paths), scan.skipped.lines()
+    (210, ["12 .heic files skipped: HEIC files need pillow-heif: pip install 'lookalike[heif]'"])
     """
     top = Path(root)
     top_stat = _stat(top, missing="no such file or folder")
+    skipped = Skipped()
     if not stat.S_ISDIR(top_stat.st_mode):
-        return [top]
+        return ImageScan([top], skipped)
     found: list[Path] = []
     visited = {(top_stat.st_dev, top_stat.st_ino)}
     pending = [top]
+    readable: dict[str, bool] = {}
     while pending:
         folder = pending.pop()
         try:
@@ -208,11 +301,22 @@ def list_images(
                         visited.add((s.st_dev, s.st_ino))
                         pending.append(folder / entry.name)
                 continue
-            if Path(entry.name).suffix.lower() not in IMAGE_EXTENSIONS:
+            is_file = entry.is_file()
+            if not (is_file or (entry.is_symlink() and not Path(entry.path).exists())):
                 continue
-            if entry.is_file() or (entry.is_symlink() and not Path(entry.path).exists()):
+            ext = Path(entry.name).suffix.lower()
+            if ext not in IMAGE_EXTENSIONS:
+                if is_file:
+                    skipped.unknown[ext] = skipped.unknown.get(ext, 0) + 1
+                continue
+            if ext not in readable:
+                fmt = format_of(entry.name)
+                readable[ext] = fmt is None or missing_reader(fmt) is None
+            if readable[ext]:
                 found.append(folder / entry.name)
-    return sorted(found, key=lambda p: p.parts)
+            else:
+                skipped.no_reader[ext] = skipped.no_reader.get(ext, 0) + 1
+    return ImageScan(sorted(found, key=lambda p: p.parts), skipped)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -314,12 +418,9 @@ def _open_file(file: Path) -> Iterator[IO[bytes]]:
         yield fp
 
 
-@cache
 def _formats() -> tuple[str, ...]:
-    from PIL import Image
-
-    Image.init()
-    return tuple(f for f in _PILLOW_FORMATS if f in Image.OPEN)
+    """The Pillow decoders lookalike opens files with (see :func:`lookalike.formats.pillow_formats`)."""
+    return pillow_formats()
 
 
 def _identify(file: Path, fp: IO[bytes]) -> ImageFile.ImageFile:
@@ -332,9 +433,13 @@ def _identify(file: Path, fp: IO[bytes]) -> ImageFile.ImageFile:
     except UnidentifiedImageError:
         fp.seek(0)
         head = fp.read(512)
+        fmt = sniff(head) or format_of(file)
+        hint = missing_reader(fmt) if fmt is not None else None
+        if hint is not None:
+            raise ImageError(f"{file}: {hint}") from None
         what = "it looks like text" if looks_like_text(head) else f"it starts with bytes {head[:8].hex(' ')}"
         raise ImageError(
-            f"{file}: not an image lookalike can read ({what}); lookalike reads {_READABLE} "
+            f"{file}: not an image lookalike can read ({what}); lookalike reads {readable_names()} "
             "files: convert it or remove it"
         ) from None
     except Exception as exc:  # Pillow reports damaged headers with many exception types
@@ -377,6 +482,46 @@ def _orientation(img: Image.Image) -> int:
     except Exception:  # damaged EXIF: treat the image as upright
         return 1
     return value if 1 <= value <= 8 else 1
+
+
+def _icc_to_srgb(img: Image.Image) -> Image.Image:
+    """RGB, RGBA or CMYK pixels with an embedded ICC profile other than sRGB (Display P3 from phones,
+    Adobe RGB from cameras, a print CMYK) converted to sRGB through it; others, and images whose profile
+    cannot be read, as they are."""
+    from PIL import ImageCms
+
+    icc = img.info.get("icc_profile")
+    if not icc or img.mode not in ("RGB", "RGBA", "CMYK"):
+        return img
+    transform = _srgb_transform(bytes(icc), img.mode)
+    if transform is None:
+        return img
+    try:
+        out = ImageCms.applyTransform(img, transform)
+    except Exception:  # a profile that does not fit the pixels: keep them as stored
+        return img
+    assert out is not None
+    out.info = {k: v for k, v in img.info.items() if k != "icc_profile"}
+    return out
+
+
+@lru_cache(maxsize=16)
+def _srgb_transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """The transform from ``icc`` to sRGB for ``mode`` pixels (made once per profile); ``None`` for an
+    sRGB profile (nothing to do) or one LittleCMS cannot read."""
+    import io
+
+    from PIL import ImageCms
+
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        name = ImageCms.getProfileDescription(profile) or ""
+        if "srgb" in name.lower().replace(" ", "").replace("-", ""):
+            return None
+        out_mode = "RGBA" if mode == "RGBA" else "RGB"
+        return ImageCms.buildTransform(profile, ImageCms.createProfile("sRGB"), mode, out_mode)
+    except Exception:  # a damaged or unsupported profile: the pixels stay as stored
+        return None
 
 
 def _to_rgb(img: Image.Image, file: Path) -> Image.Image:

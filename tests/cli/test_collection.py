@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -66,3 +67,27 @@ def test_a_damaged_catalogue_is_restored_before_the_update(
     code, out = invoke("index", folder, "--backend", "torch")
     assert code == 0, out
     assert "note:" in out and "updated" in out
+
+
+def test_index_counts_the_files_it_passes_over_and_names_the_extra(
+    tmp_path: Path, weights: Path, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from format_files import photo, save
+    from lookalike import formats
+
+    folder = photos(tmp_path / "photos", n=2)
+    save(photo(48, 32, seed=1), folder / "IMG_0001.heic", quality=90)
+    save(photo(48, 32, seed=2), folder / "IMG_0002.HEIC", quality=90)
+    (folder / "notes.txt").write_text("not an image\n")
+    monkeypatch.setattr(formats, "_reader_ready", lambda name: name != "HEIC")
+    code, out = invoke("index", folder, "--weights", weights, *SIZE, "--backend", "torch")
+    assert code == 0, out
+    assert "new 2 ·" in out and "skipped 3" in out
+    assert "2 .heic files skipped: HEIC files need pillow-heif: pip install 'lookalike[heif]'" in out
+    assert "1 file of unknown type skipped (.txt 1)" in out
+    code, out = invoke("info", folder)
+    assert code == 0 and "2 .heic files skipped" in out, out
+    monkeypatch.undo()  # pillow-heif installed: the same folder indexes the HEIC photos too
+    report = index_json(folder, "--weights", weights, *SIZE)
+    assert report["new"] == 2 and report["failed"] == []
+    assert report["skipped"] == {"total": 1, "no_reader": {}, "unknown": {".txt": 1}}

@@ -148,3 +148,25 @@ def test_cli_unreadable_files_and_strict(tmp_path: Path, invoke: Invoke) -> None
 def test_cli_help_has_an_example(invoke: Invoke) -> None:
     code, out = invoke("dedup", "--help")
     assert code == 0 and "Example" in out and "--move-to" in out and "--undo" in out
+
+
+def test_heic_avif_and_jpeg_xl_copies_are_re_encodes_of_the_png_it_keeps(
+    tmp_path: Path, invoke: Invoke
+) -> None:
+    from format_files import photo, save
+
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    for i in range(3):
+        original = photo(320, 240, seed=20 + i)
+        save(original, folder / f"{i}-original.png")
+        for ext in (".heic", ".avif", ".jxl"):
+            save(original, folder / f"{i}-copy{ext}", quality=80)
+    code, out = invoke("dedup", folder, "--json", "-")
+    assert code == 0, out
+    found = json.loads(out)
+    assert sorted(map(sorted, groups(out))) == [
+        sorted(f"{i}-{name}" for name in ("original.png", "copy.heic", "copy.avif", "copy.jxl"))
+        for i in range(3)
+    ]
+    assert {Path(g["keeper"]).name for g in found["groups"]} == {f"{i}-original.png" for i in range(3)}

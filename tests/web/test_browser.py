@@ -48,7 +48,7 @@ def test_upload_click_through_compare_and_duplicates_in_chromium(
 ) -> None:
     expect.set_options(timeout=30_000)  # a loaded 2-core machine embeds slowly; assertions still hold
     base = tmp_path_factory.mktemp("browser")
-    location = make_collection(base)
+    location = make_collection(base, phone=True)  # 86 images, one of them a HEIC
     query = sorted((location.parent / "horse").iterdir())[5]
     shots = base / "screenshots"
     shots.mkdir()
@@ -75,7 +75,7 @@ def test_upload_click_through_compare_and_duplicates_in_chromium(
             link = httpx.get(url + "api/images", params={"q": "link-out"}).json()["images"][0]["id"]
 
             page.goto(url)
-            expect(page.locator("#summary")).to_contain_text("85 images")
+            expect(page.locator("#summary")).to_contain_text("86 images")
             expect(page.locator("#gallery .tile")).to_have_count(24)
             page.wait_for_function(ALL_LOADED.replace("#results", "#gallery"))
 
@@ -83,6 +83,7 @@ def test_upload_click_through_compare_and_duplicates_in_chromium(
             third_path = _click_through(page, results, shots)
             _compare(page, results, third_path, shots)
             _duplicates(page, shots)
+            _phone_photo(page, url)
             _overview(page)
 
             assert not elsewhere, f"the page asked other hosts: {elsewhere}"
@@ -179,13 +180,30 @@ def _duplicates(page: Any, shots: Path) -> None:
     expect(group).to_have_count(1)
     expect(group.locator(".tile.keeper .path")).to_have_text("copies/cat-large.png")
     expect(group.locator(".badge.keep")).to_have_count(1)
-    expect(page.locator("#dup-status")).to_contain_text("duplicate(s) among 84 images")
+    expect(page.locator("#dup-status")).to_contain_text("duplicate(s) among 85 images")
     page.screenshot(path=str(shots / "duplicates.png"))
 
 
+def _phone_photo(page: Any, url: str) -> None:
+    # 6. a HEIC photo, which Chromium cannot decode, is shown through the server's JPEG thumbnail and
+    # preview, and sits in the planted group behind the lossless original
+    group = page.locator(".group").filter(has_text="cat-phone.heic")
+    expect(group).to_have_count(1)
+    expect(group.locator(".tile.keeper .path")).to_have_text("copies/cat-large.png")
+    heic = group.locator(".tile", has_text="cat-phone.heic").locator("img")
+    expect(heic).to_have_count(1)
+    heic.scroll_into_view_if_needed()
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=heic.element_handle())
+    found = httpx.get(url + "api/images", params={"q": "cat-phone"}).json()["images"][0]["id"]
+    full = httpx.get(url + f"api/images/{found}/full")
+    assert full.status_code == 200 and full.headers["content-type"] == "image/jpeg"
+
+
 def _overview(page: Any) -> None:
-    # 6. the index overview
+    # 7. the index overview, with the file the scan passed over
     page.click("a[data-view=index]")
-    expect(page.locator("#info")).to_contain_text("85 searchable")
+    expect(page.locator("#info")).to_contain_text("86 searchable")
+    expect(page.locator("#info")).to_contain_text("1 file of unknown type skipped (.txt 1)")
+    expect(page.locator("#info")).to_contain_text("HEIC")
     expect(page.locator("#info")).to_contain_text("resnet18 (CIFAR stem), 512-d features")
     expect(page.locator("#info")).to_contain_text("Flat")

@@ -97,17 +97,26 @@ def test_thumbnails_live_in_memory_when_the_index_folder_cannot_be_written(
 
 
 @needs_shared
-def test_full_images_are_the_files_or_png_for_formats_browsers_cannot_show(
-    client: TestClient, site: Path
+def test_full_images_are_the_files_or_cached_jpeg_previews_for_formats_browsers_cannot_show(
+    client: TestClient, site: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = ids_by_path(client)
     jpeg = client.get(f"/api/images/{ids['cat/0001.jpg']}/full")
     assert jpeg.status_code == 200 and jpeg.headers["content-type"] == "image/jpeg"
     assert jpeg.content == image_bytes(site, "cat/0001.jpg")
     ppm = client.get(f"/api/images/{ids['cat.ppm']}/full")
-    assert ppm.status_code == 200 and ppm.headers["content-type"] == "image/png"
+    assert ppm.status_code == 200 and ppm.headers["content-type"] == "image/jpeg"
     with Image.open(io.BytesIO(ppm.content)) as img, Image.open(site.parent / "cat.ppm") as original:
-        assert np.array_equal(np.asarray(img.convert("RGB")), np.asarray(original.convert("RGB")))
+        assert img.format == "JPEG" and img.size == original.size  # full size, not a thumbnail
+        shown = np.asarray(img.convert("RGB"), dtype=np.float64)
+        assert np.abs(shown - np.asarray(original.convert("RGB"), dtype=np.float64)).mean() < 3.0
+
+    def no_second_time(*_: Any) -> bytes:
+        raise AssertionError("the preview was made again")
+
+    monkeypatch.setattr(Collection, "_make_thumbnail", no_second_time)
+    again = client.get(f"/api/images/{ids['cat.ppm']}/full")
+    assert again.status_code == 200 and again.content == ppm.content
 
 
 @needs_shared

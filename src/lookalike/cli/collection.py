@@ -35,6 +35,7 @@ from lookalike.cli.render import (
     print_json,
     print_line,
     print_rows,
+    print_skipped,
     shown,
     when,
 )
@@ -188,6 +189,7 @@ def _print_index_report(report: Any, embedder: Embedder) -> None:
         ("unchanged", report.unchanged),
         ("removed", report.removed),
         ("failed", len(report.failed)),
+        ("skipped", report.skipped.total),
     ]
     print_line("  " + " · ".join(f"{name} {n:,}" for name, n in parts), wrap=False)
     speed = f", embedding at {report.images_per_s:,.0f} images/s" if report.images_per_s else ""
@@ -199,7 +201,15 @@ def _print_index_report(report: Any, embedder: Embedder) -> None:
     )
     print_line(f"  search: {_structure_line(report.search)}", wrap=False)
     if report.failed:
-        print_failures(f"skipped {len(report.failed):,}:", [failure.reason for failure in report.failed])
+        print_failures(f"failed {len(report.failed):,}:", [failure.reason for failure in report.failed])
+    print_skipped(report.skipped.lines())
+
+
+def _skipped_note(data: dict[str, Any]) -> str:
+    """The last run's skipped files, one line per kind, under the image counts of ``info``."""
+    from lookalike.images import skipped_lines
+
+    return "".join(f"\n{line}" for line in skipped_lines((data.get("last_run") or {}).get("skipped")))
 
 
 def _structure_line(search: dict[str, Any] | None) -> str:
@@ -367,7 +377,7 @@ def _info_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
     rows = [
         ("Index", shown(Path(data["location"]))),
         ("Folder", shown(Path(data["root"]))),
-        ("Images", f"{data['images']:,} searchable, {data['failed']:,} failed"),
+        ("Images", f"{data['images']:,} searchable, {data['failed']:,} failed" + _skipped_note(data)),
         ("Model", f"{data['model']}{' (CIFAR stem)' if data['cifar_stem'] else ''}, {data['dim']}-d vectors"),
         ("Weights", f"{data['weights']}\n{data['fingerprint']}"),
         (

@@ -27,6 +27,7 @@ from lookalike.cli.render import (
     print_failures,
     print_json,
     print_line,
+    print_skipped,
     shown,
     write_json,
 )
@@ -36,6 +37,7 @@ from lookalike.units import format_bytes
 
 if TYPE_CHECKING:
     from lookalike.dedup import DedupResult
+    from lookalike.images import Skipped
 
 DedupFolderArg = Annotated[
     Path | None, typer.Argument(help="Folder of images to check, sub-folders included.", show_default=False)
@@ -210,7 +212,9 @@ def dedup(
         return
     folder = _checked_folder(folder)
     refs = [_checked_folder(r, what="--against") for r in against or []]
-    targets, vectors, embedder = _candidates(folder, weights, model, device, precision, index=not refs)
+    targets, vectors, embedder, skipped = _candidates(
+        folder, weights, model, device, precision, index=not refs
+    )
     with StageProgress(_LABELS) as progress:
         result = find_duplicates(
             targets,
@@ -221,6 +225,8 @@ def dedup(
             progress=progress,
             **checks.options(),
         )
+    if skipped is not None:  # the folder was scanned before, for the index's vectors
+        result.skipped.add(skipped)
     if json_out is not None and not to_stdout:
         write_json(result.to_dict(), json_out)
     log_path = move_duplicates(result, move_to, log=log) if move_to is not None and result.groups else None
@@ -265,20 +271,21 @@ def _candidates(
     precision: str,
     *,
     index: bool = True,
-) -> tuple[Path | list[Path], Any, Any]:
-    """What find_duplicates takes deep-feature candidates from: ``(paths, vectors, embedder)`` — nothing
+) -> tuple[Path | list[Path], Any, Any, Skipped | None]:
+    """What find_duplicates takes deep-feature candidates from: ``(paths, vectors, embedder, skipped)``
+    (``skipped``: what the folder's scan passed over, when the paths come from a scan here) — nothing
     without ``--weights``, else (with ``index``) an up-to-date index's stored vectors, else the embedder
     itself (with reference folders, which no index of FOLDER holds)."""
     if weights is None:
-        return folder, None, None
+        return folder, None, None, None
     from lookalike.collection.reuse import stored_vectors
 
     embedder = load_embedder(weights, model=model, device=device, precision=precision)
     stored = stored_vectors(folder, embedder) if index else None
     if stored is None:
-        return folder, None, embedder
+        return folder, None, embedder, None
     err.print(f"feature vectors from {shown(stored.location)}", highlight=False)
-    return stored.paths, stored.vectors, None
+    return stored.paths, stored.vectors, None, stored.skipped
 
 
 def _print_result(
@@ -296,7 +303,8 @@ def _print_result(
             if result.rejected
             else ""
         )
-        + (f" · {len(result.failures):,} unreadable" if result.failures else ""),
+        + (f" · {len(result.failures):,} unreadable" if result.failures else "")
+        + (f" · {result.skipped.total:,} skipped" if result.skipped.total else ""),
         wrap=False,
     )
     if json_out is not None:
@@ -310,7 +318,8 @@ def _print_result(
     elif result.groups:
         print_line("[dim]nothing was changed; --move-to DIR moves the duplicates (undo with --undo LOG)[/]")
     if result.failures:
-        print_failures(f"skipped {len(result.failures):,}:", [reason for _, reason in result.failures])
+        print_failures(f"unreadable {len(result.failures):,}:", [reason for _, reason in result.failures])
+    print_skipped(result.skipped.lines())
 
 
 #: Groups shown in the table; the rest are counted (``--json`` lists them all).

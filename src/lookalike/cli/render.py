@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from lookalike.errors import LookalikeError, hint_for_cli
@@ -166,13 +167,19 @@ def print_failures(title: str, reasons: list[str]) -> None:
         console.print(f"  {reason}", highlight=False, soft_wrap=True)
 
 
+def print_skipped(lines: list[str]) -> None:
+    """The files a folder scan passed over, one note per kind (``Skipped.lines()``), on stderr."""
+    for line in lines:
+        err.print(f"[yellow]note:[/] {escape(line)}", highlight=False, soft_wrap=True)
+
+
 def print_rows(rows: list[tuple[str, str]]) -> None:
     """Name/value rows without borders, names bold."""
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     for name, value in rows:
-        table.add_row(name, value)
+        table.add_row(name, Text(value))  # as written: paths and hints may hold [brackets]
     console.print(table, highlight=False)
 
 

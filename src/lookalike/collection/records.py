@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from lookalike.images import Skipped
+
 __all__ = ["Entry", "Failure", "Hit", "Progress", "SearchResult", "UpdateReport", "entry_from_row"]
 
 #: Progress callback: ``(phase, done, total)`` with phase ``scan``, ``hash``, ``embed`` or ``search``.
@@ -76,8 +78,9 @@ class UpdateReport:
     ``new`` and ``changed`` files were embedded (``changed`` replaced an older vector), ``moved`` files
     took over the vector of a removed file with the same content, ``unchanged`` ones were kept (a file
     whose mtime changed but whose content did not counts here), ``removed`` rows belonged to files that
-    are gone, and ``failed`` lists the files and folders that were skipped, with reasons. ``images`` is
-    the number of searchable images afterwards.
+    are gone, and ``failed`` lists the files and folders that were skipped, with reasons. ``skipped``
+    counts the files the scan passed over by kind (a format whose reader is not installed, files of
+    unknown type). ``images`` is the number of searchable images afterwards.
     """
 
     location: Path
@@ -88,6 +91,7 @@ class UpdateReport:
     unchanged: int = 0
     removed: int = 0
     failed: list[Failure] = field(default_factory=list)
+    skipped: Skipped = field(default_factory=Skipped)
     images: int = 0
     created: bool = False
     rebuilt: bool = False
@@ -116,6 +120,7 @@ class UpdateReport:
             "unchanged": self.unchanged,
             "removed": self.removed,
             "failed": [f.to_dict() for f in self.failed],
+            "skipped": self.skipped.to_dict(),
             "images": self.images,
             "created": self.created,
             "rebuilt": self.rebuilt,

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lookalike.errors import LookalikeError
+from lookalike.images import Skipped
 
 if TYPE_CHECKING:
     import numpy as np
@@ -97,6 +98,7 @@ class StoredVectors:
     paths: list[Path]
     vectors: npt.NDArray[np.float32]
     location: Path
+    skipped: Skipped = field(default_factory=Skipped)  # what the folder's scan passed over
 
 
 def stored_vectors(folder: str | os.PathLike[str], embedder: Embedder) -> StoredVectors | None:
@@ -113,12 +115,12 @@ def stored_vectors(folder: str | os.PathLike[str], embedder: Embedder) -> Stored
     >>> find_duplicates(found.paths, vectors=found.vectors) if found else find_duplicates(  # doctest: +SKIP
     ...     "photos", embedder=embedder)
     """
-    from lookalike.images import list_images
+    from lookalike.images import scan_images
     from lookalike.index import Index, find_index
 
     with contextlib.suppress(LookalikeError), Index.open(find_index(folder)) as idx:
-        paths = list_images(folder)  # listed once, for the index and for the search
-        vectors = idx.current_vectors(paths, embedder)
+        scan = scan_images(folder)  # listed once, for the index and for the search
+        vectors = idx.current_vectors(scan.paths, embedder)
         if vectors is not None:
-            return StoredVectors(paths, vectors, idx.location)
+            return StoredVectors(scan.paths, vectors, idx.location, scan.skipped)
     return None

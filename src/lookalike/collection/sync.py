@@ -262,7 +262,7 @@ def _update(
 
 def _scan(root: Path, report: UpdateReport, tell: Progress) -> _Scan:
     """List and stat the images of ``root``; unlistable folders and unusable names go to the report."""
-    from lookalike.images import list_images
+    from lookalike.images import scan_images
 
     folders: list[str] = []
 
@@ -272,7 +272,8 @@ def _scan(root: Path, report: UpdateReport, tell: Progress) -> _Scan:
         report.failed.append(Failure(_display(folder.relative_to(root)), str(error), "folder"))
 
     tell("scan", 0, 0)
-    files = list_images(root, on_error=unreadable)
+    found = scan_images(root, on_error=unreadable)
+    files, report.skipped = found.paths, found.skipped
     scanned: list[tuple[str, int | None, int | None]] = []
     stat_failed: list[Entry] = []
     for n, path in enumerate(files, start=1):

@@ -65,7 +65,7 @@ class _Scan(NamedTuple):
 
 def _scan_folder(top: Path) -> _Scan:
     """The image files, their class indices and the class names of an ImageFolder tree."""
-    from lookalike.images import list_images
+    from lookalike.images import scan_images
 
     classes = class_folders(top)
     if not classes:
@@ -76,11 +76,13 @@ def _scan_folder(top: Path) -> _Scan:
     labels: list[int] = []
     for index, folder in enumerate(classes):
         try:
-            found = list_images(folder)
+            scan = scan_images(folder)
         except ImageError as exc:
             raise DataError(str(exc)) from None
+        found = scan.paths
         if not found:
-            raise DataError(f"class folder {folder} holds no images; add images or remove the folder")
+            why = "; ".join(scan.skipped.lines()[:1]) or "add images or remove the folder"
+            raise DataError(f"class folder {folder} holds no images lookalike can read: {why}")
         files += found
         labels += [index] * len(found)
     rel = [p.relative_to(top).as_posix() for p in files]

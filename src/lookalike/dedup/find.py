@@ -25,7 +25,7 @@ from lookalike.dedup.reading import Collection, FileFacts, Progress, content_ids
 from lookalike.dedup.results import DedupResult, DuplicateGroup, Member, PairCheck
 from lookalike.dedup.strictness import Strictness, StrictnessName, resolve
 from lookalike.errors import ImageError, LookalikeError
-from lookalike.images import list_images
+from lookalike.images import Skipped, scan_images
 from lookalike.memory import release_memory
 
 if TYPE_CHECKING:
@@ -46,13 +46,18 @@ def _orientations(flips: bool, rotations: bool) -> tuple[int, ...]:
     return tuple(o.code for o in ALL if (flips or not o.mirror) and (rotations or o.turns == 0))
 
 
-def _as_paths(paths: PathsArg) -> list[Path]:
+def _as_paths(paths: PathsArg, skipped: Skipped) -> list[Path]:
+    """The files of a folder (the files it passes over counted in ``skipped``) or of a list of files."""
     if isinstance(paths, (str, os.PathLike)):
-        return list_images(paths)
+        scan = scan_images(paths)
+        skipped.add(scan.skipped)
+        return scan.paths
     return list(dict.fromkeys(Path(p) for p in paths))
 
 
-def _reference_paths(against: PathsArg | Sequence[PathsArg] | None, new: list[Path]) -> list[Path]:
+def _reference_paths(
+    against: PathsArg | Sequence[PathsArg] | None, new: list[Path], skipped: Skipped
+) -> list[Path]:
     """The files of the reference folders (or files), none of them among ``new``."""
     if against is None:
         return []
@@ -61,7 +66,7 @@ def _reference_paths(against: PathsArg | Sequence[PathsArg] | None, new: list[Pa
     for src in sources:
         if isinstance(src, (str, os.PathLike)) and not Path(src).exists():
             raise LookalikeError(f"--against {src}: no such folder; pass a folder of reference images")
-        refs += _as_paths(src)
+        refs += _as_paths(src, skipped)
     taken = {p.absolute() for p in new}
     overlap = [p for p in refs if p.absolute() in taken]
     if overlap:
@@ -136,8 +141,9 @@ def find_duplicates(
     policy = keep if isinstance(keep, KeepPolicy) else parse_keep(keep)
     if neighbours < 1:
         raise LookalikeError(f"neighbours {neighbours} must be at least 1, e.g. 10")
-    new_paths = _as_paths(paths)
-    ref_paths = _reference_paths(against, new_paths)
+    skipped = Skipped()
+    new_paths = _as_paths(paths, skipped)
+    ref_paths = _reference_paths(against, new_paths, skipped)
     all_paths = new_paths + ref_paths
     settings = {
         "strictness": strictness if isinstance(strictness, str) else "custom",
@@ -169,7 +175,8 @@ def find_duplicates(
     refs = {p for p in ref_paths}
     is_ref = [f.path in refs for f in files]
     if len(files) < 2:
-        return DedupResult([], len(files), read.failures, settings, stats, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        return DedupResult([], len(files), read.failures, settings, stats, seconds, skipped=skipped)
 
     # exact copies collapse into one node each: the first file with those bytes
     content = content_ids(files)
@@ -221,7 +228,8 @@ def find_duplicates(
     out = builder.groups(verified)
     stats["fine_checks"] = len(judge.fine)
     rejected = [_verdict(judge, p) for p in passed if not judge.fine_passes(judge.fine[p])]
-    return DedupResult(out, len(files), failures, settings, stats, time.perf_counter() - started, rejected)
+    seconds = time.perf_counter() - started
+    return DedupResult(out, len(files), failures, settings, stats, seconds, rejected, skipped)
 
 
 def _view_thumbs(read: Collection, nodes: list[int], views: Views) -> npt.NDArray[np.uint8]:

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from lookalike.errors import ImageError
-from lookalike.images import load_image
+from lookalike.formats import RAW, format_of, pillow_formats
+from lookalike.images import image_size, load_image
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,7 +51,7 @@ GRID_SIDE = 1024
 GRID_MIN_TILES = 16
 GRID_SMALL = 64  # a picture of fewer tiles (under about 260×260 px) may be too small to tell: None
 
-_LOSSLESS_FORMATS = frozenset({"PNG", "BMP", "DIB", "GIF", "PPM"})
+_LOSSLESS_FORMATS = frozenset({"PNG", "BMP", "DIB", "GIF", "PPM", "TGA", "QOI", "PCX", "PSD"})
 _LOSSY_TIFF = frozenset({"jpeg", "tiff_jpeg", "webp"})
 _EXIF_IFD, _DATETIME_ORIGINAL, _DATETIME = 0x8769, 0x9003, 0x0132
 
@@ -191,11 +192,14 @@ def read_quality(
     from PIL import Image
 
     file = Path(path)
+    if format_of(file) is RAW:  # the sensor's data: nothing was lost making it
+        sharp, _ = _pixel_facts(file, *image_size(file), check_grid=False, box=box)
+        return FileQuality("RAW", True, None, None, sharp, False)
     try:
         with file.open("rb") as fp:
             webp_lossless = _webp_lossless(fp)
             fp.seek(0)
-            with Image.open(fp) as img:
+            with Image.open(fp, formats=pillow_formats()) as img:
                 fmt = img.format or ""
                 lossless = _is_lossless(img, webp_lossless)
                 quality = _jpeg_quality(img) if fmt in ("JPEG", "MPO") else None
@@ -381,7 +385,9 @@ def _exif_time(value: object) -> float | None:
 
 def format_name(fmt: str) -> str:
     """The name people know a Pillow format by: ``WebP``, ``JPEG`` for MPO, ``BMP`` for DIB."""
-    return {"WEBP": "WebP", "MPO": "JPEG", "DIB": "BMP", "": "file"}.get(fmt, fmt)
+    return {"WEBP": "WebP", "MPO": "JPEG", "DIB": "BMP", "HEIF": "HEIC", "JXL": "JPEG XL", "": "file"}.get(
+        fmt, fmt
+    )
 
 
 #: A lossless file whose pixels are a fixed function of a JPEG's decoded pixels to within this RMS (grey

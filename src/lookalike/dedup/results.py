@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lookalike.dedup.orientation import IDENTITY, Orientation
+from lookalike.images import Skipped
 
 Box = tuple[float, float, float, float]
 
@@ -181,7 +182,8 @@ class PairCheck:
 @dataclass
 class DedupResult:
     """What :func:`~lookalike.dedup.find_duplicates` found: groups (largest first), candidate pairs that
-    passed the coarse check but not the fine one (``rejected``), unreadable files, and the settings."""
+    passed the coarse check but not the fine one (``rejected``), unreadable files, the files the folder
+    scans passed over (``skipped``: no reader installed, unknown type), and the settings."""
 
     groups: list[DuplicateGroup]
     images: int
@@ -190,6 +192,7 @@ class DedupResult:
     stats: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     rejected: list[PairCheck] = field(default_factory=list)
+    skipped: Skipped = field(default_factory=Skipped)
 
     @property
     def duplicates(self) -> int:
@@ -208,6 +211,7 @@ class DedupResult:
             "duplicates": self.duplicates,
             "rejected": [r.to_dict() for r in self.rejected],
             "failures": [{"path": str(p), "reason": r} for p, r in self.failures],
+            "skipped": self.skipped.to_dict(),
             "settings": self.settings,
             "stats": self.stats,
             "seconds": round(self.seconds, 3),

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from lookalike.errors import ImageError, LookalikeError
+from lookalike.formats import format_of
 from lookalike.index import Entry, Index
 
 if TYPE_CHECKING:
@@ -52,6 +53,10 @@ THUMB_SIDE = 256
 THUMB_QUALITY = 85
 _MEMORY_THUMBS = 4096
 # Formats browsers show as they are; others (TIFF, PPM) are sent as PNG.
+#: The longest side and quality of the JPEG preview served for a format browsers cannot show (HEIC, RAW,
+#: TIFF…): a 12-megapixel photo at full size, at a quality whose loss the eye does not see.
+PREVIEW_SIDE = 4096
+PREVIEW_QUALITY = 92
 BROWSER_FORMATS = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
                    "WEBP": "image/webp", "BMP": "image/bmp"}  # fmt: skip
 
@@ -203,35 +208,38 @@ class Collection:
             raise ServeError(409, f"image {entry.id} cannot be read now: {exc}") from None
 
     def original(self, entry: Entry) -> tuple[Path | bytes, str]:
-        """``(file or PNG bytes, media type)`` of the full image: a format browsers show is sent as is,
-        another (TIFF, PPM) converted to PNG."""
+        """``(file or JPEG, media type)`` of the full image: a format browsers show is sent as is; another
+        (HEIC, JPEG XL, RAW, TIFF…) as a JPEG preview of at most :data:`PREVIEW_SIDE`, made once per
+        content and cached with the thumbnails."""
         from PIL import Image, UnidentifiedImageError
 
         from lookalike.images import _formats
 
         path = self.file(entry)
-        try:
-            with Image.open(path, formats=_formats()) as img:
-                media = BROWSER_FORMATS.get(str(img.format))
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise ServeError(409, f"image {entry.id} cannot be read now: {exc}") from None
+        fmt = format_of(path)
+        media = None
+        if fmt is not None and fmt.browser:
+            try:
+                with Image.open(path, formats=_formats()) as img:
+                    media = BROWSER_FORMATS.get(str(img.format))
+            except (UnidentifiedImageError, OSError, ValueError) as exc:
+                raise ServeError(409, f"image {entry.id} cannot be read now: {exc}") from None
         if media is not None:
             return path, media
-        buf = io.BytesIO()
-        self.load(entry).save(buf, "PNG")
-        return buf.getvalue(), "image/png"
+        return self.thumbnail(entry, side=PREVIEW_SIDE)[0], "image/jpeg"
 
     # -- thumbnails ---------------------------------------------------------------------------------------
 
-    def thumb_path(self, entry: Entry) -> Path:
+    def thumb_path(self, entry: Entry, side: int | None = None) -> Path:
         key = content_key(entry)
-        return self._thumb_dir / key[:2] / f"{entry.id}-{key}-{self.thumb_side}.jpg"
+        return self._thumb_dir / key[:2] / f"{entry.id}-{key}-{side or self.thumb_side}.jpg"
 
-    def thumbnail(self, entry: Entry) -> tuple[bytes | Path, bool]:
+    def thumbnail(self, entry: Entry, side: int | None = None) -> tuple[bytes | Path, bool]:
         """``(cached file or fresh JPEG bytes, whether it came from the cache)``: ``entry`` shrunk to fit
-        :attr:`thumb_side` (never enlarged), made once per content and kept."""
+        ``side`` (default :attr:`thumb_side`; never enlarged), made once per content and kept."""
         self.file(entry)  # the checks come first, also for a cached thumbnail
-        target = self.thumb_path(entry)
+        side = side or self.thumb_side
+        target = self.thumb_path(entry, side)
         memory = self._thumb_memory
         if memory is None:
             if target.is_file():
@@ -242,18 +250,18 @@ class Collection:
                 if data is not None:
                     memory.move_to_end(target.name)
                     return data, True
-        data = self._make_thumbnail(entry)
+        data = self._make_thumbnail(entry, side)
         self._keep_thumbnail(target, data)
         return data, False
 
-    def _make_thumbnail(self, entry: Entry) -> bytes:
+    def _make_thumbnail(self, entry: Entry, side: int) -> bytes:
         from PIL import Image
 
-        side = self.thumb_side
         img = self.load(entry, draft=(side, side))
         img.thumbnail((side, side), Image.Resampling.LANCZOS)
         buf = io.BytesIO()
-        img.save(buf, "JPEG", quality=THUMB_QUALITY, optimize=True)
+        quality = PREVIEW_QUALITY if side == PREVIEW_SIDE else THUMB_QUALITY
+        img.save(buf, "JPEG", quality=quality, optimize=True)
         return buf.getvalue()
 
     def _keep_thumbnail(self, target: Path, data: bytes) -> None:

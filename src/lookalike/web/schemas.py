@@ -146,6 +146,15 @@ class InfoOut(BaseModel):
     version: str = Field(description="Changes whenever the index does.")
     images: int
     failed: int
+    skipped: list[str] = Field(
+        default_factory=list,
+        description="The files the last indexing run passed over, one line per kind: a format whose reader "
+        "is not installed (with the command that installs it), files of unknown type.",
+    )
+    formats: list[str] = Field(default_factory=list, description="The image formats this server reads.")
+    extensions: list[str] = Field(
+        default_factory=list, description="The file extensions of those formats (as an upload's name ends)."
+    )
     dim: int
     model: str | None
     cifar_stem: bool | None

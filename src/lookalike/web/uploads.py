@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lookalike.errors import ImageError
-from lookalike.images import _ORIENTATION_TAG, _READABLE, _SWAPS_SIDES, looks_like_text
+from lookalike.formats import RAW, format_of, missing_reader, readable_names, sniff
+from lookalike.images import _DRAFT_FORMATS, _ORIENTATION_TAG, _SWAPS_SIDES, looks_like_text
 from lookalike.units import format_bytes
 
 if TYPE_CHECKING:
@@ -272,15 +273,21 @@ def decode_upload(
 
     label = upload.label
     limit = pixel_limit(max_pixels)
+    if format_of(label) is RAW:
+        return _decode_raw(upload, limit, draft)
     try:
         with warnings.catch_warnings(), _pillow_check_off():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(upload.data), formats=_formats())
     except UnidentifiedImageError:
         head = upload.data[:512]
+        fmt = sniff(head) or format_of(label)
+        hint = missing_reader(fmt) if fmt is not None else None
+        if hint is not None:
+            raise UploadError(422, f"{label}: {hint}") from None
         what = "it looks like text" if looks_like_text(head) else f"it starts with bytes {head[:8].hex(' ')}"
         raise UploadError(
-            422, f"{label} is not an image lookalike can read ({what}); send a {_READABLE} file"
+            422, f"{label} is not an image lookalike can read ({what}); send a {readable_names()} file"
         ) from None
     except Exception as exc:  # Pillow reports damaged headers with many exception types
         raise _damaged(label, exc) from None
@@ -293,7 +300,7 @@ def decode_upload(
             "(a possible decompression bomb); send a smaller image",
         )
     try:
-        if draft is not None and img.format in ("JPEG", "MPO"):
+        if draft is not None and img.format in _DRAFT_FORMATS:
             img.draft("RGB", draft)
         with _pillow_limit_lock:
             pillow_limit = Image.MAX_IMAGE_PIXELS
@@ -312,6 +319,24 @@ def decode_upload(
         return _to_rgb(img, Path(label))
     except ImageError as exc:
         raise UploadError(422, str(exc)) from None
+
+
+def _decode_raw(upload: Upload, limit: int | None, draft: tuple[int, int] | None) -> Image.Image:
+    """A camera RAW upload, read as :func:`lookalike.raw.load_raw` reads a file."""
+    import tempfile
+
+    from lookalike.raw import load_raw
+
+    # LibRaw reads a path; the upload is already in memory and bounded by the request limit.
+    with tempfile.NamedTemporaryFile(suffix=Path(upload.label).suffix.lower()) as tmp:
+        tmp.write(upload.data)
+        tmp.flush()
+        try:
+            img = load_raw(Path(tmp.name), draft=draft, limit=limit, where="a smaller image")
+        except ImageError as exc:
+            raise UploadError(422, str(exc).replace(tmp.name, upload.label)) from None
+    upload.size = img.info["source_size"]
+    return img
 
 
 def _damaged(label: str, exc: Exception) -> UploadError:

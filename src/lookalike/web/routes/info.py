@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from lookalike.formats import FORMATS, missing_reader
+from lookalike.images import skipped_lines
 from lookalike.metrics import SEARCH_METRICS
 from lookalike.web.schemas import InfoOut, Preprocessing, StructureOut, UploadsOut
 from lookalike.web.state import State
@@ -25,6 +27,9 @@ def info(state: State) -> InfoOut:
         version=collection.snapshot().version,
         images=d["images"],
         failed=d["failed"],
+        skipped=skipped_lines((d.get("last_run") or {}).get("skipped")),
+        formats=[f.name for f in FORMATS if missing_reader(f) is None],
+        extensions=sorted(e for f in FORMATS if missing_reader(f) is None for e in f.extensions),
         dim=d["dim"],
         model=d.get("model"),
         cifar_stem=d.get("cifar_stem"),

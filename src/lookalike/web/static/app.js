@@ -194,8 +194,11 @@ function showQueryLoading() {
 
 function searchFile(file) {
   if (!file) return;
-  if (file.type && !file.type.startsWith("image/")) {
-    setStatus($("#search-status"), `${file.name} is not an image (${file.type}); choose a JPEG, PNG, WebP, BMP, TIFF or GIF file`, "error");
+  const ext = (file.name.match(/\.[^./]+$/) || [""])[0].toLowerCase();
+  const known = state.info && state.info.extensions.includes(ext);
+  if (file.type && !file.type.startsWith("image/") && !known) {
+    const names = state.info ? state.info.formats.join(", ") : "JPEG, PNG, WebP, HEIC, AVIF, TIFF or GIF";
+    setStatus($("#search-status"), `${file.name} is not an image (${file.type}); choose a file in one of these formats: ${names}`, "error");
     return;
   }
   if (state.info && file.size > state.info.uploads.max_bytes) {
@@ -207,6 +210,12 @@ function searchFile(file) {
   state.uploadUrl = URL.createObjectURL(file);
   const q = { upload: Date.now().toString(36), ...searchOptions() };
   go("search", q);
+}
+
+// An upload in a format this browser cannot show (HEIC, RAW, JPEG XL…): its name stands in for it.
+function noPreview(event) {
+  const img = event.target;
+  img.replaceWith(h("p", { class: "muted no-preview" }, "no preview in this browser"));
 }
 
 function renderResults(result) {
@@ -223,7 +232,7 @@ function renderResults(result) {
   const card = $("#query");
   card.hidden = false;
   card.replaceChildren(
-    h("div", { class: "query-image" }, src ? markTiny(h("img", { src, alt: `Query: ${name}` })) : ""),
+    h("div", { class: "query-image" }, src ? markTiny(h("img", { src, alt: `Query: ${name}`, onerror: noPreview })) : ""),
     h("div", { class: "query-text" },
       h("p", { class: "eyebrow" }, q.kind === "upload" ? "Your image" : "Indexed image"),
       h("p", { class: "query-name", title: name }, name),
@@ -467,6 +476,8 @@ function renderInfo(info) {
   const p = info.preprocessing;
   const rows = [
     ["Images", `${fmt.int(info.images)} searchable${info.failed ? `, ${fmt.int(info.failed)} could not be read` : ""}`],
+    ...(info.skipped.length ? [["Skipped", info.skipped.join("\n")]] : []),
+    ["Formats", info.formats.join(", ")],
     ["Folder", info.root],
     ["Index", info.location],
     ["Model", `${info.model}${info.cifar_stem ? " (CIFAR stem)" : ""}, ${info.dim}-d features, ${info.precision}`],
