@@ -106,3 +106,16 @@ def test_features_know_classes_and_flips_where_pixels_do_not() -> None:
     pixel_ncc = torch.stack([ncc(x[i], y[i]) for i in range(200)]).mean().item()
     assert feature_cos >= 0.95
     assert pixel_cos < 0.7 and pixel_ncc < 0.7  # about 0.56: a mirrored copy looks far apart in pixels
+
+
+def test_an_animation_is_compared_by_its_first_frame_and_the_result_says_so(tmp_path: Path) -> None:
+    red, blue = Image.new("RGB", (32, 32), (220, 20, 20)), Image.new("RGB", (32, 32), (20, 20, 220))
+    anim, still = tmp_path / "anim.gif", tmp_path / "still.png"
+    green = Image.new("RGB", (32, 32), (20, 220, 20))
+    red.save(anim, save_all=True, append_images=[blue, green], duration=100)
+    red.save(still)
+    result = compare(anim, still, space="pixels", weights="IMAGENET1K_V1")
+    assert result.notes == (f"{anim}: 3 frames, the first compared",)
+    assert result.to_dict()["notes"] == list(result.notes)
+    assert result.pixels is not None and result.pixels["cosine"] > 0.99  # red against red, not blue
+    assert compare(still, still, space="pixels", weights="IMAGENET1K_V1").notes == ()

@@ -43,12 +43,19 @@ class Comparison:
     input_size: int
     precision: str
     backend: str = "torch"
+    notes: tuple[str, ...] = ()  # what the scores do not say: an animation's first frame was compared
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as plain values, in their order but the scores last; ``input_size`` as C, H, W."""
         plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("pixels", "features")}
         side = self.input_size
-        return {**plain, "input_size": [3, side, side], "pixels": self.pixels, "features": self.features}
+        return {
+            **plain,
+            "input_size": [3, side, side],
+            "notes": list(self.notes),
+            "pixels": self.pixels,
+            "features": self.features,
+        }
 
 
 def scores(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
@@ -123,7 +130,21 @@ def compare(
         input_size=emb.info.crop_size,
         precision=emb.precision,
         backend=emb.backend,
+        notes=_notes(a, b),
     )
+
+
+def _notes(*items: object) -> tuple[str, ...]:
+    """``x.gif: 12 frames, the first compared`` for each animated or multi-page file among ``items``."""
+    from lookalike.images import frame_count
+
+    out = []
+    for item in items:
+        if isinstance(item, (str, os.PathLike)):
+            n = frame_count(item)
+            if n > 1:
+                out.append(f"{os.fspath(item)}: {n} frames, the first compared")
+    return tuple(out)
 
 
 def _is_image(x: object) -> bool:
@@ -179,4 +200,5 @@ def _compare_onnx(a: Any, b: Any, onnx_model: OnnxModel, space: Space) -> Compar
         input_size=int(d["crop_size"]),
         precision="float32",
         backend="onnx",
+        notes=_notes(a, b),
     )

@@ -228,6 +228,24 @@ class ImageScan:
     skipped: Skipped
 
 
+def frame_count(path: str | os.PathLike[str]) -> int:
+    """How many frames or pages an image file holds (an animated GIF, WebP or PNG, a multi-page TIFF);
+    lookalike reads the first. 1 for still images, camera RAW and files it cannot open (nothing decoded).
+
+    >>> frame_count("spinner.gif")  # doctest: +SKIP
+    12
+    """
+    file = Path(path)
+    if format_of(file) is RAW:
+        return 1
+    try:
+        with _open_file(file) as fp:
+            img = _identify(file, fp)
+            return int(getattr(img, "n_frames", 1)) if getattr(img, "is_animated", False) else 1
+    except (ImageError, OSError, ValueError, EOFError):
+        return 1
+
+
 def list_images(
     root: str | os.PathLike[str],
     *,

@@ -151,3 +151,32 @@ def test_uploaded_files_are_never_written_to_disk(
     assert r.status_code == 200, r.text
     after = {p for p in site.parent.parent.rglob("*") if "thumbs" not in p.parts}
     assert after == before and not list(spool.iterdir())
+
+
+@needs_shared
+def test_phone_and_camera_uploads_are_read_as_their_files_are(
+    client: TestClient, site: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("pillow_heif", reason="needs the heif extra")
+    pytest.importorskip("rawpy", reason="needs the raw extra")
+    import io
+
+    from PIL import Image
+
+    from format_files import dng, save
+
+    with Image.open(io.BytesIO(image_bytes(site, "cat/0000.jpg"))) as img:
+        cat = img.convert("RGB").resize((96, 96), Image.Resampling.BICUBIC)
+    heic = save(cat, tmp_path / "upload.heic", quality=90).read_bytes()
+    raw = dng(cat, tmp_path / "upload.dng").read_bytes()
+    for name, data, kind in (("IMG_0001.HEIC", heic, "image/heic"), ("shot.dng", raw, "")):
+        r = client.post("/api/search", files={"file": (name, data, kind or "application/octet-stream")})
+        assert r.status_code == 200, (name, r.text)
+        found = r.json()
+        assert found["query"]["width"] == 96 and found["query"]["height"] == 96, name
+        assert found["hits"][0]["path"] in ("cat/0000.jpg", "copies/cat-copy.jpg", "copies/cat-large.png"), (
+            name
+        )
+    cut = client.post("/api/search", files={"file": ("cut.heic", heic[: len(heic) // 2], "image/heic")})
+    assert cut.status_code == 422 and "upload 'cut.heic'" in one_line(cut)
+    assert Image.open(io.BytesIO(heic)).format == "HEIF"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from lookalike.cli.options import Hardware, JsonOpt, Network, grouped
@@ -77,6 +78,8 @@ def _print_comparison(result: Comparison, title: str) -> None:
         f"{BACKENDS.get(result.backend, result.backend)} · weights {result.weights}\n"
         "↑ higher is more alike · ↓ lower is more alike[/]"
     )
+    for note in result.notes:
+        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
 
 
 def _parse_input(text: str) -> tuple[int, int, int]:

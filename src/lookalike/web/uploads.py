@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from lookalike.errors import ImageError
 from lookalike.formats import RAW, format_of, missing_reader, readable_names, sniff
-from lookalike.images import _DRAFT_FORMATS, _ORIENTATION_TAG, _SWAPS_SIDES, looks_like_text
+from lookalike.images import _DRAFT_FORMATS, _ORIENTATION_TAG, _SWAPS_SIDES, MAX_PIXELS_ENV, looks_like_text
 from lookalike.units import format_bytes
 
 if TYPE_CHECKING:
@@ -273,7 +273,7 @@ def decode_upload(
 
     label = upload.label
     limit = pixel_limit(max_pixels)
-    if format_of(label) is RAW:
+    if format_of(upload.filename) is RAW:
         return _decode_raw(upload, limit, draft)
     try:
         with warnings.catch_warnings(), _pillow_check_off():
@@ -281,7 +281,7 @@ def decode_upload(
             img = Image.open(io.BytesIO(upload.data), formats=_formats())
     except UnidentifiedImageError:
         head = upload.data[:512]
-        fmt = sniff(head) or format_of(label)
+        fmt = sniff(head) or format_of(upload.filename)
         hint = missing_reader(fmt) if fmt is not None else None
         if hint is not None:
             raise UploadError(422, f"{label}: {hint}") from None
@@ -328,11 +328,11 @@ def _decode_raw(upload: Upload, limit: int | None, draft: tuple[int, int] | None
     from lookalike.raw import load_raw
 
     # LibRaw reads a path; the upload is already in memory and bounded by the request limit.
-    with tempfile.NamedTemporaryFile(suffix=Path(upload.label).suffix.lower()) as tmp:
+    with tempfile.NamedTemporaryFile(suffix=Path(upload.filename).suffix.lower()) as tmp:
         tmp.write(upload.data)
         tmp.flush()
         try:
-            img = load_raw(Path(tmp.name), draft=draft, limit=limit, where="a smaller image")
+            img = load_raw(Path(tmp.name), draft=draft, limit=limit, where=MAX_PIXELS_ENV)
         except ImageError as exc:
             raise UploadError(422, str(exc).replace(tmp.name, upload.label)) from None
     upload.size = img.info["source_size"]
