@@ -147,3 +147,15 @@ def test_animations_give_their_first_frame_and_say_how_many(tmp_path: Path) -> N
     still = tmp_path / "still.png"
     frames[0].save(still)
     assert load_image(still).info["frames"] == 1
+
+
+def test_a_phones_mpo_jpeg_is_one_picture_not_an_animation(tmp_path: Path) -> None:
+    from lookalike.images import frame_count
+
+    primary, gain_map = Image.new("RGB", (32, 32), (200, 0, 0)), Image.new("RGB", (32, 32), (0, 0, 200))
+    path = tmp_path / "IMG_0001.jpg"
+    primary.save(path, "MPO", save_all=True, append_images=[gain_map])
+    img = load_image(path)
+    assert img.info["frames"] == 1 and frame_count(path) == 1
+    r, _, b = img.getpixel((16, 16))  # type: ignore[misc]
+    assert r > 150 and b < 60  # the primary picture

@@ -123,7 +123,7 @@ def load_image(
             # smaller limit once lookalike's own check has let the image through.
             with _pillow_check_off(pillow_limit is not None and width * height > pillow_limit):
                 # counted before decoding: counting seeks through the frames and back to the first
-                frames = int(getattr(img, "n_frames", 1)) if getattr(img, "is_animated", False) else 1
+                frames = _frames(img)
                 img.load()
         except Exception as exc:  # Pillow reports damaged data with many exception types
             raise _decode_error(file, exc) from None
@@ -241,9 +241,17 @@ def frame_count(path: str | os.PathLike[str]) -> int:
     try:
         with _open_file(file) as fp:
             img = _identify(file, fp)
-            return int(getattr(img, "n_frames", 1)) if getattr(img, "is_animated", False) else 1
+            return _frames(img)
     except (ImageError, OSError, ValueError, EOFError):
         return 1
+
+
+def _frames(img: Image.Image) -> int:
+    """The frames or pages of an opened image; 1 for a phone's MPO JPEG, whose second picture is a depth or
+    gain map (or the other eye of a stereo pair), not a frame."""
+    if img.format == "MPO" or not getattr(img, "is_animated", False):
+        return 1
+    return int(getattr(img, "n_frames", 1))
 
 
 def list_images(
