@@ -119,3 +119,17 @@ def test_an_animation_is_compared_by_its_first_frame_and_the_result_says_so(tmp_
     assert result.to_dict()["notes"] == list(result.notes)
     assert result.pixels is not None and result.pixels["cosine"] > 0.99  # red against red, not blue
     assert compare(still, still, space="pixels", weights="IMAGENET1K_V1").notes == ()
+
+
+@needs_shared
+def test_the_first_comparison_scores_as_the_cached_ones_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh cache exports the model on the first comparison; that run takes the path the cached ones take
+    (NumPy preprocessing, ONNX Runtime), so its scores are the next runs' to the last digit."""
+    monkeypatch.setenv("LOOKALIKE_CACHE", str(tmp_path / "cache"))
+    a, b = picture(tmp_path, "a.png", 7), picture(tmp_path, "b.png", 8)
+    first = compare(a, b, weights=WEIGHTS, device="cpu")
+    second = compare(a, b, weights=WEIGHTS, device="cpu")
+    assert (first.backend, first.precision) == (second.backend, second.precision) == ("onnx", "float32")
+    assert first.features == second.features and first.pixels == second.pixels
