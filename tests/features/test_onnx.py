@@ -245,3 +245,15 @@ def test_find_cached_by_fingerprint_model_and_size(tmp_path: Path) -> None:
     assert bigger is not None and bigger.crop_size == 48
     assert find_cached(fingerprint, size=64) is None and find_cached(fingerprint, model="resnet34") is None
     assert find_cached("sha256:" + "0" * 64) is None
+
+
+def test_weights_that_cannot_load_fail_before_any_export_is_announced(tmp_path: Path) -> None:
+    """Offline, ImageNet weights cannot download: the one line is that error, not "exporting … once" first."""
+    notices: list[str] = []
+
+    def offline() -> torch.nn.Module:
+        raise LookalikeError("could not download the weights; offline, pass a local weights file")
+
+    with pytest.raises(LookalikeError, match="could not download"):
+        ensure_model(tmp_path / "m.onnx", {"model": "resnet18"}, offline, notice=notices.append)
+    assert notices == [] and not (tmp_path / "m.onnx").exists()

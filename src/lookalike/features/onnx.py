@@ -250,8 +250,9 @@ def ensure_model(
             why = f"{target} was made for other weights or preprocessing; exporting the model again"
         except ModelFileError as exc:
             why = f"{exc}; exporting it again"
+    net = make_net()  # the weights first: a download that fails offline says so before any "exporting"
     notice(f"{why} ({target})" if why.startswith("exporting") else why)
-    data = export_bytes(make_net(), description)
+    data = export_bytes(net, description)
     try:
         write_atomic(target, data)
     except OSError as exc:  # a read-only index or cache: run it from memory this time
