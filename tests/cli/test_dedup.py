@@ -170,3 +170,20 @@ def test_heic_avif_and_jpeg_xl_copies_are_re_encodes_of_the_png_it_keeps(
         for i in range(3)
     ]
     assert {Path(g["keeper"]).name for g in found["groups"]} == {f"{i}-original.png" for i in range(3)}
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_the_table_shows_every_name_whole_at_any_width(tmp_path: Path, invoke: Invoke, columns: int) -> None:
+    folder = tmp_path / "holidays-2026" / "day-one"
+    folder.mkdir(parents=True)
+    keeper = folder / "IMG_20260714_101530_original.png"
+    copy = folder / "IMG_20260714_101530_edited [1].jpg"
+    pattern(7).save(keeper)
+    pattern(7).save(copy, quality=90)
+    code, out = invoke("dedup", tmp_path, env={"COLUMNS": str(columns)})
+    assert code == 0, out
+    assert "…" not in out and all(len(line) <= columns for line in out.splitlines()), out
+    cells = "".join(line.split("│")[2].strip() for line in out.splitlines() if line.count("│") >= 5)
+    # the File column's wrapped lines joined: both paths, whole (in the keeper's order)
+    assert cells in (f"{keeper}{copy}", f"{copy}{keeper}"), out
+    assert ("SSIM" in out) == (columns >= 110)  # narrow: names and relations first, the scores in --json

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from lookalike.cli.options import (
@@ -322,6 +323,13 @@ def _print_result(
     print_skipped(result.skipped.lines())
 
 
+def _scores(m: Any) -> tuple[str, str, str]:
+    """A member's NCC, RMSE and SSIM cells (empty for the keeper, the one the others were checked against)."""
+    return ("", "", "") if m.keeper else (f"{m.ncc:.3f}", f"{m.rmse:.3f}", f"{m.ssim:.3f}")
+
+
+#: Terminals at least this wide get the fine check's scores (NCC, RMSE, SSIM) as columns of the table.
+WIDE = 110
 #: Groups shown in the table; the rest are counted (``--json`` lists them all).
 TABLE_GROUPS = 200
 
@@ -331,23 +339,31 @@ def _print_groups(result: DedupResult) -> None:
     :data:`TABLE_GROUPS` (the largest), and how many more there are."""
     table = Table(title_justify="left", show_edge=False, pad_edge=False)
     numbers = ("Group", "Pixels", "Size", "NCC", "RMSE", "SSIM")
-    for col in ("Group", "", "File", "Pixels", "Size", "Relation to keeper", "NCC", "RMSE", "SSIM"):
-        table.add_column(col, justify="right" if col in numbers else "left")
-    for n, group in enumerate(result.groups[:TABLE_GROUPS], 1):
+    shown_groups = result.groups[:TABLE_GROUPS]
+    longest = max((len(shown(m.path)) for g in shown_groups for m in g.members), default=4)
+    scores = console.width >= WIDE  # narrower: the names and relations first, the scores in --json
+    columns = ("Group", "", "File", "Pixels", "Size", "Relation to keeper")
+    for col in columns + (("NCC", "RMSE", "SSIM") if scores else ()):
+        if col == "File":  # the names are what a user reads before --move-to: whole, wrapped if need be
+            table.add_column(col, overflow="fold", min_width=min(longest, max(20, console.width // 4)))
+        elif col == "Relation to keeper":
+            table.add_column(col, overflow="fold")
+        else:
+            table.add_column(col, justify="right" if col in numbers else "left", no_wrap=True)
+    for n, group in enumerate(shown_groups, 1):
         if n > 1:
             table.add_section()
         for m in group.members:
             mark = "[bold green]keep[/]" if not m.reference else "[bold blue]ref[/]"
+            name = escape(shown(m.path))
             table.add_row(
                 str(n) if m.keeper else "",
                 mark if m.keeper else "[dim]dup[/]",
-                f"[bold]{shown(m.path)}[/]" if m.keeper else shown(m.path),
+                f"[bold]{name}[/]" if m.keeper else name,
                 f"{m.width}×{m.height}",
                 format_bytes(m.bytes),
                 f"[dim]{group.kept_because}[/]" if m.keeper else m.kind,
-                "" if m.keeper else f"{m.ncc:.3f}",
-                "" if m.keeper else f"{m.rmse:.3f}",
-                "" if m.keeper else f"{m.ssim:.3f}",
+                *(_scores(m) if scores else ()),
             )
     console.print(table, highlight=False)
     if len(result.groups) > TABLE_GROUPS:
