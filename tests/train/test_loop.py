@@ -115,3 +115,18 @@ def test_training_precision_is_bf16_where_inference_would_take_float16() -> None
     assert training_precision("float16", "cuda") == "float16"  # on request
     assert training_precision("float32", "cpu") == "float32"
     assert training_precision("auto", "cpu") == ("bfloat16" if cpu_has_native_bf16() else "float32")
+
+
+def test_a_float32_run_is_scored_again_in_float32_and_agrees(tree: Path, tmp_path: Path) -> None:
+    """The seed recipe validates in float32; evaluate-model's auto precision picks that, not the CPU's
+    bfloat16, so the two accuracies are one number."""
+    from lookalike.train import evaluate_checkpoint
+
+    config = TrainConfig(data=str(tree), limit=40, val_split=0.25, runs_dir=str(tmp_path), name="seed")
+    result = train(config, get_recipe("seed", epochs=1, batch_size=16))
+    assert result.precision == "float32" and result.checkpoint is not None
+    scored = evaluate_checkpoint(result.checkpoint, str(tree), split="val", device="cpu")
+    assert scored.precision == "float32" and scored.images == 10
+    assert scored.accuracy == pytest.approx(result.val_acc)
+    other = evaluate_checkpoint(result.checkpoint, str(tree), split="val", device="cpu", precision="bfloat16")
+    assert other.precision == "bfloat16"  # asked for explicitly, still honoured

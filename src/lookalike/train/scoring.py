@@ -132,7 +132,9 @@ def evaluate_checkpoint(
     Folder class names are matched to the checkpoint's classes by name. ``split="val"``/``"train"`` redo
     the run's own fixed-seed split (and ``limit``) on the same data, so the held-out images of a
     ``lookalike train`` run can be scored again. ``tta`` defaults to the recipe's. Images are preprocessed
-    as the checkpoint's metadata says (size, mean, std).
+    as the checkpoint's metadata says (size, mean, std). ``precision="auto"`` scores a ``lookalike train``
+    checkpoint in the precision its run validated in (so both report the same accuracy), other weights in
+    the device's default.
     """
     import torch
     from torch import nn
@@ -142,7 +144,8 @@ def evaluate_checkpoint(
     rep = reporter or Reporter()
     path, info = _classifier_info(checkpoint)
     dev = torch.device(device or default_device())
-    prec = resolve_precision(precision, str(dev))  # type: ignore[arg-type]
+    prec = _validated_precision(info, dev) if precision == "auto" else None
+    prec = prec or resolve_precision(precision, str(dev))  # type: ignore[arg-type]
     amp = None if prec == "float32" else (torch.bfloat16 if prec == "bfloat16" else torch.float16)
     cifar = os.fspath(data).strip().lower() == "cifar10"
     loaded = load_data(
@@ -254,6 +257,16 @@ def _targets(chosen: ImageSet, path: Path, info: ModelInfo) -> tuple[tuple[str, 
         )
     mapping = torch.tensor([index[c] for c in chosen.classes], dtype=torch.int64)
     return names, mapping[chosen.labels]
+
+
+def _validated_precision(info: ModelInfo, dev: torch.device) -> str | None:
+    """The precision a ``lookalike train`` checkpoint was validated in, when ``dev`` runs it (float16 only
+    on CUDA): scored again in it, a run's validation accuracy comes back to the digit. ``None`` for other
+    weights."""
+    saved = info.extra.get("precision")
+    if saved in ("float32", "bfloat16") or (saved == "float16" and dev.type == "cuda"):
+        return str(saved)
+    return None
 
 
 def _classifier(path: Path, info: ModelInfo, dev: torch.device) -> tuple[nn.Module, bool, dict[str, Any]]:
