@@ -154,3 +154,29 @@ def test_samples_writes_photos_and_edited_copies(tmp_path: Path, invoke: Invoke)
     cat = Image.open(tmp_path / "s" / "chelsea.png")
     flipped = Image.open(tmp_path / "s" / "chelsea-flipped.png")
     assert cat.transpose(Image.Transpose.FLIP_LEFT_RIGHT).tobytes() == flipped.tobytes()
+
+
+def test_samples_builds_the_tour_folder_with_cifar_images_and_broken_files(
+    tmp_path: Path, invoke: Invoke
+) -> None:
+    from lookalike.errors import ImageError
+    from lookalike.images import load_image, scan_images
+
+    cifar = tmp_path / "cifar"
+    for name in ("cat", "dog"):
+        (cifar / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (32, 32), (40 * i, 80, 120)).save(cifar / name / f"{i:04d}.jpg")
+    code, out = invoke(
+        "samples", tmp_path / "photos", "--cifar", cifar, "--per-class", "2", "--broken", "--json"
+    )
+    assert code == 0, out
+    written = {Path(p).relative_to(tmp_path / "photos").as_posix() for p in json.loads(out)}
+    assert {"cat/0000.jpg", "cat/0001.jpg", "dog/0000.jpg", "dog/0001.jpg"} <= written
+    assert "cat/0002.jpg" not in written and {"chelsea.png", "empty.jpg", "cut off.png"} <= written
+    assert len(scan_images(tmp_path / "photos").paths) == len(written) == 10 + 4 + 2
+    for broken, words in (("empty.jpg", "empty"), ("cut off.png", "truncated")):
+        with pytest.raises(ImageError, match=words):
+            load_image(tmp_path / "photos" / broken)
+    code, out = invoke("samples", tmp_path / "again", "--cifar", tmp_path / "nowhere")
+    assert code == 1 and "holds no class folders" in out

@@ -260,7 +260,18 @@ def export_model(out: OnnxOut, network: Network = Network(), as_json: JsonOpt = 
 SamplesFolder = Annotated[Path, typer.Argument(help="Where to write the sample images.")]
 
 
-def samples(folder: SamplesFolder = Path("samples"), as_json: JsonOpt = False) -> None:
+def samples(
+    folder: SamplesFolder = Path("samples"),
+    cifar: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also copy CIFAR-10 images from this folder of class folders into FOLDER/<class>/."
+        ),
+    ] = None,
+    per_class: Annotated[int, typer.Option(min=1, help="CIFAR-10 images of each class to copy.")] = 100,
+    broken: Annotated[bool, typer.Option(help="Also write an empty file and a truncated one.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Write scikit-image's sample photos and edited copies (flipped, shifted, recoloured) to FOLDER.
 
     Works offline; handy for trying every command. Needs scikit-image (pip install 'lookalike[samples]').
@@ -270,13 +281,16 @@ def samples(folder: SamplesFolder = Path("samples"), as_json: JsonOpt = False) -
         lookalike samples samples/
 
         lookalike compare samples/chelsea.png samples/coffee.png -w models/resnet18-cifar10.pt
+
+        lookalike samples photos/ --cifar ../shared/datasets/cifar10/train --broken   # the README's tour
     """
     from lookalike.samples import write_samples
 
-    written = write_samples(folder)
+    written = write_samples(folder, cifar=cifar, per_class=per_class, broken=broken)
     if as_json:
         print_json([str(p) for p in written])
         return
-    for p in written:
-        print_line(str(p))
+    if cifar is None:
+        for p in written:
+            print_line(str(p))
     err.print(f"{len(written)} images in {folder}/", highlight=False)
