@@ -195,3 +195,30 @@ def test_random_weights_only_when_asked() -> None:
     state, info = load_weights("none", arch="resnet50")
     assert state is None and info.source == "random" and info.embed_dim == 2048
     assert load_weights(None)[1].arch == "resnet18"
+
+
+def test_a_model_card_beside_a_plain_state_dict_gives_its_preprocessing(tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "resnet18-cifar10.pt"
+    torch.save(create_model("resnet18", num_classes=10, cifar_stem=True).state_dict(), path)
+    _, guessed = load_weights(path)
+    assert guessed.mean == CIFAR10_MEAN  # no card: the original CIFAR-10 release's statistics
+    card = {"mean": [0.4913, 0.4821, 0.4465], "std": [0.2452, 0.2428, 0.2606], "classes": list("abcdefghij")}
+    path.with_suffix(".json").write_text(json.dumps(card))
+    _, info = load_weights(path)
+    assert info.mean == (0.4913, 0.4821, 0.4465) and info.std == (0.2452, 0.2428, 0.2606)
+    assert info.classes == tuple("abcdefghij") and info.crop_size == 32
+    assert info.fingerprint.startswith(guessed.fingerprint + "+card:")  # other vectors: never mixed
+    for bad, words in (
+        ({"std": [0.2, 0.0, 0.2]}, "all positive"),
+        ({"classes": ["cat"]}, "1 names for 10 outputs"),
+        ({"colour": "blue"}, "keys must be among"),
+    ):
+        path.with_suffix(".json").write_text(json.dumps(bad))
+        with pytest.raises(WeightsError, match=words) as err:
+            load_weights(path)
+        assert "\n" not in str(err.value) and "resnet18-cifar10.json: not a model card" in str(err.value)
+    path.with_suffix(".json").write_text("{not json")
+    with pytest.raises(WeightsError, match="not a model card"):
+        load_weights(path)

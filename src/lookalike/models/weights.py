@@ -218,11 +218,62 @@ def _load_file(path: Path) -> tuple[dict[str, torch.Tensor], ModelInfo]:
     arch, cifar_stem, num_classes = infer_architecture(state, where=str(path))
     source = f"file:{path}"
     if cifar_stem:
-        return state, _cifar_info(arch, num_classes, source, fingerprint)
-    info = replace(_imagenet_info(arch), num_classes=num_classes, source=source, fingerprint=fingerprint)
-    if num_classes != 1000:
-        info = replace(info, classes=None)
-    return state, info
+        info = _cifar_info(arch, num_classes, source, fingerprint)
+    else:
+        info = replace(_imagenet_info(arch), num_classes=num_classes, source=source, fingerprint=fingerprint)
+        if num_classes != 1000:
+            info = replace(info, classes=None)
+    return state, _with_card(info, path)
+
+
+#: What a model card beside a plain state dict (``weights.json`` for ``weights.pt``) may set.
+CARD_KEYS = ("mean", "std", "crop_size", "resize_size", "interpolation", "classes")
+
+
+def _with_card(info: ModelInfo, path: Path) -> ModelInfo:
+    """``info`` with what the model card beside ``path`` says (its preprocessing, its classes), if there is
+    one: a plain state dict carries no metadata, and guessed statistics are only close. The card's bytes
+    join the fingerprint, so vectors made with another card are never mixed with these."""
+    import hashlib
+    import json
+
+    card = path.with_suffix(".json")
+    if not card.is_file():
+        return info
+    try:
+        raw = card.read_bytes()
+        data = json.loads(raw)
+        if not isinstance(data, dict) or not set(data) <= set(CARD_KEYS):
+            raise ValueError(f"keys must be among {', '.join(CARD_KEYS)}")
+        changes: dict[str, Any] = {}
+        for key in ("mean", "std"):
+            if key in data:
+                values = tuple(float(v) for v in data[key])
+                if len(values) != 3 or (key == "std" and min(values) <= 0):
+                    raise ValueError(
+                        f"{key} must be 3 numbers (RGB){', all positive' if key == 'std' else ''}"
+                    )
+                changes[key] = values
+        for key in ("crop_size", "resize_size"):
+            if key in data:
+                if int(data[key]) < 1:
+                    raise ValueError(f"{key} must be a positive number of pixels")
+                changes[key] = int(data[key])
+        if "interpolation" in data:
+            if data["interpolation"] not in ("bilinear", "bicubic", "nearest"):
+                raise ValueError("interpolation must be bilinear, bicubic or nearest")
+            changes["interpolation"] = str(data["interpolation"])
+        if "classes" in data:
+            classes = tuple(str(c) for c in data["classes"])
+            if len(classes) != info.num_classes:
+                raise ValueError(f"classes lists {len(classes)} names for {info.num_classes} outputs")
+            changes["classes"] = classes
+    except (OSError, ValueError, TypeError) as exc:
+        raise WeightsError(
+            f"{card}: not a model card lookalike can read ({exc}); fix it or move it away from {path.name}"
+        ) from None
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    return replace(info, **changes, fingerprint=f"{info.fingerprint}+card:{digest}")
 
 
 def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, info: ModelInfo, **extra: Any) -> Path:
