@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from lookalike.errors import LookalikeError
@@ -102,7 +103,8 @@ def compare(
             raise LookalikeError("an exported model compares image files or PIL images, not tensors")
         return _compare_onnx(a, b, embedder, space)
     if embedder is None and (cached := _cached_model(a, b, weights, model, size, device, precision, backend)):
-        return _compare_onnx(a, b, cached, space)
+        # the weights as given here: the cached export was made elsewhere, perhaps from another path
+        return _compare_onnx(a, b, cached, space, weights=f"file:{Path(str(weights)).expanduser()}")
     import torch
 
     from lookalike.features.devices import queries_in_float32
@@ -116,7 +118,7 @@ def compare(
     if embedder is None and emb.backend == "onnx" and space != "pixels" and _is_image(a) and _is_image(b):
         # the path every later comparison takes once the export is cached (NumPy preprocessing, ONNX
         # Runtime): the first run's scores are the same as the next ones'
-        return _compare_onnx(a, b, emb.onnx_model, space)
+        return _compare_onnx(a, b, emb.onnx_model, space, weights=emb.info.source)
     x = torch.stack([emb.preprocess(a), emb.preprocess(b)])
     pixels = scores(x[0], x[1]) if space in ("pixels", "both") else None
     features = None
@@ -182,8 +184,11 @@ def _cached_model(
     return find_cached(file_fingerprint(path), model=model, size=size)
 
 
-def _compare_onnx(a: Any, b: Any, onnx_model: OnnxModel, space: Space) -> Comparison:
-    """:func:`compare` with Pillow, NumPy and ONNX Runtime only."""
+def _compare_onnx(
+    a: Any, b: Any, onnx_model: OnnxModel, space: Space, *, weights: str | None = None
+) -> Comparison:
+    """:func:`compare` with Pillow, NumPy and ONNX Runtime only; ``weights`` names them (default: as the
+    export's description does)."""
     import numpy as np
 
     x = np.stack([onnx_model.preprocess(a), onnx_model.preprocess(b)])
@@ -200,7 +205,7 @@ def _compare_onnx(a: Any, b: Any, onnx_model: OnnxModel, space: Space) -> Compar
         features=features,
         model=str(d["model"]),
         cifar_stem=bool(d["cifar_stem"]),
-        weights=str(d.get("weights")),
+        weights=weights or str(d.get("weights")),
         input_size=int(d["crop_size"]),
         precision="float32",
         backend="onnx",

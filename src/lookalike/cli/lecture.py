@@ -11,7 +11,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from lookalike.cli.options import Hardware, JsonOpt, Network, grouped
-from lookalike.cli.render import BACKENDS, console, err, fmt, model_status, print_json, print_line, shown
+from lookalike.cli.render import (
+    BACKENDS,
+    console,
+    err,
+    fmt,
+    model_status,
+    print_json,
+    print_line,
+    shown,
+)
 from lookalike.errors import LookalikeError
 from lookalike.units import format_bytes
 
