@@ -510,6 +510,15 @@ def _orientation(img: Image.Image) -> int:
     return value if 1 <= value <= 8 else 1
 
 
+def needs_colour_conversion(img: Image.Image) -> bool:
+    """Whether :func:`load_image` converts ``img``'s colours (an embedded ICC profile other than sRGB):
+    a decoder that skips that step (a JPEG decoded on the GPU) must leave such files to it."""
+    icc = img.info.get("icc_profile")
+    if not icc or img.mode not in ("RGB", "RGBA", "CMYK"):
+        return False
+    return _srgb_transform(bytes(icc), img.mode) is not None
+
+
 def _icc_to_srgb(img: Image.Image) -> Image.Image:
     """RGB, RGBA or CMYK pixels with an embedded ICC profile other than sRGB (Display P3 from phones,
     Adobe RGB from cameras, a print CMYK) converted to sRGB through it; others, and images whose profile

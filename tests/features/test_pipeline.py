@@ -81,7 +81,11 @@ def test_device_jpeg_takes_only_ordinary_jpegs(tmp_path: Path) -> None:
     Image.open(big).save(rotated, quality=98, exif=exif)
     cmyk = tmp_path / "cmyk.jpg"
     Image.open(big).convert("CMYK").save(cmyk, quality=98)
-    for path in (small, png, cut, rotated, cmyk, tmp_path / "missing.jpg"):
+    from format_files import p3_profile
+
+    display_p3 = tmp_path / "p3.jpg"  # its colours are converted to sRGB by Pillow, not on the GPU
+    Image.open(big).save(display_p3, quality=98, icc_profile=p3_profile())
+    for path in (small, png, cut, rotated, cmyk, display_p3, tmp_path / "missing.jpg"):
         assert pipeline._device_jpeg(path) is None, path.name
 
 

@@ -65,13 +65,14 @@ def _device_jpeg(path: str | os.PathLike[str]) -> torch.Tensor | None:
     """The bytes of an ordinary JPEG file, for decoding on the device; ``None`` for anything else.
 
     Ordinary: large enough to be worth it, complete (ends with the EOI marker), RGB or grey, upright (EXIF
-    orientation 1) and within the pixel limit. Everything else, bad files included, goes to Pillow via
+    orientation 1), in sRGB (no other ICC profile: a phone's Display P3 photo is converted by Pillow) and
+    within the pixel limit. Everything else, bad files included, goes to Pillow via
     :func:`load_image`, which applies every rule and words every error.
     """
     import torch
     from PIL import Image
 
-    from lookalike.images import _pixel_limit
+    from lookalike.images import _pixel_limit, needs_colour_conversion
 
     try:
         data = Path(path).read_bytes()
@@ -86,7 +87,7 @@ def _device_jpeg(path: str | os.PathLike[str]) -> torch.Tensor | None:
             width, height = img.size
             if img.mode not in ("RGB", "L") or (limit is not None and width * height > limit):
                 return None
-            if img.getexif().get(0x0112, 1) != 1:
+            if img.getexif().get(0x0112, 1) != 1 or needs_colour_conversion(img):
                 return None
     except Exception:  # unreadable or damaged: load_image says why
         return None
