@@ -12,8 +12,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-README = Path(__file__).parents[1] / "README.md"
-SHARED = Path(__file__).parents[2] / "shared"
+from shared_data import SHARED
+
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 @dataclass(frozen=True)
