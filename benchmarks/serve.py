@@ -46,6 +46,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # web_support: lookalike serve as the web tests start it
+from web_support import AUTH  # noqa: E402  (the token the server is started with)
+
 SHARED = ROOT.parent / "shared"
 CIFAR = SHARED / "datasets" / "cifar10" / "train"
 WEIGHTS = SHARED / "models" / "resnet18-cifar10.pt"
@@ -82,7 +84,7 @@ def server(index: Path) -> Iterator[str]:
 
     with serve(index, timeout=300) as url:
         deadline = time.monotonic() + 300
-        while not uploads_ready(httpx.get(url + "api/info", timeout=10).json()):
+        while not uploads_ready(httpx.get(url + "api/info", headers=AUTH, timeout=10).json()):
             if time.monotonic() > deadline:
                 raise SystemExit("lookalike serve did not load its model within 5 minutes")
             time.sleep(0.2)
@@ -140,7 +142,7 @@ def main() -> None:
         "python": platform.python_version(),
     }
     rng = np.random.default_rng(0)
-    with server(args.index) as url, httpx.Client(base_url=url, timeout=60) as c:
+    with server(args.index) as url, httpx.Client(base_url=url, timeout=60, headers=AUTH) as c:
         info = c.get("/api/info").json()
         results["index"] = {k: info[k] for k in ("images", "model", "weights", "dim")}
         results["index"]["structure"] = info["search"]["factory"] if info["search"] else None
@@ -205,7 +207,7 @@ def main() -> None:
             async def worker(n: int) -> None:
                 nonlocal errors
                 local = np.random.default_rng(100 + n)
-                async with httpx.AsyncClient(base_url=url, timeout=60) as ac:
+                async with httpx.AsyncClient(base_url=url, timeout=60, headers=AUTH) as ac:
                     end = time.monotonic() + seconds
                     while time.monotonic() < end:
                         start = time.perf_counter()

@@ -99,14 +99,22 @@ def make_collection(base: Path, *, phone: bool = False) -> Path:
     return report.location
 
 
+#: The token the tests start ``lookalike serve`` with, and the header that carries it.
+TOKEN = "tests-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
 @contextmanager
 def serve(location: Path, *extra: str, timeout: float = 90.0) -> Iterator[str]:
-    """``lookalike serve --index LOCATION --port 0`` in a subprocess; yields its URL once it answers, and
-    stops it with Ctrl+C (SIGINT) afterwards."""
+    """``lookalike serve --index LOCATION --port 0 --token TOKEN`` in a subprocess (``--no-token`` or
+    another ``--token`` in ``extra`` instead); yields its address without the token once it answers, and
+    stops it with Ctrl+C (SIGINT) afterwards. Requests carry :data:`AUTH`."""
     import httpx
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "lookalike", "serve", "--index", str(location), "--port", "0", *extra]
+    env.pop("LOOKALIKE_TOKEN", None)
+    own = [] if {"--token", "--no-token"} & set(extra) else ["--token", TOKEN]
+    cmd = [sys.executable, "-m", "lookalike", "serve", "--index", str(location), "--port", "0", *own, *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     lines: list[str] = []
     found: list[str] = []
@@ -131,7 +139,7 @@ def serve(location: Path, *extra: str, timeout: float = 90.0) -> Iterator[str]:
         url = found[0]
         while True:  # the socket is bound before uvicorn starts answering
             try:
-                if httpx.get(url + "api/info", timeout=5).status_code == 200:
+                if httpx.get(url + "api/info", headers=AUTH, timeout=5).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

@@ -61,7 +61,7 @@ def test_readers_answer_while_a_writer_adds_images(tmp_path: Path) -> None:
     """`serve` (a real server on 127.0.0.1) and an open :class:`Index` keep answering from the last committed
     state while `index` adds 300 images, and see each new state without being restarted."""
     httpx = pytest.importorskip("httpx")
-    from web_support import serve
+    from web_support import AUTH, serve
 
     folder = photos(tmp_path / "photos", 100)
     location = folder / ".lookalike"
@@ -70,7 +70,7 @@ def test_readers_answer_while_a_writer_adds_images(tmp_path: Path) -> None:
     reader = Index.open(location)
     probe = vectors(location)["0005.png"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests")])}
-    with serve(location) as url, httpx.Client(base_url=url, timeout=30) as http:
+    with serve(location) as url, httpx.Client(base_url=url, timeout=30, headers=AUTH) as http:
         writer = subprocess.Popen(
             [sys.executable, "-c", WRITER, str(folder), str(location), "100", "160", "300"],
             env=env,

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from web_support import make_collection, needs_shared, serve
+from web_support import AUTH, TOKEN, make_collection, needs_shared, serve
 
 pytest.importorskip("fastapi", reason="needs the web extra: pip install 'lookalike[web]'")
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
@@ -72,9 +72,13 @@ def test_upload_click_through_compare_and_duplicates_in_chromium(
             page.on("pageerror", lambda e: problems.append(str(e)))
             refused: list[tuple[int, str]] = []
             page.on("response", lambda r: refused.append((r.status, r.url)) if r.status >= 400 else None)
-            link = httpx.get(url + "api/images", params={"q": "link-out"}).json()["images"][0]["id"]
+            assert httpx.get(url + "api/info").status_code == 401  # no token, no answer
+            link = httpx.get(url + "api/images", params={"q": "link-out"}, headers=AUTH).json()["images"][0][
+                "id"
+            ]
 
-            page.goto(url)
+            page.goto(url + f"?token={TOKEN}")  # as printed: the page keeps the token in a cookie
+            expect(page).to_have_url(url)  # and takes it out of the address bar
             expect(page.locator("#summary")).to_contain_text("86 images")
             expect(page.locator("#gallery .tile")).to_have_count(24)
             page.wait_for_function(ALL_LOADED.replace("#results", "#gallery"))
@@ -194,8 +198,8 @@ def _phone_photo(page: Any, url: str) -> None:
     expect(heic).to_have_count(1)
     heic.scroll_into_view_if_needed()
     page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=heic.element_handle())
-    found = httpx.get(url + "api/images", params={"q": "cat-phone"}).json()["images"][0]["id"]
-    full = httpx.get(url + f"api/images/{found}/full")
+    found = httpx.get(url + "api/images", params={"q": "cat-phone"}, headers=AUTH).json()["images"][0]["id"]
+    full = httpx.get(url + f"api/images/{found}/full", headers=AUTH)
     assert full.status_code == 200 and full.headers["content-type"] == "image/jpeg"
 
 

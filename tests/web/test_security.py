@@ -3,6 +3,7 @@ against DNS rebinding, and the refusal of cross-origin POSTs."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,85 @@ def test_host_names_are_read_without_port_brackets_or_case() -> None:
     assert host_name("[::1]:8000") == "::1" and host_name("[::1]") == "::1"
     assert host_name("Example.ORG:80") == "example.org" and host_name("localhost") == "localhost"
     assert host_name("::1") == "::1" and host_name("") == ""
+
+
+TOKEN = "a-token-of-the-tests-0123456789"
+
+
+@needs_shared
+def test_with_a_token_every_api_route_needs_it_by_header_or_by_the_pages_cookie(site: Path) -> None:
+    application = create_app(site, allowed_hosts=list(LOCAL_HOSTS), warm=False, token=TOKEN)
+    try:
+        c = TestClient(application, base_url="http://127.0.0.1:8000")
+        paths = application.openapi()["paths"]
+        assert len(paths) >= 8
+        for path, operations in paths.items():
+            concrete = re.sub(r"\{[^}]+\}", "1", path)
+            for method in operations:
+                refused = c.request(method.upper(), concrete)
+                assert refused.status_code == 401, (method, concrete, refused.status_code)
+        assert c.get("/api/openapi.json").status_code == 401 and c.get("/api/docs").status_code == 401
+        assert "token" in one_line(c.get("/api/info"))
+        assert (
+            c.get("/api/info", headers={"Authorization": "Bearer wrong-token-0123456789"}).status_code == 401
+        )
+        assert c.get("/api/info", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+        assert c.get("/").status_code == 200  # the page itself is public; what it asks for is not
+        wrong = c.get("/?token=not-it", follow_redirects=False)
+        assert wrong.status_code == 200 and "set-cookie" not in wrong.headers
+        landing = c.get(f"/?token={TOKEN}&x=1", follow_redirects=False)
+        assert landing.status_code == 303 and landing.headers["location"] == "/?x=1"  # out of the history
+        cookie = landing.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        assert c.get("/api/info").status_code == 200  # the cookie from the landing carries it now
+        c.cookies.clear()
+        assert c.get("/api/info").status_code == 401
+        cross = c.post(
+            "/api/compare?a=1&b=2",
+            headers={"Authorization": f"Bearer {TOKEN}", "Origin": "http://evil.example"},
+        )
+        assert cross.status_code == 403  # the token does not let another site's page in
+    finally:
+        application.state.collection.close()
+
+
+@needs_shared
+def test_serve_makes_a_token_and_refuses_no_token_off_loopback(site: Path) -> None:
+    from typer.testing import CliRunner
+
+    from lookalike.cli import app as cli_app
+
+    runner = CliRunner()
+    off = runner.invoke(cli_app, ["serve", "--index", str(site), "--host", "0.0.0.0", "--no-token"])
+    assert (
+        off.exit_code == 1 and "--no-token would let anyone" in off.output and "Traceback" not in off.output
+    )
+    short = runner.invoke(cli_app, ["serve", "--index", str(site), "--token", "short"])
+    assert short.exit_code == 1 and "at least 16 characters" in short.output
+    both = runner.invoke(cli_app, ["serve", "--index", str(site), "--token", TOKEN, "--no-token"])
+    assert both.exit_code == 1 and "cannot be combined" in both.output
+
+
+@needs_shared
+@pytest.mark.slow
+def test_the_printed_address_carries_a_fresh_random_token(site: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    import httpx
+
+    from web_support import serve
+
+    with serve(site, "--no-token") as url:  # for scripts on loopback: no token asked
+        assert httpx.get(url + "api/info").status_code == 200
+    cmd = [sys.executable, "-m", "lookalike", "serve", "--index", str(site), "--port", "0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        found = re.search(r"at (http://127\.0\.0\.1:\d+/)\?token=([\w-]{32,})", line)
+        assert found, line
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

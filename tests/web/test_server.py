@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 pytest.importorskip("fastapi", reason="needs the web extra: pip install 'lookalike[web]'")
 
 from lookalike.cli import app as cli_app
-from web_support import needs_shared, serve
+from web_support import AUTH, needs_shared, serve
 
 runner = CliRunner()
 
@@ -74,7 +74,7 @@ def test_load_20_clients_30_seconds_without_errors(site: Path) -> None:
 
     with serve(site) as url:
         assert url.startswith("http://127.0.0.1:")
-        images = httpx.get(url + "api/images", params={"limit": 500}).json()["images"]
+        images = httpx.get(url + "api/images", params={"limit": 500}, headers=AUTH).json()["images"]
         ids = [i["id"] for i in images if i["path"] != "link-out.jpg"]
         upload = sorted((site.parent / "dog").iterdir())[0].read_bytes()
         latencies: dict[str, list[float]] = {"search": [], "thumb": [], "images": [], "upload": []}
@@ -82,7 +82,7 @@ def test_load_20_clients_30_seconds_without_errors(site: Path) -> None:
 
         async def worker(n: int) -> None:
             rng = np.random.default_rng(n)
-            async with httpx.AsyncClient(base_url=url, timeout=20) as c:
+            async with httpx.AsyncClient(base_url=url, timeout=20, headers=AUTH) as c:
                 deadline = time.monotonic() + LOAD_SECONDS
                 while time.monotonic() < deadline:
                     roll = rng.random()
@@ -138,14 +138,17 @@ def test_the_live_server_refuses_raw_traversal_requests(site: Path) -> None:
                 "/static/%2e%2e/%2e%2e/pyproject.toml", "/api/images/1/../../../../etc/passwd"]  # fmt: skip
         for raw in raws:
             with socket.create_connection((host, int(port)), timeout=10) as s:
-                s.sendall(f"GET {raw} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+                auth = f"Authorization: {AUTH['Authorization']}\r\n"  # past the token: the paths themselves
+                s.sendall(
+                    f"GET {raw} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}Connection: close\r\n\r\n".encode()
+                )
                 reply = b""
                 while chunk := s.recv(65536):
                     reply += chunk
             status = int(reply.split(b" ", 2)[1])
             assert 400 <= status < 500, (raw, reply[:200])
             assert b"root:" not in reply
-        evil = httpx_get(url + "api/info", headers={"Host": "evil.example"})
+        evil = httpx_get(url + "api/info", headers={"Host": "evil.example", **AUTH})
         assert evil == 400
 
 

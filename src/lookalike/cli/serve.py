@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +11,7 @@ import typer
 
 from lookalike.cli.options import quiet_option
 from lookalike.cli.render import err, print_line, shown
+from lookalike.errors import LookalikeError
 
 ServeFolderArg = Annotated[
     Path | None,
@@ -33,6 +35,20 @@ MaxUploadOpt = Annotated[
     str, typer.Option("--max-upload", help="Largest image a visitor may upload, e.g. 20MB, 512K.")
 ]
 OpenOpt = Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="LOOKALIKE_TOKEN",
+        help="The token every /api request must carry (default: a random one, printed in the address).",
+        show_default=False,
+    ),
+]
+NoTokenOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-token", help="No token, for scripts on this machine (refused unless --host is loopback)."
+    ),
+]
 
 
 def serve(
@@ -42,13 +58,17 @@ def serve(
     port: PortOpt = 8000,
     max_upload: MaxUploadOpt = "20MB",
     open_browser: OpenOpt = False,
+    token: TokenOpt = None,
+    no_token: NoTokenOpt = False,
 ) -> None:
     """Serve a local web page over an index: find look-alikes, compare two images, see duplicates.
 
     Drop or pick an image to see its nearest images with scores, click one to search from it; compare two
     images on pixels and features (L1, MSE, cosine, NCC); list near-duplicate groups with the file to keep;
     see what the index holds. The same features are a JSON API under /api (reference at /api/docs).
-    Uploads stay in memory; images are served by id only, from inside the indexed folder.
+    Uploads stay in memory; images are served by id only, from inside the indexed folder. Every /api
+    request needs the token printed in the address (the page keeps it in a cookie; scripts send
+    Authorization: Bearer TOKEN), on loopback too.
 
     Example:
 
@@ -56,7 +76,7 @@ def serve(
 
         lookalike serve photos/ --open
 
-        curl -F file=@cat.jpg 'http://127.0.0.1:8000/api/search?k=5'
+        curl -H "Authorization: Bearer $TOKEN" -F file=@cat.jpg 'http://127.0.0.1:8000/api/search?k=5'
     """
     from lookalike.web.server import missing_extra
 
@@ -74,17 +94,28 @@ def serve(
     from lookalike.web.server import allowed_hosts_for, is_loopback, listen, run, url_for
 
     limit = parse_bytes(max_upload, where="--max-upload")
+    if no_token and not is_loopback(host):
+        raise LookalikeError(
+            f"--no-token would let anyone who can reach {host} see and change the indexed images; "
+            "keep the token, or listen on 127.0.0.1"
+        )
+    if no_token and token is not None:
+        raise LookalikeError("--token and --no-token cannot be combined; pass one of them")
+    if token is not None and len(token) < 16:
+        raise LookalikeError("--token must be at least 16 characters; leave it out for a random one")
+    secret = None if no_token else token or secrets.token_urlsafe(24)
     location = index if index is not None else find_index(folder if folder is not None else Path())
-    web_app = create_app(location, upload_limit=limit, allowed_hosts=allowed_hosts_for(host))
+    web_app = create_app(location, upload_limit=limit, allowed_hosts=allowed_hosts_for(host), token=secret)
     sock = listen(host, port)
     images = web_app.state.collection.index.count
+    address = url_for(sock) + (f"?token={secret}" if secret else "")
     print_line(
-        f"serving {shown(Path(location))} ({images:,} images) at {url_for(sock)} · Ctrl+C to stop", wrap=False
+        f"serving {shown(Path(location))} ({images:,} images) at {address} · Ctrl+C to stop", wrap=False
     )
     if not is_loopback(host):
         err.print(
-            f"[yellow]warning:[/] listening on {host}: anyone who can reach this machine can see the indexed "
-            "images",
+            f"[yellow]warning:[/] listening on {host}: anyone who can reach this machine and has the token "
+            "can see the indexed images",
             highlight=False,
         )
     sys.stdout.flush()

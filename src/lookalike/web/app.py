@@ -69,6 +69,7 @@ def create_app(
     allowed_hosts: Sequence[str] | None = None,
     thumb_side: int = THUMB_SIDE,
     warm: bool = True,
+    token: str | None = None,
 ) -> FastAPI:
     """The web app over the index in folder ``index_location`` (see :func:`lookalike.index.find_index`).
 
@@ -76,7 +77,9 @@ def create_app(
     image read (default: :func:`lookalike.images.load_image`'s); ``allowed_hosts`` the Host names it
     answers to (``None``: any; the command line passes the loopback names unless ``--host`` says
     otherwise); ``thumb_side`` the longest side of a thumbnail. With ``warm``, start-up loads the rows,
-    the search structure and the model in the background so the first requests are fast.
+    the search structure and the model in the background so the first requests are fast. With ``token``,
+    every ``/api`` request must carry it (see :mod:`lookalike.web.security`); the command line makes one
+    unless told otherwise.
 
     Raises :class:`lookalike.errors.StoreError` when there is no index at ``index_location``.
 
@@ -109,7 +112,7 @@ def create_app(
     app.state.lookalike = AppState.of(
         collection, upload_limit=upload_limit, max_pixels=max_pixels, thumb_side=thumb_side
     )
-    app.add_middleware(Guard, allowed_hosts=allowed_hosts)
+    app.add_middleware(Guard, allowed_hosts=allowed_hosts, token=token)
     add_error_handlers(app)
     app.include_router(pages.router)
     app.mount("/static", pages.static_files(), name="static")
