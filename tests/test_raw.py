@@ -45,6 +45,8 @@ def test_a_draft_uses_the_preview_when_it_is_large_enough_else_the_mosaic(tmp_pa
     assert small.info["source_size"] == (240, 160)
     assert _mean_abs(small, original.resize((120, 80))) < 1.0  # the preview itself
     assert load_image(path, draft=(200, 100)).info["raw_source"] == "demosaic"  # preview too small
+    # half size (120×80) would be narrower than asked, though its short side is longer than the draft's
+    assert load_image(path, draft=(130, 50)).size == (240, 160)
 
 
 def test_a_preview_of_another_shape_is_not_taken_for_the_picture(tmp_path: Path) -> None:

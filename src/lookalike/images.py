@@ -100,8 +100,6 @@ def load_image(
     file = Path(path)
     limit, where = _pixel_limit(max_pixels)
     if format_of(file) is RAW:
-        with _open_file(file):  # the same one-line errors for a missing, empty or unreadable file
-            pass
         from lookalike.raw import load_raw
 
         return load_raw(file, draft=draft, limit=limit, where=where)
@@ -147,8 +145,6 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     """
     file = Path(path)
     if format_of(file) is RAW:
-        with _open_file(file):  # the same one-line errors for a missing, empty or unreadable file
-            pass
         from lookalike.raw import raw_size
 
         return raw_size(file)
@@ -444,18 +440,13 @@ def _open_file(file: Path) -> Iterator[IO[bytes]]:
         yield fp
 
 
-def _formats() -> tuple[str, ...]:
-    """The Pillow decoders lookalike opens files with (see :func:`lookalike.formats.pillow_formats`)."""
-    return pillow_formats()
-
-
 def _identify(file: Path, fp: IO[bytes]) -> ImageFile.ImageFile:
     """Parse the header of an open file; no pixels are decoded."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with _pillow_check_off():
-            return Image.open(fp, formats=_formats())
+            return Image.open(fp, formats=pillow_formats())
     except UnidentifiedImageError:
         fp.seek(0)
         head = fp.read(512)
@@ -513,22 +504,25 @@ def _orientation(img: Image.Image) -> int:
 def needs_colour_conversion(img: Image.Image) -> bool:
     """Whether :func:`load_image` converts ``img``'s colours (an embedded ICC profile other than sRGB):
     a decoder that skips that step (a JPEG decoded on the GPU) must leave such files to it."""
+    return _colour_transform(img) is not None
+
+
+def _colour_transform(img: Image.Image) -> ImageCms.ImageCmsTransform | None:
+    """The transform to sRGB for RGB, RGBA or CMYK pixels with an embedded ICC profile other than sRGB;
+    ``None`` for other images and profiles LittleCMS cannot read."""
     icc = img.info.get("icc_profile")
     if not icc or img.mode not in ("RGB", "RGBA", "CMYK"):
-        return False
-    return _srgb_transform(bytes(icc), img.mode) is not None
+        return None
+    return _srgb_transform(bytes(icc), img.mode)
 
 
 def _icc_to_srgb(img: Image.Image) -> Image.Image:
-    """RGB, RGBA or CMYK pixels with an embedded ICC profile other than sRGB (Display P3 from phones,
-    Adobe RGB from cameras, a print CMYK) converted to sRGB through it; others, and images whose profile
-    cannot be read, as they are."""
+    """Pixels with an embedded ICC profile other than sRGB (Display P3 from phones, Adobe RGB from cameras,
+    a print CMYK) converted to sRGB through it; others, and images whose profile cannot be read, as they
+    are."""
     from PIL import ImageCms
 
-    icc = img.info.get("icc_profile")
-    if not icc or img.mode not in ("RGB", "RGBA", "CMYK"):
-        return img
-    transform = _srgb_transform(bytes(icc), img.mode)
+    transform = _colour_transform(img)
     if transform is None:
         return img
     try:

@@ -31,22 +31,31 @@ ASPECT_TOLERANCE = 0.02
 
 # LibRaw's flip code → the transpose that applies it (3: 180°, 5: 90° counter-clockwise, 6: 90° clockwise).
 _FLIPS = {3: 3, 5: 2, 6: 4}  # Image.Transpose.ROTATE_180, ROTATE_90, ROTATE_270
+_TURNS = (5, 6)  # the flips that swap width and height
 
 
-def load_raw(file: Path, *, draft: tuple[int, int] | None, limit: int | None, where: str) -> Image.Image:
+def load_raw(
+    file: Path,
+    *,
+    draft: tuple[int, int] | None,
+    limit: int | None,
+    where: str,
+    data: bytes | None = None,
+) -> Image.Image:
     """Read a camera RAW or DNG file (see the module docstring); errors are one-line :class:`ImageError`.
 
     ``limit`` (pixels) refuses larger sensors before anything is decoded; ``where`` says how to raise it.
+    ``data``: the file's bytes, already in memory (an upload; ``file`` then only names it in messages).
     ``img.info["source_size"]`` is the full picture's (width, height), upright.
     """
-    with _opened(file) as raw:
-        width, height, flip = _sizes(raw)
+    with _opened(file, data) as raw:
+        upright, flip = _sizes(raw)
+        width, height = upright
         if limit is not None and width * height > limit:
             raise ImageError(
                 f"{file}: {width}×{height} = {width * height:,} pixels, over the limit of {limit:,} "
                 f"(a possible decompression bomb); if you trust the file, raise the limit with {where}"
             )
-        upright = (height, width) if flip in (5, 6) else (width, height)
         img = _preview(raw, flip, upright, draft) if draft is not None else None
         source = "preview"
         if img is None:
@@ -59,20 +68,25 @@ def load_raw(file: Path, *, draft: tuple[int, int] | None, limit: int | None, wh
 def raw_size(file: Path) -> tuple[int, int]:
     """The picture's (width, height), upright, from the RAW file's header (nothing demosaiced)."""
     with _opened(file) as raw:
-        width, height, flip = _sizes(raw)
-    return (height, width) if flip in (5, 6) else (width, height)
+        return _sizes(raw)[0]
 
 
 @contextmanager
-def _opened(file: Path) -> Iterator[Any]:
-    """The file opened by LibRaw; every way that fails (no rawpy, damage) as one :class:`ImageError`."""
+def _opened(file: Path, data: bytes | None = None) -> Iterator[Any]:
+    """The file (or ``data``) opened by LibRaw; every way that fails (missing, empty, no rawpy, damage)
+    as one :class:`ImageError`."""
+    if data is None:
+        from lookalike.images import _open_file
+
+        with _open_file(file):  # the one-line errors of every other format for a missing or empty file
+            pass
     hint = missing_reader(RAW)
     if hint is not None:
         raise ImageError(f"{file}: {hint}")
     import rawpy
 
     try:
-        with rawpy.imread(str(file)) as raw:
+        with rawpy.imread(io.BytesIO(data) if data is not None else str(file)) as raw:
             yield raw
     except ImageError:
         raise
@@ -80,10 +94,11 @@ def _opened(file: Path) -> Iterator[Any]:
         raise _raw_error(file, exc) from None
 
 
-def _sizes(raw: Any) -> tuple[int, int, int]:
-    """``(width, height, flip)`` of the picture as the sensor stored it, and LibRaw's flip code."""
+def _sizes(raw: Any) -> tuple[tuple[int, int], int]:
+    """The picture's (width, height), upright, and LibRaw's flip code (how the sensor stored it)."""
     sizes = raw.sizes
-    return int(sizes.width), int(sizes.height), int(sizes.flip)
+    width, height, flip = int(sizes.width), int(sizes.height), int(sizes.flip)
+    return ((height, width) if flip in _TURNS else (width, height)), flip
 
 
 def _preview(raw: Any, flip: int, upright: tuple[int, int], draft: tuple[int, int]) -> Image.Image | None:
@@ -114,14 +129,14 @@ def _preview(raw: Any, flip: int, upright: tuple[int, int], draft: tuple[int, in
 
 def _stored(draft: tuple[int, int], flip: int) -> tuple[int, int]:
     """``draft`` (upright) in the orientation the sensor stored the picture."""
-    return (draft[1], draft[0]) if flip in (5, 6) else draft
+    return (draft[1], draft[0]) if flip in _TURNS else draft
 
 
 def _demosaic(raw: Any, upright: tuple[int, int], draft: tuple[int, int] | None) -> Image.Image:
     """LibRaw's demosaic: camera white balance, sRGB, 8 bits; half size when ``draft`` allows it."""
     from PIL import Image
 
-    half = draft is not None and min(upright) // 2 >= min(draft)
+    half = draft is not None and upright[0] // 2 >= draft[0] and upright[1] // 2 >= draft[1]
     rgb = raw.postprocess(use_camera_wb=True, output_bps=8, half_size=half)
     return Image.fromarray(rgb).convert("RGB")
 

@@ -155,7 +155,7 @@ def test_uploaded_files_are_never_written_to_disk(
 
 @needs_shared
 def test_phone_and_camera_uploads_are_read_as_their_files_are(
-    client: TestClient, site: Path, tmp_path: Path
+    client: TestClient, site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("pillow_heif", reason="needs the heif extra")
     pytest.importorskip("rawpy", reason="needs the raw extra")
@@ -169,6 +169,12 @@ def test_phone_and_camera_uploads_are_read_as_their_files_are(
         cat = img.convert("RGB").resize((96, 96), Image.Resampling.BICUBIC)
     heic = save(cat, tmp_path / "upload.heic", quality=90).read_bytes()
     raw = dng(cat, tmp_path / "upload.dng").read_bytes()
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise AssertionError("an upload was about to be written to a temporary file")
+
+    for name in ("TemporaryFile", "NamedTemporaryFile", "mkstemp", "mkdtemp"):
+        monkeypatch.setattr(tempfile, name, refuse)  # LibRaw reads the RAW upload from memory too
     for name, data, kind in (("IMG_0001.HEIC", heic, "image/heic"), ("shot.dng", raw, "")):
         r = client.post("/api/search", files={"file": (name, data, kind or "application/octet-stream")})
         assert r.status_code == 200, (name, r.text)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lookalike.errors import ImageError
-from lookalike.formats import RAW, format_of, missing_reader, readable_names, sniff
+from lookalike.formats import RAW, format_of, missing_reader, pillow_formats, readable_names, sniff
 from lookalike.images import _DRAFT_FORMATS, _ORIENTATION_TAG, _SWAPS_SIDES, MAX_PIXELS_ENV, looks_like_text
 from lookalike.units import format_bytes
 
@@ -269,7 +269,7 @@ def decode_upload(
 
     # The readers, the bomb guard and the mode conversion of lookalike.images, so that an upload and
     # an indexed file become the same pixels (load_image itself opens paths only).
-    from lookalike.images import _formats, _pillow_check_off, _pillow_limit_lock, _to_rgb
+    from lookalike.images import _pillow_check_off, _pillow_limit_lock, _to_rgb
 
     label = upload.label
     limit = pixel_limit(max_pixels)
@@ -278,7 +278,7 @@ def decode_upload(
     try:
         with warnings.catch_warnings(), _pillow_check_off():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(upload.data), formats=_formats())
+            img = Image.open(io.BytesIO(upload.data), formats=pillow_formats())
     except UnidentifiedImageError:
         head = upload.data[:512]
         fmt = sniff(head) or format_of(upload.filename)
@@ -322,19 +322,13 @@ def decode_upload(
 
 
 def _decode_raw(upload: Upload, limit: int | None, draft: tuple[int, int] | None) -> Image.Image:
-    """A camera RAW upload, read as :func:`lookalike.raw.load_raw` reads a file."""
-    import tempfile
-
+    """A camera RAW upload, read from memory as :func:`lookalike.raw.load_raw` reads a file."""
     from lookalike.raw import load_raw
 
-    # LibRaw reads a path; the upload is already in memory and bounded by the request limit.
-    with tempfile.NamedTemporaryFile(suffix=Path(upload.filename).suffix.lower()) as tmp:
-        tmp.write(upload.data)
-        tmp.flush()
-        try:
-            img = load_raw(Path(tmp.name), draft=draft, limit=limit, where=MAX_PIXELS_ENV)
-        except ImageError as exc:
-            raise UploadError(422, str(exc).replace(tmp.name, upload.label)) from None
+    try:
+        img = load_raw(Path(upload.label), draft=draft, limit=limit, where=MAX_PIXELS_ENV, data=upload.data)
+    except ImageError as exc:
+        raise UploadError(422, str(exc)) from None
     upload.size = img.info["source_size"]
     return img
 
