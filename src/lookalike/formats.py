@@ -48,10 +48,10 @@ class Format:
     """One image format as lookalike reads it.
 
     ``pillow`` are the Pillow format ids that decode it (empty for camera RAW, which :mod:`lookalike.raw`
-    reads); ``extra`` the ``lookalike[extra]`` that installs its reader and ``module`` that reader's
-    import name (``None`` when Pillow reads it unaided); ``browser`` whether web browsers display the
-    file as it is (the web page serves a JPEG preview of the others); ``lossless`` whether the format
-    always keeps every pixel (``None``: it can do both, and the file says).
+    reads); ``extra`` the ``lookalike[extra]`` that installs its reader, ``module`` that reader's import
+    name and ``package`` its name on PyPI (``None`` when Pillow reads it unaided); ``browser`` whether web
+    browsers display the file as it is (the web page serves a JPEG preview of the others); ``lossless``
+    whether the format always keeps every pixel (``None``: it can do both, and the file says).
     """
 
     name: str
@@ -59,6 +59,7 @@ class Format:
     pillow: tuple[str, ...]
     extra: str | None = None
     module: str | None = None
+    package: str | None = None
     browser: bool = False
     lossless: bool | None = None
 
@@ -74,16 +75,29 @@ RAW_EXTENSIONS = (
     ".rwl", ".pef", ".srw", ".x3f", ".3fr", ".fff", ".erf", ".kdc", ".dcr", ".mrw", ".mos", ".iiq",
 )  # fmt: skip
 
-RAW = Format("RAW", RAW_EXTENSIONS, (), extra="raw", module="rawpy", lossless=True)
+RAW = Format("RAW", RAW_EXTENSIONS, (), extra="raw", module="rawpy", package="rawpy", lossless=True)
+HEIC = Format(
+    "HEIC", (".heic", ".heif", ".hif"), ("HEIF",), extra="heif", module="pillow_heif", package="pillow-heif"
+)
+AVIF = Format(
+    "AVIF",
+    (".avif",),
+    ("AVIF",),
+    extra="avif",
+    module="pillow_avif",
+    package="pillow-avif-plugin",
+    browser=True,
+)
+JXL = Format("JPEG XL", (".jxl",), ("JXL",), extra="jxl", module="pillow_jxl", package="pillow-jxl-plugin")
 
 #: Every format lookalike reads, in the order messages list them.
 FORMATS: tuple[Format, ...] = (
     Format("JPEG", (".jpg", ".jpeg", ".jpe", ".jfif"), ("JPEG", "MPO"), browser=True, lossless=False),
     Format("PNG", (".png", ".apng"), ("PNG",), browser=True, lossless=True),
     Format("WebP", (".webp",), ("WEBP",), browser=True),
-    Format("HEIC", (".heic", ".heif", ".hif"), ("HEIF",), extra="heif", module="pillow_heif"),
-    Format("AVIF", (".avif",), ("AVIF",), extra="avif", module="pillow_avif", browser=True),
-    Format("JPEG XL", (".jxl",), ("JXL",), extra="jxl", module="pillow_jxl"),
+    HEIC,
+    AVIF,
+    JXL,
     Format("TIFF", (".tif", ".tiff"), ("TIFF",)),
     Format("GIF", (".gif",), ("GIF",), browser=True, lossless=True),
     Format("BMP", (".bmp", ".dib"), ("BMP", "DIB"), browser=True, lossless=True),
@@ -98,6 +112,7 @@ FORMATS: tuple[Format, ...] = (
 )
 
 _BY_EXTENSION = {ext: f for f in FORMATS for ext in f.extensions}
+_BY_NAME = {f.name: f for f in FORMATS}
 
 #: Lower-case extensions of every format in :data:`FORMATS`, whether or not its reader is installed.
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(_BY_EXTENSION)
@@ -120,15 +135,7 @@ def missing_reader(fmt: Format) -> str | None:
     """
     if fmt.module is None or _reader_ready(fmt.name):
         return None
-    return f"{fmt.name} files need {_DIST.get(fmt.module, fmt.module)}: {fmt.install}"
-
-
-_DIST = {
-    "pillow_heif": "pillow-heif",
-    "pillow_avif": "pillow-avif-plugin",
-    "pillow_jxl": "pillow-jxl-plugin",
-    "rawpy": "rawpy",
-}
+    return f"{fmt.name} files need {fmt.package}: {fmt.install}"
 
 
 @cache
@@ -136,7 +143,7 @@ def _reader_ready(name: str) -> bool:
     """Whether the reader of format ``name`` is installed and registered with Pillow (imported once)."""
     from PIL import Image
 
-    fmt = next(f for f in FORMATS if f.name == name)
+    fmt = _BY_NAME[name]
     if fmt is RAW:
         return _importable("rawpy") is not None
     Image.init()
@@ -159,9 +166,11 @@ def _importable(module: str) -> Any:
         return None
 
 
+@cache
 def pillow_formats() -> tuple[str, ...]:
     """The Pillow format ids lookalike opens files with: every format in :data:`FORMATS` whose reader
-    is installed (importing the optional plugins registers them with Pillow)."""
+    is installed (importing the optional plugins registers them with Pillow). Worked out once: every file
+    opened asks."""
     from PIL import Image
 
     for fmt in FORMATS:
@@ -183,17 +192,16 @@ def sniff(head: bytes) -> Format | None:
     >>> sniff(b"\\x00\\x00\\x00\\x18ftypheic").name
     'HEIC'
     """
-    by_name = {f.name: f for f in FORMATS}
     if head[4:8] == b"ftyp":
         brand = head[8:12]
         if brand in _AVIF_BRANDS:
-            return by_name["AVIF"]
+            return AVIF
         if brand in _HEIF_BRANDS:
-            return by_name["HEIC"]
+            return HEIC
         if brand == b"crx ":
             return RAW
     if head[:2] == b"\xff\x0a" or head[:12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n":
-        return by_name["JPEG XL"]
+        return JXL
     return None
 
 

@@ -34,8 +34,8 @@ from lookalike.cli.render import (
     print_failures,
     print_json,
     print_line,
+    print_notes,
     print_rows,
-    print_skipped,
     shown,
     when,
 )
@@ -202,7 +202,7 @@ def _print_index_report(report: Any, embedder: Embedder) -> None:
     print_line(f"  search: {_structure_line(report.search)}", wrap=False)
     if report.failed:
         print_failures(f"failed {len(report.failed):,}:", [failure.reason for failure in report.failed])
-    print_skipped(report.skipped.lines())
+    print_notes(report.skipped.lines())
 
 
 def _skipped_note(data: dict[str, Any]) -> str:

@@ -28,7 +28,7 @@ from lookalike.cli.render import (
     print_failures,
     print_json,
     print_line,
-    print_skipped,
+    print_notes,
     shown,
     write_json,
 )
@@ -320,7 +320,7 @@ def _print_result(
         print_line("[dim]nothing was changed; --move-to DIR moves the duplicates (undo with --undo LOG)[/]")
     if result.failures:
         print_failures(f"unreadable {len(result.failures):,}:", [reason for _, reason in result.failures])
-    print_skipped(result.skipped.lines())
+    print_notes(result.skipped.lines())
 
 
 def _scores(m: Any) -> tuple[str, str, str]:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from lookalike.cli.options import Hardware, JsonOpt, Network, grouped
@@ -19,6 +18,7 @@ from lookalike.cli.render import (
     model_status,
     print_json,
     print_line,
+    print_notes,
     shown,
 )
 from lookalike.errors import LookalikeError
@@ -87,8 +87,7 @@ def _print_comparison(result: Comparison, title: str) -> None:
         f"{BACKENDS.get(result.backend, result.backend)} · weights {result.weights}\n"
         "↑ higher is more alike · ↓ lower is more alike[/]"
     )
-    for note in result.notes:
-        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+    print_notes(result.notes)
 
 
 def _parse_input(text: str) -> tuple[int, int, int]:

@@ -167,8 +167,9 @@ def print_failures(title: str, reasons: list[str]) -> None:
         console.print(f"  {reason}", highlight=False, soft_wrap=True)
 
 
-def print_skipped(lines: list[str]) -> None:
-    """The files a folder scan passed over, one note per kind (``Skipped.lines()``), on stderr."""
+def print_notes(lines: list[str] | tuple[str, ...]) -> None:
+    """``note: LINE`` on stderr for each line, as written (file names and hints may hold [brackets]): the
+    files a folder scan passed over (``Skipped.lines()``), what a comparison's scores do not say."""
     for line in lines:
         err.print(f"[yellow]note:[/] {escape(line)}", highlight=False, soft_wrap=True)
 

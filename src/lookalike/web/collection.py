@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from lookalike.errors import ImageError, LookalikeError
-from lookalike.formats import format_of
+from lookalike.formats import format_of, pillow_formats
 from lookalike.index import Entry, Index
 
 if TYPE_CHECKING:
@@ -213,14 +213,12 @@ class Collection:
         content and cached with the thumbnails."""
         from PIL import Image, UnidentifiedImageError
 
-        from lookalike.images import _formats
-
         path = self.file(entry)
         fmt = format_of(path)
         media = None
         if fmt is not None and fmt.browser:
             try:
-                with Image.open(path, formats=_formats()) as img:
+                with Image.open(path, formats=pillow_formats()) as img:
                     media = BROWSER_FORMATS.get(str(img.format))
             except (UnidentifiedImageError, OSError, ValueError) as exc:
                 raise ServeError(409, f"image {entry.id} cannot be read now: {exc}") from None
