@@ -133,3 +133,29 @@ def test_the_first_comparison_scores_as_the_cached_ones_do(
     second = compare(a, b, weights=WEIGHTS, device="cpu")
     assert (first.backend, first.precision) == (second.backend, second.precision) == ("onnx", "float32")
     assert first.features == second.features and first.pixels == second.pixels
+
+
+def test_a_model_card_is_honoured_by_the_cached_torch_free_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second comparison finds the ONNX export by the weights' fingerprint; a card beside the weights
+    changes the preprocessing, so it must change what is found (never the card-less export)."""
+    import json
+
+    from lookalike.errors import WeightsError
+    from lookalike.models import create_model
+
+    monkeypatch.setenv("LOOKALIKE_CACHE", str(tmp_path / "cache"))
+    weights = tmp_path / "r18.pt"
+    torch.save(create_model("resnet18", num_classes=10, cifar_stem=True).state_dict(), weights)
+    a, b = picture(tmp_path, "a.png", 9), picture(tmp_path, "b.png", 10)
+    plain = [compare(a, b, weights=weights, device="cpu") for _ in range(2)]  # the second: cached export
+    assert plain[0].backend == plain[1].backend == "onnx" and plain[0].pixels == plain[1].pixels
+    weights.with_suffix(".json").write_text(json.dumps({"std": [0.1, 0.1, 0.1]}))
+    carded = [compare(a, b, weights=weights, device="cpu") for _ in range(2)]
+    assert carded[0].pixels == carded[1].pixels
+    assert carded[1].pixels is not None and plain[1].pixels is not None
+    assert carded[1].pixels["l1"] > 2 * plain[1].pixels["l1"]  # normalised by std 0.1, not ~0.25
+    weights.with_suffix(".json").write_text("{broken")
+    with pytest.raises(WeightsError, match="not a model card"):
+        compare(a, b, weights=weights, device="cpu")

@@ -171,7 +171,7 @@ def _cached_model(
     """The cached ONNX export for a torch-free comparison, when everything allows one; else ``None``."""
     from pathlib import Path
 
-    from lookalike.models import file_fingerprint
+    from lookalike.models.weights import weights_fingerprint
     from lookalike.onnx_backend import find_cached
 
     if backend == "torch" or device not in (None, "cpu") or precision not in ("auto", "float32"):
@@ -181,7 +181,7 @@ def _cached_model(
     path = Path(weights).expanduser()
     if not path.is_file():
         return None
-    return find_cached(file_fingerprint(path), model=model, size=size)
+    return find_cached(weights_fingerprint(path), model=model, size=size)
 
 
 def _compare_onnx(

@@ -147,6 +147,23 @@ def file_fingerprint(path: Path) -> str:
     return "sha256:" + file_sha256(path)
 
 
+def weights_fingerprint(path: Path) -> str:
+    """The fingerprint :func:`load_weights` gives a plain state dict's file without loading it: its bytes',
+    and its model card's when one lies beside it (a card gives other vectors). For a lookalike checkpoint
+    beside a stray ``.json`` this names no export, which only costs loading the weights."""
+    try:
+        card = path.with_suffix(".json").read_bytes()
+    except OSError:
+        return file_fingerprint(path)
+    return file_fingerprint(path) + _card_digest(card)
+
+
+def _card_digest(card: bytes) -> str:
+    import hashlib
+
+    return "+card:" + hashlib.sha256(card).hexdigest()[:16]
+
+
 def _read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
     """Read a state dict (and lookalike metadata, if any) from ``path`` safely (``weights_only``)."""
     import torch
@@ -234,7 +251,6 @@ def _with_card(info: ModelInfo, path: Path) -> ModelInfo:
     """``info`` with what the model card beside ``path`` says (its preprocessing, its classes), if there is
     one: a plain state dict carries no metadata, and guessed statistics are only close. The card's bytes
     join the fingerprint, so vectors made with another card are never mixed with these."""
-    import hashlib
     import json
 
     card = path.with_suffix(".json")
@@ -272,8 +288,7 @@ def _with_card(info: ModelInfo, path: Path) -> ModelInfo:
         raise WeightsError(
             f"{card}: not a model card lookalike can read ({exc}); fix it or move it away from {path.name}"
         ) from None
-    digest = hashlib.sha256(raw).hexdigest()[:16]
-    return replace(info, **changes, fingerprint=f"{info.fingerprint}+card:{digest}")
+    return replace(info, **changes, fingerprint=info.fingerprint + _card_digest(raw))
 
 
 def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, info: ModelInfo, **extra: Any) -> Path:
