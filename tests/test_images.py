@@ -554,6 +554,8 @@ def test_scan_images_counts_what_it_passes_over_by_kind(
         "total": 5,
         "no_reader": {".heic": {"count": 2, "fix": "pip install 'lookalike[heif]'"}},
         "unknown": {"": 1, ".mov": 1, ".txt": 1},
+        "excluded": 0,
+        "excluded_folders": 0,
     }
     assert list_images(tmp_path) == scan.paths
     monkeypatch.setattr(formats, "_reader_ready", lambda name: True)
@@ -574,3 +576,129 @@ def test_formats_pillow_reads_are_listed_and_read(tmp_path: Path) -> None:
         img = load_image(path)
         assert img.mode == "RGB" and img.size == (24, 16), path
     assert np.array_equal(np.asarray(load_image(tmp_path / "p.qoi")), np.asarray(picture))  # lossless
+
+
+# ----------------------------------------------------------------------------------------------------------
+# exclude patterns
+
+
+def _relative(paths: list[Path], root: Path) -> list[str]:
+    return [p.relative_to(root).as_posix() for p in paths]
+
+
+def test_exclude_names_match_at_any_depth_and_paths_from_the_root(tmp_path: Path) -> None:
+    from lookalike.images import scan_images
+
+    root = tmp_path / "photos"
+    for rel in [
+        "a.jpg",
+        "a.tmp",  # a name pattern, at the top …
+        "trip/b.tmp",  # … and deeper
+        "trip/deep/c.tmp",
+        "IMG_1.PNG",  # case-sensitive: IMG_*.PNG takes this one …
+        "img_2.png",  # … not this one
+        "drafts/d.jpg",  # a folder name at the top …
+        "trip/drafts/e.jpg",  # … and deeper
+        "trip/drafts.jpg",  # a file named like the folder pattern's glob would not be (no glob match)
+        "raw/f.jpg",  # raw/** from the root …
+        "raw/deeper/g.jpg",
+        "trip/raw/h.jpg",  # … not a raw folder lower down
+        "2023/jan/thumbs/i.jpg",  # 2023/*/thumbs: one name between …
+        "2023/jan/feb/thumbs/j.jpg",  # … not two
+        "2024/jan/thumbs/k.jpg",
+        "notes.txt",  # excluded, not counted as of unknown type
+    ]:
+        _touch_image(root / rel)
+    scan = scan_images(
+        root, exclude=["*.tmp", "IMG_*.PNG", "drafts", "raw/**", "2023/*/thumbs", "*.txt", "/top-only.jpg"]
+    )
+    assert _relative(scan.paths, root) == [
+        "2023/jan/feb/thumbs/j.jpg",
+        "2024/jan/thumbs/k.jpg",
+        "a.jpg",
+        "img_2.png",
+        "trip/drafts.jpg",
+        "trip/raw/h.jpg",
+    ]
+    # files: a.tmp, b.tmp, c.tmp, IMG_1.PNG, notes.txt; folders: drafts ×2, raw, 2023/jan/thumbs
+    assert (scan.skipped.excluded, scan.skipped.excluded_folders) == (5, 4)
+    assert scan.skipped.unknown == {} and scan.skipped.total == 5
+    assert scan.skipped.lines() == ["5 files and 4 folders excluded by pattern"]
+    assert scan.skipped.to_dict()["excluded"] == 5 and scan.skipped.to_dict()["excluded_folders"] == 4
+    assert images.skipped_lines(scan.skipped.to_dict()) == scan.skipped.lines()  # an index's last run
+    assert list_images(root, exclude=["*.tmp", "IMG_*.PNG", "drafts", "raw/**", "2023/*/thumbs"]) == [
+        root / p for p in _relative(scan.paths, root)
+    ]
+
+
+def test_exclude_path_patterns_anchor_and_trailing_slash_means_folders_only(tmp_path: Path) -> None:
+    from lookalike.images import scan_images
+
+    root = tmp_path / "photos"
+    for rel in ["top.jpg", "sub/top.jpg", "cache.jpg", "cache/a.jpg", "sub/cache/b.jpg", "x/y/z.png"]:
+        _touch_image(root / rel)
+    anchored = _relative(scan_images(root, exclude=["/top.jpg"]).paths, root)  # the root's own alone
+    assert anchored == ["cache/a.jpg", "cache.jpg", "sub/cache/b.jpg", "sub/top.jpg", "x/y/z.png"]
+    only_folders = scan_images(root, exclude=["cache/"])  # the folders named cache, not cache.jpg
+    assert _relative(only_folders.paths, root) == ["cache.jpg", "sub/top.jpg", "top.jpg", "x/y/z.png"]
+    assert only_folders.skipped.excluded_folders == 2 and only_folders.skipped.excluded == 0
+    anywhere = scan_images(root, exclude=["**/y/*.png", "sub/*"])
+    assert _relative(anywhere.paths, root) == ["cache/a.jpg", "cache.jpg", "top.jpg"]
+    assert anywhere.skipped.lines() == ["2 files and 1 folder excluded by pattern"]
+
+
+def test_an_excluded_folder_is_never_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lookalike.images import scan_images
+
+    root = tmp_path / "photos"
+    _touch_image(root / "a.jpg")
+    _touch_image(root / "huge/b.jpg")
+    _touch_image(root / "locked/c.jpg")
+    _touch_image(root / "keep/locked/d.jpg")  # not the root's own locked/: listed
+    real_scandir = os.scandir
+    listed: list[str] = []
+
+    def watch(path: Any = ".") -> Any:
+        rel = Path(path).relative_to(root).as_posix()
+        listed.append(rel)
+        if rel == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", watch)
+    scan = scan_images(root, exclude=["huge", "/locked"])  # no on_error: an unreadable folder would raise
+    assert _relative(scan.paths, root) == ["a.jpg", "keep/locked/d.jpg"]
+    assert sorted(listed) == [".", "keep", "keep/locked"]
+    assert (scan.skipped.excluded_folders, scan.skipped.excluded, scan.skipped.total) == (2, 0, 0)
+    assert scan.skipped.lines() == ["2 folders excluded by pattern"]
+
+
+def test_skipped_adds_the_excluded_counts() -> None:
+    from lookalike.images import Skipped
+
+    total = Skipped(unknown={".txt": 1}, excluded=2, excluded_folders=1)
+    total.add(Skipped(excluded=3))
+    assert (total.excluded, total.excluded_folders, total.total) == (5, 1, 6)
+    assert total.lines() == [
+        "1 file of unknown type skipped (.txt 1)",
+        "5 files and 1 folder excluded by pattern",
+    ]
+    assert images.skipped_lines({"total": 1, "no_reader": {}, "unknown": {".txt": 1}}) == [
+        "1 file of unknown type skipped (.txt 1)"  # an index's last run from before exclude patterns
+    ]
+
+
+@pytest.mark.parametrize("pattern", ["", "/", " ", "//"])
+def test_an_empty_exclude_pattern_is_one_clear_error(tmp_path: Path, pattern: str) -> None:
+    from lookalike.errors import LookalikeError
+    from lookalike.images import scan_images
+
+    _touch_image(tmp_path / "a.jpg")
+    with pytest.raises(LookalikeError) as info:
+        scan_images(tmp_path, exclude=["*.tmp", pattern])
+    assert str(info.value) == (
+        f"exclude pattern {pattern!r} is empty; give each `exclude` pattern a glob such as *.tmp, drafts "
+        "or raw/**"
+    )
+    with pytest.raises(TypeError, match="not one string"):
+        scan_images(tmp_path, exclude="*.tmp")

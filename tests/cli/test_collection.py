@@ -90,4 +90,71 @@ def test_index_counts_the_files_it_passes_over_and_names_the_extra(
     monkeypatch.undo()  # pillow-heif installed: the same folder indexes the HEIC photos too
     report = index_json(folder, "--weights", weights, *SIZE)
     assert report["new"] == 2 and report["failed"] == []
-    assert report["skipped"] == {"total": 1, "no_reader": {}, "unknown": {".txt": 1}}
+    assert report["skipped"] == {
+        "total": 1,
+        "no_reader": {},
+        "unknown": {".txt": 1},
+        "excluded": 0,
+        "excluded_folders": 0,
+    }
+
+
+def indexed(folder: Path) -> list[str]:
+    from lookalike.index import Index
+
+    with Index.open(folder / ".lookalike") as idx:
+        return [e.path for e in idx.entries("all")]
+
+
+def test_index_remembers_its_exclude_patterns_and_applies_new_ones(
+    tmp_path: Path, weights: Path, invoke: Invoke
+) -> None:
+    from lookalike.index import Index
+
+    folder = photos(tmp_path / "photos")  # 0.png … 3.png
+    photos(folder / "raw", 2, seed=10)
+    photos(folder / "trip" / "drafts", 1, seed=20)
+    (folder / "notes.tmp").write_text("scratch\n")
+    first = index_json(folder, "--weights", weights, *SIZE, "--exclude", "raw/**", "--exclude", "drafts")
+    assert (first["new"], first["exclude"], first["exclude_before"]) == (4, ["raw/**", "drafts"], None)
+    assert first["skipped"] == {  # type: ignore[index]
+        "total": 1,
+        "no_reader": {},
+        "unknown": {".tmp": 1},
+        "excluded": 0,
+        "excluded_folders": 2,
+    }
+    assert indexed(folder) == ["0.png", "1.png", "2.png", "3.png"]
+    with Index.open(folder / ".lookalike") as idx:
+        assert idx.exclude == ("raw/**", "drafts")
+
+    again = index_json(folder)  # no --exclude: the remembered patterns, nothing new
+    assert (again["new"], again["unchanged"], again["removed"]) == (0, 4, 0)
+    assert (again["exclude"], again["exclude_before"]) == (["raw/**", "drafts"], None)
+    assert indexed(folder) == ["0.png", "1.png", "2.png", "3.png"]
+
+    # other patterns: rows of files now excluded go, files no longer excluded come in, and it says so
+    code, out = invoke("index", folder, "--backend", "torch", "--exclude", "0.png", "--exclude", "*.tmp")
+    assert code == 0, out
+    assert "note: excluding '0.png' '*.tmp' from now on (instead of 'raw/**' 'drafts')" in out
+    assert "new 3 ·" in out and "removed 1 ·" in out and "excluding: '0.png' '*.tmp'" in out
+    assert "2 files excluded by pattern" in out
+    assert indexed(folder) == ["1.png", "2.png", "3.png", "raw/10.png", "raw/11.png", "trip/drafts/20.png"]
+    code, out = invoke("info", folder)
+    assert code == 0 and "'0.png' '*.tmp'" in out and "2 files excluded by pattern" in out, out
+
+    later = index_json(folder)  # remembered again
+    assert (later["new"], later["removed"], later["exclude"]) == (0, 0, ["0.png", "*.tmp"])
+    rebuilt = index_json(folder, "--rebuild", "--weights", weights, *SIZE)  # a fresh index, same patterns
+    assert (rebuilt["rebuilt"], rebuilt["new"], rebuilt["exclude"]) == (True, 6, ["0.png", "*.tmp"])
+
+
+def test_index_refuses_an_empty_exclude_pattern_in_one_line(tmp_path: Path, invoke: Invoke) -> None:
+    folder = photos(tmp_path / "photos", n=1)
+    code, out = invoke("index", folder, "--exclude", "*.tmp", "--exclude", "")
+    assert code == 1 and out.count("\n") == 1, out
+    assert out == (
+        "error: exclude pattern '' is empty; give each --exclude pattern a glob such as *.tmp, drafts or "
+        "raw/**\n"
+    )
+    assert not (folder / ".lookalike").exists()

@@ -57,6 +57,33 @@ def test_first_run_indexes_everything(tmp_path: Path, embedder: Embedder) -> Non
     assert_consistent(location)
 
 
+def test_exclude_patterns_are_remembered_replaced_and_dropped(tmp_path: Path, embedder: Embedder) -> None:
+    from lookalike.errors import LookalikeError
+
+    folder = tmp_path / "photos"
+    write_images(folder, ["a.png", "b.tmp.png", "raw/c.png", "raw/deep/d.png", "trip/raw/e.png"])
+    with pytest.raises(LookalikeError, match="exclude pattern '' is empty"):
+        index_folder(folder, embedder, exclude=["*.tmp.png", ""])
+    assert not (folder / ".lookalike" / "index.db").exists()  # refused before anything is written
+    first = index_folder(folder, embedder, exclude=["*.tmp.png", "raw/**"])
+    assert sorted(rows(folder / ".lookalike")) == ["a.png", "trip/raw/e.png"]
+    assert (first.new, first.exclude, first.exclude_before) == (2, ["*.tmp.png", "raw/**"], None)
+    assert (first.skipped.excluded, first.skipped.excluded_folders) == (1, 1)
+    with Index.open(folder / ".lookalike") as idx:
+        assert idx.exclude == ("*.tmp.png", "raw/**")
+    again = index_folder(folder, embedder)  # None: the remembered patterns
+    assert (again.new, again.removed, again.unchanged, again.exclude_before) == (0, 0, 2, None)
+    swapped = index_folder(folder, embedder, exclude=["raw"])  # the raw folders at any depth instead
+    assert (swapped.new, swapped.removed, swapped.exclude_before) == (1, 1, ["*.tmp.png", "raw/**"])
+    assert sorted(rows(folder / ".lookalike")) == ["a.png", "b.tmp.png"]
+    dropped = index_folder(folder, embedder, exclude=[])  # none from now on
+    assert (dropped.new, dropped.removed, dropped.exclude, dropped.exclude_before) == (3, 0, [], ["raw"])
+    assert len(rows(folder / ".lookalike")) == 5
+    with Index.open(folder / ".lookalike") as idx:
+        assert idx.exclude == () and idx.info()["exclude"] == []
+    assert_consistent(folder / ".lookalike")
+
+
 def test_rerun_embeds_only_what_changed(
     tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -76,6 +76,16 @@ IndexOpt = Annotated[
     ),
 ]
 WorkersOpt = Annotated[int | None, quiet_option(help="Worker processes for decoding images.")]
+ExcludeOpt = Annotated[
+    list[str] | None,
+    quiet_option(
+        "--exclude",
+        metavar="GLOB",
+        help="Leave out the files and folders that match GLOB (repeatable): without a '/' a name at any "
+        "depth ('*.tmp', 'drafts', 'IMG_*.PNG'), with one a path from FOLDER ('raw/**', '2023/*/thumbs'); "
+        "case-sensitive; an excluded folder is not even listed. E.g. --exclude '*.tmp' --exclude 'raw/**'.",
+    ),
+]
 
 
 def data_option(help: str) -> Any:

@@ -99,8 +99,8 @@ def health(location: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def describe(store: Store) -> dict[str, Any]:
-    """Everything ``lookalike info`` shows of the index open in ``store``: counts, model, structure, sizes on
-    disk, times (:meth:`lookalike.collection.Index.info`)."""
+    """Everything ``lookalike info`` shows of the index open in ``store``: counts, exclude patterns, model,
+    structure, sizes on disk, times (:meth:`lookalike.collection.Index.info`)."""
     from lookalike.onnx_backend import INDEX_MODEL_NAME  # (onnx_backend imports this package's disk module)
 
     meta = store.meta()
@@ -128,6 +128,7 @@ def describe(store: Store) -> dict[str, Any]:
         "root": str(store.root),
         "images": live,
         "failed": failed,
+        "exclude": list(meta.get("exclude") or []),
         "dim": int(meta["dim"]),
         "model": d.get("model"),
         "cifar_stem": d.get("cifar_stem"),

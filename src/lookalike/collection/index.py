@@ -42,8 +42,8 @@ __all__ = ["Index"]
 
 class Index:
     """An open index: rows, vectors and search. Open with :meth:`open` (after :func:`find_index`), build and
-    update with :func:`index_folder`. Safe to share between threads; use as a context manager or
-    :meth:`close` it.
+    update with :func:`index_folder` (which remembers its ``exclude`` patterns here: :attr:`exclude`).
+    Safe to share between threads; use as a context manager or :meth:`close` it.
 
     >>> with Index.open("photos/.lookalike") as idx:  # doctest: +SKIP
     ...     idx.count, idx.dim
@@ -104,6 +104,13 @@ class Index:
     def made_by(self) -> dict[str, Any]:
         """What made the vectors (:func:`embedder_meta` of the embedder that built the index)."""
         return dict(self.meta()["embedder"])
+
+    @property
+    def exclude(self) -> tuple[str, ...]:
+        """The glob patterns :func:`index_folder` leaves out of this index (``("*.tmp", "raw/**")``; the
+        rules are :func:`lookalike.images.scan_images`'s), as the last run that named them set them; ``()``
+        for none. An update without ``exclude`` applies them again."""
+        return tuple(self.meta().get("exclude") or ())
 
     @property
     def count(self) -> int:

@@ -80,7 +80,10 @@ class UpdateReport:
     whose mtime changed but whose content did not counts here), ``removed`` rows belonged to files that
     are gone, and ``failed`` lists the files and folders that were skipped, with reasons. ``skipped``
     counts the files the scan passed over by kind (a format whose reader is not installed, files of
-    unknown type). ``images`` is the number of searchable images afterwards.
+    unknown type, files and folders excluded by pattern). ``exclude`` lists the glob patterns this run left
+    out (:func:`lookalike.images.scan_images`), and ``exclude_before`` the ones the index had before when
+    this run changed them (``None`` when it did not). ``images`` is the number of searchable images
+    afterwards.
     """
 
     location: Path
@@ -92,6 +95,8 @@ class UpdateReport:
     removed: int = 0
     failed: list[Failure] = field(default_factory=list)
     skipped: Skipped = field(default_factory=Skipped)
+    exclude: list[str] = field(default_factory=list)
+    exclude_before: list[str] | None = None
     images: int = 0
     created: bool = False
     rebuilt: bool = False
@@ -121,6 +126,8 @@ class UpdateReport:
             "removed": self.removed,
             "failed": [f.to_dict() for f in self.failed],
             "skipped": self.skipped.to_dict(),
+            "exclude": list(self.exclude),
+            "exclude_before": None if self.exclude_before is None else list(self.exclude_before),
             "images": self.images,
             "created": self.created,
             "rebuilt": self.rebuilt,

@@ -21,6 +21,8 @@ from lookalike.errors import LookalikeError
 from lookalike.images import Skipped
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
     import numpy.typing as npt
 
@@ -101,7 +103,9 @@ class StoredVectors:
     skipped: Skipped = field(default_factory=Skipped)  # what the folder's scan passed over
 
 
-def stored_vectors(folder: str | os.PathLike[str], embedder: Embedder) -> StoredVectors | None:
+def stored_vectors(
+    folder: str | os.PathLike[str], embedder: Embedder, *, exclude: Sequence[str] = ()
+) -> StoredVectors | None:
     """The vectors of every image of ``folder`` from its index, when the index is up to date for them.
 
     The index is the one :func:`~lookalike.index.find_index` finds for ``folder``; it lends its vectors
@@ -111,6 +115,10 @@ def stored_vectors(folder: str | os.PathLike[str], embedder: Embedder) -> Stored
     images instead. Pass the result's ``paths`` and ``vectors`` to
     :func:`lookalike.dedup.find_duplicates`.
 
+    ``exclude`` leaves files and folders out of the folder's listing by glob pattern
+    (:func:`lookalike.images.scan_images`): their rows, indexed or not, are not in the result, whatever
+    patterns the index itself excludes.
+
     >>> found = stored_vectors("photos", embedder)  # doctest: +SKIP
     >>> find_duplicates(found.paths, vectors=found.vectors) if found else find_duplicates(  # doctest: +SKIP
     ...     "photos", embedder=embedder)
@@ -119,7 +127,7 @@ def stored_vectors(folder: str | os.PathLike[str], embedder: Embedder) -> Stored
     from lookalike.index import Index, find_index
 
     with contextlib.suppress(LookalikeError), Index.open(find_index(folder)) as idx:
-        scan = scan_images(folder)  # listed once, for the index and for the search
+        scan = scan_images(folder, exclude=exclude)  # listed once, for the index and for the search
         vectors = idx.current_vectors(scan.paths, embedder)
         if vectors is not None:
             return StoredVectors(scan.paths, vectors, idx.location, scan.skipped)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 
 from lookalike.collection import recovery
 from lookalike.collection.ann import FLAT_MAX
-from lookalike.collection.disk import Guard, guarded
+from lookalike.collection.disk import Guard, guarded, read_meta
 from lookalike.collection.index import Index
 from lookalike.collection.location import DB_NAME, default_location
 from lookalike.collection.made_by import check_same_vectors, embedder_meta
@@ -53,10 +54,18 @@ def index_folder(
     flat_max: int = FLAT_MAX,
     progress: Progress | None = None,
     ray: str | None = None,
+    exclude: Sequence[str] | None = None,
 ) -> UpdateReport:
     """Embed the images of ``folder`` into its index (created if needed) and bring the index in step
     with the folder: new and changed files are embedded, renamed files keep their vectors, rows of
     deleted files go, unreadable files and folders are skipped and listed in the report.
+
+    ``exclude`` leaves files and folders out by glob pattern, relative to ``folder``: ``["*.tmp",
+    "raw/**"]`` (the rules are :func:`lookalike.images.scan_images`'s; excluded folders are not even
+    listed). The index remembers them: ``None`` (the default) applies the patterns it was last given (none
+    for a new index; ``rebuild`` keeps them too), a list replaces them from this run on (``[]`` drops
+    them all; ``report.exclude_before`` then says what they were). Rows of files that a pattern now
+    excludes go, as those of deleted files do; files no pattern excludes any more are embedded.
 
     ``location`` defaults to ``folder/.lookalike``. An index made by other weights or preprocessing is
     refused (:class:`StoreError`) unless ``rebuild`` replaces it. ``memory_budget`` (bytes) and
@@ -72,7 +81,10 @@ def index_folder(
     (:mod:`lookalike.collection.recovery`). Storage failures raise
     :class:`lookalike.collection.disk.StorageError`.
     """
+    from lookalike.images import check_exclude
+
     started = time.perf_counter()
+    asked_exclude = None if exclude is None else check_exclude(exclude)
     root = Path(folder)
     if not root.exists():
         raise StoreError(f"{root}: no such folder; pass the folder of images to index")
@@ -87,14 +99,16 @@ def index_folder(
     with guarded(loc) as guard, write_lock(loc):
         if not rebuild:
             report.restored = recovery.recover(loc, full=repair)
+        remembered = tuple((read_meta(loc / DB_NAME) or {}).get("exclude") or ())  # (before a rebuild)
         idx = _open_for_update(loc, root, asked, rebuild=rebuild, report=report)
         try:
             lost = set(recovery.repair_vectors(idx, full=repair or report.restored is not None))
             w = Writer(idx)
             try:
+                patterns = _exclusions(idx, w, remembered, asked_exclude, report)
                 tell = _watch_space(guard, idx, w, progress)
                 try:
-                    _update(idx, w, root, embedder, report, tell, ray)
+                    _update(idx, w, root, embedder, report, tell, ray, patterns)
                 except KeyboardInterrupt:
                     w.flush()  # keep what was embedded: the next run goes on from there
                     raise
@@ -115,6 +129,20 @@ def index_folder(
         finally:
             idx.close()
     return report
+
+
+def _exclusions(
+    idx: Index, w: Writer, remembered: tuple[str, ...], asked: tuple[str, ...] | None, report: UpdateReport
+) -> tuple[str, ...]:
+    """The patterns this run excludes: ``asked``, else those the index ``remembered``; kept in the meta
+    table before the scan (so that a run cut short remembers them too) and told in ``report``."""
+    patterns = remembered if asked is None else asked
+    if patterns != remembered and (remembered or not report.created):
+        report.exclude_before = list(remembered)
+    if tuple(idx.meta().get("exclude") or ()) != patterns:
+        w.set_meta(exclude=list(patterns))
+    report.exclude = list(patterns)
+    return patterns
 
 
 def _keep_query_model(embedder: Embedder, loc: Path, asked: dict[str, Any], backend: str) -> None:
@@ -165,6 +193,7 @@ def _finish(
     """Record the run in the meta table and save the last good copy when the index changed."""
     loc = idx.location
     changed = report.created or bool(lost or report.embedded or report.moved or report.removed)
+    changed = changed or report.exclude_before is not None  # (the copy remembers the patterns too)
     changed = changed or recovery.copy_is_stale(loc, idx.meta())  # or a run killed before its copy
     precisions = list(idx.meta().get("precisions") or [])
     if asked.get("precision") not in precisions:
@@ -233,13 +262,14 @@ def _update(
     report: UpdateReport,
     progress: Progress | None,
     ray: str | None = None,
+    exclude: Sequence[str] = (),
 ) -> None:
     def tell(phase: str, done: int, total: int) -> None:
         if progress:
             progress(phase, done, total)
 
-    # 1. what is on disk
-    scan = _scan(root, report, tell)
+    # 1. what is on disk (excluded files are not: their rows go as those of deleted files do)
+    scan = _scan(root, report, tell, exclude)
     # 2. compare with the rows
     diff = idx.store.compare(scan.files, scan.folders)
     scan.files = []  # (millions of paths: not kept while embedding)
@@ -260,8 +290,9 @@ def _update(
     report.embed_seconds = time.perf_counter() - started
 
 
-def _scan(root: Path, report: UpdateReport, tell: Progress) -> _Scan:
-    """List and stat the images of ``root``; unlistable folders and unusable names go to the report."""
+def _scan(root: Path, report: UpdateReport, tell: Progress, exclude: Sequence[str] = ()) -> _Scan:
+    """List and stat the images of ``root`` but those ``exclude`` leaves out; unlistable folders and
+    unusable names go to the report."""
     from lookalike.images import scan_images
 
     folders: list[str] = []
@@ -272,7 +303,7 @@ def _scan(root: Path, report: UpdateReport, tell: Progress) -> _Scan:
         report.failed.append(Failure(_display(folder.relative_to(root)), str(error), "folder"))
 
     tell("scan", 0, 0)
-    found = scan_images(root, on_error=unreadable)
+    found = scan_images(root, on_error=unreadable, exclude=exclude)
     files, report.skipped = found.paths, found.skipped
     scanned: list[tuple[str, int | None, int | None]] = []
     stat_failed: list[Entry] = []
