@@ -9,7 +9,8 @@ time, so each latency is one request's full round trip (HTTP, JSON, the search, 
 * ``search-by-id`` — ``GET /api/search?id=…&k=12`` for random indexed images (the target; k as the page);
 * ``search-by-id l2`` — the same re-ranked by L2 on the raw vectors (100 candidates);
 * ``search-by-upload`` — ``POST /api/search`` with an indexed CIFAR-10 JPEG; the server's own ``embed_ms``
-  (the model's forward pass) and ``search_ms`` are reported beside the round trip;
+  (the model's forward pass) and ``search_ms`` are reported beside the round trip; so is ``copies_ms``, the
+  check of which hits are copies of the query (both searches), part of every round trip;
 * ``thumbnail (made)`` — first requests for thumbnails not yet cached (decode, shrink, JPEG, atomic write);
 * ``thumbnail (cached)`` — the same thumbnails again, served from the index folder;
 * ``search-by-id, 8 clients`` — 8 concurrent clients for ``--seconds``, for throughput under load.
@@ -164,6 +165,7 @@ def main() -> None:
         ms, out = timed(lambda: search(next(chosen)), args.queries)
         results["search-by-id"] = percentiles(ms)
         results["search-by-id"]["server_search_ms"] = percentiles([o["timing"]["search_ms"] for o in out])
+        results["search-by-id"]["server_copies_ms"] = percentiles([o["timing"]["copies_ms"] for o in out])
         chosen = iter(rng.choice(ids, args.queries // 2).tolist())
         ms, _ = timed(lambda: search(next(chosen), "l2"), args.queries // 2)
         results["search-by-id l2"] = percentiles(ms)
@@ -181,7 +183,7 @@ def main() -> None:
 
         ms, out = timed(upload, args.uploads)
         results["search-by-upload"] = percentiles(ms)
-        for key in ("decode_ms", "embed_ms", "search_ms"):
+        for key in ("decode_ms", "embed_ms", "search_ms", "copies_ms"):
             results["search-by-upload"][f"server_{key}"] = percentiles([o["timing"][key] for o in out])
         self_found = sum(o["hits"][0]["path"] == p.relative_to(info["root"]).as_posix()
                          for o, p in zip(out, upload_paths, strict=True))  # fmt: skip

@@ -71,11 +71,25 @@ def _thumb(img: Image.Image, box: Box) -> npt.NDArray[np.uint8]:
 def read_one(path: Path) -> FileRead:
     """Read one file (see the module docstring). Raises :class:`ImageError` for every way a file can be
     unreadable."""
+    read = read_picture(load_image(path, draft=(2 * FINE, 2 * FINE)), path)
+    st = path.stat()
+    read.facts.bytes, read.facts.mtime = st.st_size, st.st_mtime
+    return read
+
+
+def read_picture(img: Image.Image, path: Path) -> FileRead:
+    """What :func:`read_one` reads of a file, from a picture already decoded (an upload, in memory):
+    ``img`` is 8-bit RGB as :func:`~lookalike.images.load_image` gives it, at least ``2 × FINE`` px on
+    the long side where the picture has that many. ``path`` only names it; the facts' size is
+    ``img.info["source_size"]`` (the stored size) where given, else ``img.size``; bytes and time are 0.
+
+    >>> read_picture(Image.new("RGB", (640, 480)), Path("upload")).fine.shape  # doctest: +SKIP
+    (192, 256)
+    """
     import numpy as np
     from PIL import Image
 
-    img = load_image(path, draft=(2 * FINE, 2 * FINE))
-    width, height = img.info["source_size"]  # the stored size, before the draft
+    width, height = img.info.get("source_size", img.size)
     scale = FINE / max(img.size)
     fine_rgb = img
     if scale < 1:
@@ -84,8 +98,7 @@ def read_one(path: Path) -> FileRead:
     box = content_box(np.asarray(fine_rgb))
     thumbs = [_thumb(img, WHOLE)] + ([_thumb(img, box)] if box != WHOLE else [])
     fine = np.asarray(fine_rgb.convert("L"), dtype=np.uint8)
-    st = path.stat()
-    return FileRead(FileFacts(path, width, height, st.st_size, st.st_mtime, box), thumbs, fine)
+    return FileRead(FileFacts(path, width, height, 0, 0.0, box), thumbs, fine)
 
 
 #: Files smaller than this on average are read in one thread: their decoding is too short to release the
@@ -115,9 +128,14 @@ def read_fine(path: Path) -> npt.NDArray[np.uint8]:
 
 def read_grey(path: Path, side: int) -> Image.Image:
     """One file as a grey image, its long side at most ``side`` (JPEG in draft mode): the close-up's."""
+    return grey_picture(load_image(path, draft=(side, side)), side)
+
+
+def grey_picture(img: Image.Image, side: int) -> Image.Image:
+    """A decoded picture in grey, its long side at most ``side``: what :func:`read_grey` makes of a file."""
     from PIL import Image
 
-    img = load_image(path, draft=(side, side)).convert("L")
+    img = img.convert("L")
     scale = side / max(img.size)
     if scale < 1:
         size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
