@@ -187,3 +187,105 @@ def test_the_table_shows_every_name_whole_at_any_width(tmp_path: Path, invoke: I
     # the File column's wrapped lines joined: both paths, whole (in the keeper's order)
     assert cells in (f"{keeper}{copy}", f"{copy}{keeper}"), out
     assert ("SSIM" in out) == (columns >= 110)  # narrow: names and relations first, the scores in --json
+
+
+# ----------------------------------------------------------------------------------------------------------
+# --exclude
+
+
+def three_and_a_copy(folder: Path) -> Path:
+    """a.png, b.png, c.png (unrelated pictures) and copy.png, a byte copy of a.png."""
+    folder.mkdir(parents=True)
+    for seed, name in enumerate("abc", start=1):
+        pattern(seed).save(folder / f"{name}.png")
+    shutil.copyfile(folder / "a.png", folder / "copy.png")
+    return folder
+
+
+def test_an_excluded_copy_is_not_grouped_and_is_counted(tmp_path: Path) -> None:
+    photos = three_and_a_copy(tmp_path / "photos")
+    result = CliRunner().invoke(app, ["dedup", str(photos), "--json", "-"])
+    assert result.exit_code == 0 and groups(result.stdout) == [{"a.png", "copy.png"}], result.output
+    result = CliRunner().invoke(app, ["dedup", str(photos), "--exclude", "copy.png", "--json", "-"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["groups"] == [] and data["images"] == 3
+    assert data["skipped"]["excluded"] == 1 and data["skipped"]["total"] == 1
+    assert data["settings"]["exclude"] == ["copy.png"]
+
+
+def test_an_excluded_folder_is_left_out_of_the_folder_and_the_references(
+    tmp_path: Path, invoke: Invoke
+) -> None:
+    checked, refs = tmp_path / "test", tmp_path / "train"
+    (checked / "old").mkdir(parents=True)
+    (refs / "old").mkdir(parents=True)
+    pattern(1).save(checked / "a.png")
+    pattern(1).save(checked / "old" / "a-again.png")  # a duplicate of a.png, but under old/
+    pattern(2).save(checked / "b.png")
+    pattern(2).save(refs / "old" / "b.png")  # a reference copy of b.png, but under old/
+    pattern(3).save(refs / "c.png")
+    code, out = invoke("dedup", checked)
+    assert code == 0 and "1 group(s)" in out, out
+    code, out = invoke("dedup", checked, "--exclude", "old")
+    assert code == 0 and "0 group(s)" in out and "1 folder excluded by pattern" in out, out
+    code, out = invoke("dedup", checked, "--against", refs)
+    assert code == 0 and "1 group(s)" in out, out
+    code, out = invoke("dedup", checked, "--against", refs, "--exclude", "old/**")  # a path from each root
+    assert code == 0 and "0 group(s)" in out and "2 folders excluded by pattern" in out, out
+
+
+def test_an_index_lends_no_vector_of_an_excluded_file(weights: Path, tmp_path: Path) -> None:
+    photos = three_and_a_copy(tmp_path / "photos")
+    built = CliRunner().invoke(app, ["index", str(photos), "--weights", str(weights)])
+    assert built.exit_code == 0, built.output
+    args = ["dedup", str(photos), "--weights", str(weights), "--json", "-"]
+    result = CliRunner().invoke(app, [*args, "--exclude", "copy.*"])
+    assert result.exit_code == 0, result.output
+    assert "feature vectors from" in result.output  # the index's, less the excluded file's
+    data = json.loads(result.stdout)
+    assert data["groups"] == [] and data["images"] == 3 and data["skipped"]["excluded"] == 1
+    result = CliRunner().invoke(app, [*args, "--exclude", "a.png"])
+    assert result.exit_code == 0 and "feature vectors from" in result.output, result.output
+    assert json.loads(result.stdout)["groups"] == []
+
+
+def test_an_empty_exclude_pattern_is_one_line(folder: Path, invoke: Invoke) -> None:
+    code, out = invoke("dedup", folder, "--exclude", "", "--weights", "no-such-weights.pt")
+    assert code == 1 and out.count("\n") == 1, out
+    assert out.startswith("error: exclude pattern '' is empty; give each --exclude pattern a glob"), out
+
+
+def test_not_duplicates_is_remembered_listed_in_the_json_and_forgotten(
+    tmp_path: Path, invoke: Invoke
+) -> None:
+    photos = duplicates_tree(tmp_path)
+    one, dup = photos / "x" / "one.png", photos / "x" / "dup.png"
+    before = snapshot(photos)
+    result = CliRunner().invoke(
+        app, ["dedup", str(photos), "--not-duplicates", str(one), str(dup), "--json", "-"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)  # the note goes to stderr: stdout stays JSON
+    assert data["duplicates"] == 2 and {Path(p).name for p in data["ignored"][0].values()} == {
+        "one.png",
+        "dup.png",
+    }
+    assert "remembered" in result.stderr
+    code, out = invoke("dedup", photos)  # remembered for the next runs (in the folder's index folder)
+    assert code == 0 and "2 group(s)" in out and "1 pair(s) kept apart as marked not duplicates" in out
+    assert (photos / ".lookalike" / "decisions.db").is_file()
+    code, out = invoke("dedup", photos, "--no-decisions")
+    assert code == 0 and "3 group(s)" in out
+    moved = photos / "renamed.png"
+    dup.rename(moved)  # a decision follows the content
+    code, out = invoke("dedup", photos)
+    assert code == 0 and "2 group(s)" in out
+    moved.rename(dup)
+    code, out = invoke("dedup", photos, "--forget", dup, one)
+    assert code == 0 and "forgotten" in out and "3 group(s)" in out
+    code, out = invoke("dedup", photos, "--forget", dup, one)
+    assert code == 0 and "nothing to forget" in out
+    assert {k: v for k, v in snapshot(photos).items() if not k.startswith(".lookalike/")} == before
+    code, out = invoke("dedup", photos, "--not-duplicates", one, photos / "missing.png")
+    assert code == 1 and "missing.png: no such file" in out and len(out.strip().splitlines()) == 1

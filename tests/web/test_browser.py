@@ -121,6 +121,8 @@ def _upload(page: Any, query: Path, shots: Path) -> Any:
     top = results.first
     expect(top.locator(".path")).to_have_text(f"horse/{query.name}")  # itself, indexed
     expect(top.locator(".score")).to_have_text(re.compile(r"^1\.000|^0\.99"))
+    expect(top.get_by_test_id("copy-badge")).to_have_text("same picture")  # the uploaded file itself
+    expect(page.locator("#results .copy-badge")).to_have_count(1)  # and no other horse
     page.wait_for_function(ALL_LOADED)
     assert set(page.evaluate(BROKEN)) <= {"link-out.jpg"}
     page.screenshot(path=str(shots / "serve.png"))
@@ -211,3 +213,97 @@ def _overview(page: Any) -> None:
     expect(page.locator("#info")).to_contain_text("HEIC")
     expect(page.locator("#info")).to_contain_text("resnet18 (CIFAR stem), 512-d features")
     expect(page.locator("#info")).to_contain_text("Flat")
+
+
+def _pictures(folder: Path) -> dict[str, tuple[str, int]]:
+    """The files of ``folder`` outside its index: relative path → (sha256, mtime in ns)."""
+    from dedup_support import snapshot
+
+    return {k: v for k, v in snapshot(folder).items() if not k.startswith(".lookalike/")}
+
+
+def test_review_a_group_keep_another_file_mark_a_pair_move_and_undo_in_chromium(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    expect.set_options(timeout=30_000)
+    base = tmp_path_factory.mktemp("review")
+    location = make_collection(base)
+    photos = location.parent
+    dest = base / "duplicates"
+    before = _pictures(photos)
+    moved = {"copies/cat-copy.jpg", "copies/cat-large.png", "cat.ppm"}
+    with serve(location, "--move-to", str(dest)) as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+            problems: list[str] = []
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(url + f"?token={TOKEN}#/duplicates")
+            expect(page.locator("#dup-mode")).to_contain_text("--move-to")
+            page.click("#dup-start")
+            group = page.locator(".group").filter(has_text="cat-large.png")
+            expect(group.locator(".tile.keeper .path")).to_have_text("copies/cat-large.png")
+
+            # 1. review the mirror image against the keeper: side by side, swipe, overlay, difference
+            mirrored = group.locator(".tile", has_text="cat-mirrored.png")
+            mirrored.locator("[data-action=review]").click()
+            review = page.locator("#review")
+            expect(review).to_be_visible()
+            expect(review.locator(".review-full")).to_have_count(2)
+            for mode in ("swipe", "overlay", "difference"):
+                review.locator(f".review-tabs [data-mode={mode}]").click()
+                expect(review.locator(f".review-mode[data-mode={mode}]")).to_be_visible()
+            diff = review.get_by_test_id("difference")
+            page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=diff.element_handle())
+            review.locator(".review-tabs [data-mode=swipe]").click()
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('#review img')].every(i => i.complete)"
+            )
+            review.screenshot(path=str(base / "review.png"))
+            assert _pictures(photos) == before
+
+            # 2. keep the original JPEG instead (one click): the group now keeps it
+            group.locator(".tile", has_text="cat/0000.jpg").locator("[data-action=keep]").click()
+            group = page.locator(".group").filter(has_text="cat/0000.jpg")
+            expect(group.locator(".tile.keeper .path")).to_have_text("cat/0000.jpg")
+            expect(group.locator(".why")).to_have_text("keeper chosen by you")
+            assert _pictures(photos) == before
+
+            # 3. the mirror image is not a duplicate: set apart, with an undo
+            group.locator(".tile", has_text="cat-mirrored.png").locator("[data-action=distinct]").click()
+            expect(group.locator(".tile.apart .path")).to_have_text("copies/cat-mirrored.png")
+            expect(group.locator(".tile.apart [data-action=forget]")).to_have_count(1)
+            assert _pictures(photos) == before
+
+            # 4. move the rest of the group, then undo it
+            group.locator("[data-action=move-group]").click()
+            expect(page.get_by_test_id("move-status")).to_contain_text("Moved 3 file(s)")
+            after = _pictures(photos)
+            assert set(before) - set(after) == moved
+            assert all(_pictures(dest)[rel] == before[rel] for rel in moved)  # same bytes, same times
+            expect(page.locator(".group").filter(has_text="cat/0000.jpg")).to_have_count(0)  # resolved
+            page.locator("#moves [data-action=undo]").first.click()
+            expect(page.get_by_test_id("move-status")).to_contain_text("Put back 3 file(s)")
+            assert _pictures(photos) == before
+            assert not problems, problems
+        finally:
+            browser.close()
+
+    # 5. after a restart the decisions hold: the chosen keeper keeps, the pair stays apart
+    with serve(location, "--move-to", str(dest)) as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+            page.goto(url + f"?token={TOKEN}#/duplicates")
+            page.click("#dup-start")
+            group = page.locator(".group").filter(has_text="cat/0000.jpg")
+            expect(group.locator(".tile.keeper .path")).to_have_text("cat/0000.jpg")
+            expect(group.locator(".path", has_text="cat-mirrored.png")).to_have_count(0)
+        finally:
+            browser.close()
+    assert _pictures(photos) == before
+    target = os.environ.get("LOOKALIKE_REVIEW_SCREENSHOT")
+    if target:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(base / "review.png", target)

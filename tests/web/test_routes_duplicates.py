@@ -95,6 +95,7 @@ class _Job:
 
 class _JobOnly:
     root = Path("/nowhere")
+    decisions = None  # no result: the review decisions are never read
 
     def __init__(self) -> None:
         self.duplicates = _Job()

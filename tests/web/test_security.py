@@ -156,3 +156,28 @@ def test_the_printed_address_carries_a_fresh_random_token(site: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@needs_shared
+def test_every_post_with_the_token_but_a_foreign_origin_is_refused(site: Path, tmp_path: Path) -> None:
+    application = create_app(
+        site, allowed_hosts=list(LOCAL_HOSTS), warm=False, token=TOKEN, move_to=tmp_path / "dups"
+    )
+    try:
+        c = TestClient(application, base_url="http://127.0.0.1:8000")
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        posts = [
+            re.sub(r"\{[^}]+\}", "1", path)
+            for path, operations in application.openapi()["paths"].items()
+            if "post" in operations
+        ]
+        assert {"/api/moves", "/api/moves/undo", "/api/decisions", "/api/duplicates/groups/1/keeper"} <= set(
+            posts
+        )
+        for path in posts:
+            for origin in ("http://evil.example", "http://127.0.0.1:9999", "null"):
+                refused = c.post(path, headers={**auth, "Origin": origin}, json={})
+                assert refused.status_code == 403, (path, origin, refused.status_code)
+        assert not (tmp_path / "dups").exists()
+    finally:
+        application.state.collection.close()

@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from lookalike.cli.options import (
     WEIGHTS_HELP,
     DeviceOpt,
+    ExcludeOpt,
     Hardware,
     IndexOpt,
     JsonOpt,
@@ -43,6 +45,7 @@ from lookalike.errors import LookalikeError
 from lookalike.units import format_bytes
 
 if TYPE_CHECKING:
+    from lookalike.dedup import CopyMark
     from lookalike.features import Embedder
 
 # The phases index_folder reports, as the bars name them.
@@ -109,6 +112,7 @@ def index_cmd(
     folder: FolderArg,
     network: IndexNetwork = IndexNetwork(),
     index: IndexOpt = None,
+    exclude: ExcludeOpt = None,
     rebuild: RebuildOpt = False,
     repair: RepairOpt = False,
     strict: StrictOpt = False,
@@ -124,6 +128,9 @@ def index_cmd(
     restored from its last good copy (index.db.good, saved after every run that changed the index) and
     brought up to date; vectors lost from a truncated file are embedded again.
 
+    The index remembers its --exclude patterns: later runs without --exclude apply them again, and a run
+    with other patterns replaces them (rows of files now excluded go, files no longer excluded are embedded).
+
     Example:
 
         lookalike index photos/ --weights models/resnet18-cifar10.pt
@@ -132,15 +139,19 @@ def index_cmd(
 
         lookalike index photos/ --index /tmp/photos-index --json
 
+        lookalike index photos/ --exclude '*.tmp' --exclude 'raw/**'   # remembered for later runs
+
         lookalike index photos/ --repair             # after a disk error or a partial copy
 
         lookalike index /mnt/shared/photos/ --ray ray://head:10001   # embed on a Ray cluster
     """
     from lookalike.collection.reuse import update_settings
+    from lookalike.images import check_exclude
     from lookalike.index import default_location, index_folder
 
     if rebuild and repair:
         raise LookalikeError("--rebuild and --repair cannot be combined: --rebuild starts afresh")
+    check_exclude(exclude or ())  # before any model loads
     restored = None
     if network.weights is None:  # an update: the weights the index was made with
         location = index if index is not None else default_location(folder)
@@ -153,7 +164,14 @@ def index_cmd(
     embedder = load_embedder(**embedding)
     with StageProgress(_INDEX_LABELS, rate=True, keep=True) as progress:
         report = index_folder(
-            folder, embedder, location=index, rebuild=rebuild, repair=repair, progress=progress, ray=ray
+            folder,
+            embedder,
+            location=index,
+            rebuild=rebuild,
+            repair=repair,
+            progress=progress,
+            ray=ray,
+            exclude=exclude or None,  # none given: the patterns the index remembers
         )
     report.restored = report.restored or restored
     _print_index_notes(report, repair=repair)
@@ -177,6 +195,15 @@ def _print_index_notes(report: Any, *, repair: bool) -> None:
         )
     elif repair and not report.restored:
         err.print("checked the catalogue and every stored vector: nothing was lost", highlight=False)
+    if report.exclude_before is not None:
+        now, before = _patterns(report.exclude), _patterns(report.exclude_before)
+        change = f"excluding {now} from now on (instead of {before})"
+        err.print(f"[yellow]note:[/] {escape(change)}", highlight=False, soft_wrap=True)
+
+
+def _patterns(patterns: list[str]) -> str:
+    """Exclude patterns as a user would type them: ``'*.tmp' 'raw/**'``, or ``no pattern``."""
+    return " ".join(repr(p) for p in patterns) or "no pattern"
 
 
 def _print_index_report(report: Any, embedder: Embedder) -> None:
@@ -200,6 +227,8 @@ def _print_index_report(report: Any, embedder: Embedder) -> None:
         wrap=False,
     )
     print_line(f"  search: {_structure_line(report.search)}", wrap=False)
+    if report.exclude:
+        print_line(f"  excluding: {escape(_patterns(report.exclude))}", wrap=False)
     if report.failed:
         print_failures(f"failed {len(report.failed):,}:", [failure.reason for failure in report.failed])
     print_notes(report.skipped.lines())
@@ -250,6 +279,16 @@ QueryBackendOpt = Annotated[
         "torch; PyTorch on CUDA), onnx or torch."
     ),
 ]
+NoCopiesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-copies",
+        help="Skip the copy check (the pixels of the query against those of each of the best 20 hits: "
+        "3–6 ms a hit for small images, up to 0.3 s for large photos that are copies).",
+    ),
+]
+#: Seconds the copy check may take from the command line (a page waits 1 s: lookalike.dedup.BUDGET_S).
+COPIES_BUDGET_S = 10.0
 
 
 def search(
@@ -263,6 +302,7 @@ def search(
     weights: MovedWeightsOpt = None,
     device: DeviceOpt = None,
     backend: QueryBackendOpt = "auto",
+    no_copies: NoCopiesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Find the indexed images most like QUERY: a table of rank, score and path, or JSON, or a contact sheet.
@@ -271,11 +311,20 @@ def search(
     (its stored vector; the image itself is left out of the results). Cosine is higher-is-better; l2, l1
     and mse are distances (lower is more alike).
 
+    Hits that show the same picture as QUERY (a re-encoded, resized, turned, mirrored, cropped or framed
+    copy) are marked "copy", with how QUERY turns into them, by the pixel checks of `lookalike dedup`: the
+    best 20 hits, within 10 s. In --json each hit has "copy" (true, false, or null: not checked) and
+    "relation".
+
     Example:
 
         lookalike search photos/cat.jpg -k 5
 
         lookalike search ~/Downloads/query.jpg --index photos/.lookalike --metric ncc --html hits.html
+
+        lookalike search photos/cat.jpg --json | jq '.hits[] | select(.copy) | .relpath'
+
+        lookalike search photos/cat.jpg -k 100 --no-copies    # features only: no pixels read
     """
     from lookalike.index import Index, find_index
     from lookalike.storage import guarded
@@ -289,24 +338,54 @@ def search(
         backend_ran = idx.query_backend  # None: a stored vector answered
         entry = idx.entry(query) if result.query_kind == "indexed" else None
         query_file = idx.root / entry.path if entry is not None else Path(query)
+    marks = None if no_copies else _copy_marks(query_file, result.hits)
     title = f"{len(result.hits)} most like {query} ({result.metric})"
-    _contact_sheets(result, query, query_file, title, html=html, png=png)
+    _contact_sheets(result, query, query_file, title, html=html, png=png, marks=marks)
     if as_json:
-        print_json({**result.to_dict(), "backend": backend_ran})
+        data = result.to_dict()
+        for i, hit in enumerate(data["hits"]):
+            hit.update(marks[i].to_dict() if marks is not None else {"copy": None, "relation": None})
+        print_json({**data, "backend": backend_ran})
         return
-    _print_hits(result, title)
+    _print_hits(result, title, marks)
+
+
+def _copy_marks(query_file: Path, hits: list[Any]) -> list[CopyMark]:
+    """Which hits show the same picture as the query file (:func:`lookalike.dedup.mark_copies`), and a
+    note on stderr for the hits it could not check."""
+    from lookalike.dedup import mark_copies
+
+    with model_status("checking which hits are copies…"):
+        marks = mark_copies(query_file, hits, budget=COPIES_BUDGET_S)
+    why: dict[str, int] = {}
+    for mark in marks:
+        if mark.copy is None and mark.note:
+            why[mark.note] = why.get(mark.note, 0) + 1
+    print_notes([f"{n} hit{'s' if n > 1 else ''} {note}" for note, n in why.items()])
+    return marks
 
 
 def _contact_sheets(
-    result: Any, query: str, query_file: Path, title: str, *, html: Path | None, png: Path | None
+    result: Any,
+    query: str,
+    query_file: Path,
+    title: str,
+    *,
+    html: Path | None,
+    png: Path | None,
+    marks: list[CopyMark] | None = None,
 ) -> None:
-    """The hits as an HTML page and/or a PNG image, the query first."""
+    """The hits as an HTML page and/or a PNG image, the query first (copies marked in their captions)."""
     if html is None and png is None:
         return
     from lookalike.report import Tile, contact_sheet_html, contact_sheet_png
 
     query_tile = Tile(query_file, "query", query)
-    tiles = [Tile(h.path, f"#{h.rank} · {h.score:.4f}", h.relpath) for h in result.hits]
+    same = [" · same picture" if marks is not None and marks[i].copy else "" for i in range(len(result.hits))]
+    tiles = [
+        Tile(h.path, f"#{h.rank} · {h.score:.4f}{s}", h.relpath)
+        for h, s in zip(result.hits, same, strict=True)
+    ]
     if html is not None:
         contact_sheet_html(tiles, html, title=title, query=query_tile)
         err.print(f"contact sheet: {html}", highlight=False)
@@ -315,7 +394,14 @@ def _contact_sheets(
         err.print(f"contact sheet: {png}", highlight=False)
 
 
-def _print_hits(result: Any, title: str) -> None:
+def _copy_cell(mark: CopyMark) -> str:
+    """A hit's cell in the table's Copy column: ``copy: rotated 90° clockwise``, empty, or a dim ``?``."""
+    if mark.copy is None:
+        return "[dim]?[/]"
+    return f"[bold]copy[/]: {escape(mark.relation or '')}" if mark.copy else ""
+
+
+def _print_hits(result: Any, title: str, marks: list[CopyMark] | None = None) -> None:
     how = "exact search" if result.exact else "approximate search"
     if result.candidates:
         how = f"{result.metric} re-ranking the {result.candidates} best cosine candidates of {how}"
@@ -324,11 +410,18 @@ def _print_hits(result: Any, title: str) -> None:
     table.add_column(f"{result.metric} {'↑' if result.higher_is_better else '↓'}", justify="right")
     table.add_column("Path")
     table.add_column("Size", justify="right", style="dim")
-    for h in result.hits:
+    if marks is not None:
+        table.add_column("Copy")
+    for i, h in enumerate(result.hits):
         dims = f"{h.width}×{h.height}" if h.width else ""
-        table.add_row(str(h.rank), f"{h.score:.4f}", shown(h.path), dims)
+        copy = [_copy_cell(marks[i])] if marks is not None else []
+        table.add_row(str(h.rank), f"{h.score:.4f}", escape(shown(h.path)), dims, *copy)
     console.print(table)
     print_line(f"[dim]{how} · {result.structure} over {shown(result.index)}[/]")
+    if marks:
+        copies = sum(bool(m.copy) for m in marks)
+        checked = sum(m.copy is not None for m in marks)
+        print_line(f"[dim]copies: {copies} of {checked} hits checked are the same picture as the query[/]")
 
 
 InfoArg = Annotated[
@@ -378,6 +471,7 @@ def _info_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
         ("Index", shown(Path(data["location"]))),
         ("Folder", shown(Path(data["root"]))),
         ("Images", f"{data['images']:,} searchable, {data['failed']:,} failed" + _skipped_note(data)),
+        *([("Excluded", _patterns(data["exclude"]))] if data.get("exclude") else []),
         ("Model", f"{data['model']}{' (CIFAR stem)' if data['cifar_stem'] else ''}, {data['dim']}-d vectors"),
         ("Weights", f"{data['weights']}\n{data['fingerprint']}"),
         (

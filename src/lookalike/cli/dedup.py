@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from lookalike.cli.options import (
     DeviceOpt,
+    ExcludeOpt,
     ModelOpt,
     PrecisionOpt,
     grouped,
@@ -139,6 +141,33 @@ CropsOpt = Annotated[
     ),
 ]
 StrictOpt = Annotated[bool, strict_option("any file could not be read")]
+NotDuplicatesOpt = Annotated[
+    tuple[Path, Path] | None,
+    typer.Option(
+        "--not-duplicates",
+        help="Remember that files A and B are not duplicates: they are never grouped again, "
+        "by this command or the page of `lookalike serve`, even once moved or renamed (kept by content "
+        "hash in the index folder). E.g. --not-duplicates a.jpg b.jpg.",
+        metavar="A B",
+        show_default=False,
+    ),
+]
+ForgetOpt = Annotated[
+    tuple[Path, Path] | None,
+    typer.Option(
+        "--forget",
+        help="Take back a --not-duplicates decision on files A and B.",
+        metavar="A B",
+        show_default=False,
+    ),
+]
+DecisionsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--decisions/--no-decisions",
+        help="Honour the review decisions kept for FOLDER (pairs marked not duplicates, keepers chosen).",
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -169,6 +198,7 @@ _LABELS = {"reading": "reading images", "embedding": "embedding", "verifying": "
 def dedup(
     folder: DedupFolderArg = None,
     against: AgainstOpt = None,
+    exclude: ExcludeOpt = None,
     keep: KeepOpt = "quality",
     weights: FeatureWeightsOpt = None,
     model: ModelOpt = None,
@@ -176,6 +206,9 @@ def dedup(
     move_to: MoveToOpt = None,
     log: LogOpt = None,
     undo: UndoOpt = None,
+    not_duplicates: NotDuplicatesOpt = None,
+    forget: ForgetOpt = None,
+    decisions: DecisionsOpt = True,
     checks: Checks = Checks(),
     strict: StrictOpt = False,
     device: DeviceOpt = None,
@@ -189,7 +222,9 @@ def dedup(
     receipts whose digits differ, app screens with other text and moved objects never group. Each group
     keeps its best copy (--keep) and says why; every other member is a checked duplicate of that keeper.
     Nothing changes unless you pass --move-to, which moves the duplicates (never deletes) and writes a log
-    that --undo LOG reverses. Unreadable files are skipped and listed.
+    that --undo LOG reverses. Unreadable files are skipped and listed. Pairs marked not duplicates (here
+    with --not-duplicates, or on the page of `lookalike serve`) stay apart, and keepers chosen on the page
+    keep their groups.
 
     Example:
 
@@ -197,13 +232,18 @@ def dedup(
 
         lookalike dedup test/ --against train/
 
+        lookalike dedup photos/ --exclude '*.tmp' --exclude 'raw/**'
+
         lookalike dedup scans/ --keep oldest --strictness strict
+
+        lookalike dedup photos/ --not-duplicates photos/twin-a.jpg photos/twin-b.jpg
 
         lookalike dedup photos/ --json groups.json --move-to photos-duplicates/
 
         lookalike dedup --undo photos-duplicates/lookalike-dedup-20250101-120000.jsonl
     """
     from lookalike.dedup import find_duplicates, move_duplicates
+    from lookalike.images import check_exclude
 
     to_stdout = json_out is not None and str(json_out) == "-"
     if undo is not None:
@@ -213,17 +253,27 @@ def dedup(
         return
     folder = _checked_folder(folder)
     refs = [_checked_folder(r, what="--against") for r in against or []]
+    check_exclude(exclude or ())  # before any model loads
+    ignore, prefer = _decisions(
+        folder,
+        [not_duplicates] if not_duplicates else [],
+        [forget] if forget else [],
+        use=decisions,
+    )
     targets, vectors, embedder, skipped = _candidates(
-        folder, weights, model, device, precision, index=not refs
+        folder, weights, model, device, precision, index=not refs, exclude=exclude or ()
     )
     with StageProgress(_LABELS) as progress:
         result = find_duplicates(
             targets,
             against=refs or None,
+            exclude=exclude or (),
             keep=keep,
             vectors=vectors,
             embedder=embedder,
             progress=progress,
+            ignore=ignore,
+            prefer=prefer,
             **checks.options(),
         )
     if skipped is not None:  # the folder was scanned before, for the index's vectors
@@ -254,6 +304,43 @@ def _undo(log: Path, *, to_stdout: bool) -> None:
     )
 
 
+def _decisions(
+    folder: Path, mark: list[tuple[Path, Path]], forget: list[tuple[Path, Path]], *, use: bool
+) -> tuple[set[tuple[str, str]], set[str]]:
+    """Store the decisions given (``--not-duplicates``, ``--forget``) and return those in force for FOLDER:
+    ``(pairs kept apart, keepers chosen)`` as content hashes (none with ``--no-decisions``)."""
+    from lookalike.dedup.decisions import Decisions, decisions_location
+
+    store = Decisions(decisions_location(folder))
+    for a, b in mark:
+        store.ignore(_file_hash(a), _file_hash(b), a_path=str(a), b_path=str(b))
+        _note(f"remembered: {shown(a)} and {shown(b)} are not duplicates (undo: --forget A B)")
+    for a, b in forget:
+        if store.forget(_file_hash(a), _file_hash(b)):
+            _note(f"forgotten: {shown(a)} and {shown(b)} may group again")
+        else:
+            _note(f"{shown(a)} and {shown(b)} were not marked as not duplicates; nothing to forget")
+    if not use:
+        return set(), set()
+    return store.ignored_pairs(), set(store.keepers())
+
+
+def _note(text: str) -> None:
+    """A line on stderr (stdout may carry the JSON)."""
+    err.print(escape(text), highlight=False)
+
+
+def _file_hash(path: Path) -> str:
+    from lookalike.hashing import file_sha256
+
+    try:
+        return file_sha256(path)
+    except FileNotFoundError:
+        raise LookalikeError(f"{path}: no such file; pass two image files of the folder") from None
+    except OSError as exc:
+        raise LookalikeError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+
+
 def _checked_folder(folder: Path | None, *, what: str = "FOLDER") -> Path:
     if folder is None:
         raise LookalikeError("pass a FOLDER to check (or --undo LOG to reverse a --move-to)")
@@ -272,17 +359,19 @@ def _candidates(
     precision: str,
     *,
     index: bool = True,
+    exclude: Sequence[str] = (),
 ) -> tuple[Path | list[Path], Any, Any, Skipped | None]:
     """What find_duplicates takes deep-feature candidates from: ``(paths, vectors, embedder, skipped)``
     (``skipped``: what the folder's scan passed over, when the paths come from a scan here) — nothing
     without ``--weights``, else (with ``index``) an up-to-date index's stored vectors, else the embedder
-    itself (with reference folders, which no index of FOLDER holds)."""
+    itself (with reference folders, which no index of FOLDER holds). ``exclude`` leaves files out of the
+    folder's scan for the index's vectors."""
     if weights is None:
         return folder, None, None, None
     from lookalike.collection.reuse import stored_vectors
 
     embedder = load_embedder(weights, model=model, device=device, precision=precision)
-    stored = stored_vectors(folder, embedder) if index else None
+    stored = stored_vectors(folder, embedder, exclude=exclude) if index else None
     if stored is None:
         return folder, None, embedder, None
     err.print(f"feature vectors from {shown(stored.location)}", highlight=False)
@@ -302,6 +391,11 @@ def _print_result(
         + (
             f" · {len(result.rejected):,} look-alike pair(s) kept apart by the fine check"
             if result.rejected
+            else ""
+        )
+        + (
+            f" · {len(result.ignored):,} pair(s) kept apart as marked not duplicates"
+            if result.ignored
             else ""
         )
         + (f" · {len(result.failures):,} unreadable" if result.failures else "")

@@ -43,6 +43,23 @@ TokenOpt = Annotated[
         show_default=False,
     ),
 ]
+ServeMoveToOpt = Annotated[
+    Path | None,
+    quiet_option(
+        "--move-to",
+        help="Let the page move duplicates into this folder (outside the indexed folder; made if "
+        "missing), logged so that the page or `lookalike dedup --undo LOG` puts them back. Without it the "
+        "page moves nothing.",
+    ),
+]
+ReadOnlyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--read-only",
+        help="Refuse every change (moves, keepers, not-duplicate decisions); search, compare and finding "
+        "duplicates still work.",
+    ),
+]
 NoTokenOpt = Annotated[
     bool,
     typer.Option(
@@ -60,12 +77,16 @@ def serve(
     open_browser: OpenOpt = False,
     token: TokenOpt = None,
     no_token: NoTokenOpt = False,
+    move_to: ServeMoveToOpt = None,
+    read_only: ReadOnlyOpt = False,
 ) -> None:
     """Serve a local web page over an index: find look-alikes, compare two images, see duplicates.
 
     Drop or pick an image to see its nearest images with scores, click one to search from it; compare two
-    images on pixels and features (L1, MSE, cosine, NCC); list near-duplicate groups with the file to keep;
-    see what the index holds. The same features are a JSON API under /api (reference at /api/docs).
+    images on pixels and features (L1, MSE, cosine, NCC); review near-duplicate groups side by side (zoom,
+    swipe, difference map), change the file to keep, mark pairs that are not duplicates, and, with
+    --move-to DIR, move the duplicates there and undo it; see what the index holds. The same features are
+    a JSON API under /api (reference at /api/docs).
     Uploads stay in memory; images are served by id only, from inside the indexed folder. Every /api
     request needs the token printed in the address (the page keeps it in a cookie; scripts send
     Authorization: Bearer TOKEN), on loopback too.
@@ -75,6 +96,8 @@ def serve(
         lookalike index photos/ --weights models/resnet18-cifar10.pt
 
         lookalike serve photos/ --open
+
+        lookalike serve photos/ --move-to photos-duplicates/
 
         curl -H "Authorization: Bearer $TOKEN" -F file=@cat.jpg 'http://127.0.0.1:8000/api/search?k=5'
     """
@@ -105,13 +128,25 @@ def serve(
         raise LookalikeError("--token must be at least 16 characters; leave it out for a random one")
     secret = None if no_token else token or secrets.token_urlsafe(24)
     location = index if index is not None else find_index(folder if folder is not None else Path())
-    web_app = create_app(location, upload_limit=limit, allowed_hosts=allowed_hosts_for(host), token=secret)
+    web_app = create_app(
+        location,
+        upload_limit=limit,
+        allowed_hosts=allowed_hosts_for(host),
+        token=secret,
+        move_to=move_to,
+        read_only=read_only,
+    )
     sock = listen(host, port)
     images = web_app.state.collection.index.count
     address = url_for(sock) + (f"?token={secret}" if secret else "")
     print_line(
         f"serving {shown(Path(location))} ({images:,} images) at {address} · Ctrl+C to stop", wrap=False
     )
+    review = web_app.state.lookalike.review
+    if review.read_only:
+        print_line("read-only: the page changes nothing", wrap=False)
+    elif review.move_to is not None:
+        print_line(f"the page moves duplicates into {shown(review.move_to)}", wrap=False)
     if not is_loopback(host):
         err.print(
             f"[yellow]warning:[/] listening on {host}: anyone who can reach this machine and has the token "

@@ -36,7 +36,8 @@ thumbnails cannot tell two pages of one layout apart, so duplicates are found fr
 (:data:`STRICTNESS`). ``against`` reference folders report only the new files that copy a reference file,
 which is never moved. Nothing is deleted: :func:`move_duplicates` moves the non-keepers into a folder and
 logs each move to a JSON-lines file that :func:`undo_moves` reverses. NumPy, Pillow and FAISS only: no
-torch unless deep features are asked for.
+torch unless deep features are asked for. :func:`mark_copies` runs the same checks between a search's query
+and its hits (:mod:`~lookalike.dedup.same_picture`): which of them are the same picture.
 
 >>> from lookalike.dedup import find_duplicates, move_duplicates, undo_moves
 >>> result = find_duplicates("photos/")  # doctest: +SKIP
@@ -57,11 +58,13 @@ from lookalike.dedup.moves import (
     move_duplicates,
     plan_moves,
     read_move_log,
+    run_moves,
     undo_moves,
 )
 from lookalike.dedup.orientation import Orientation
 from lookalike.dedup.reading import Progress
 from lookalike.dedup.results import DedupResult, DuplicateGroup, Member, PairCheck
+from lookalike.dedup.same_picture import CopyMark, mark_copies, same_picture
 from lookalike.dedup.strictness import MAX_COLOUR, MAX_RMSE, MIN_NCC, MIN_SSIM, STRICTNESS, Strictness
 
 __all__ = [
@@ -74,6 +77,7 @@ __all__ = [
     "MOVE_LOG_FORMAT",
     "MOVE_LOG_VERSION",
     "STRICTNESS",
+    "CopyMark",
     "DedupResult",
     "DuplicateGroup",
     "KeepPolicy",
@@ -85,10 +89,13 @@ __all__ = [
     "Strictness",
     "UndoReport",
     "find_duplicates",
+    "mark_copies",
     "move_duplicates",
     "parse_keep",
     "plan_moves",
     "read_move_log",
+    "run_moves",
+    "same_picture",
     "undo_moves",
     "verify_pair",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+from collections.abc import Collection as Collection_
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from lookalike.dedup import candidates as cands
 from lookalike.dedup import coarse
 from lookalike.dedup.borders import WHOLE, Box, box_area
+from lookalike.dedup.decisions import pair_key
 from lookalike.dedup.fine import FineMatch
 from lookalike.dedup.grouping import keeper_first_groups
 from lookalike.dedup.judge import Judge, Pair, Views
@@ -25,6 +27,7 @@ from lookalike.dedup.reading import Collection, FileFacts, Progress, content_ids
 from lookalike.dedup.results import DedupResult, DuplicateGroup, Member, PairCheck
 from lookalike.dedup.strictness import Strictness, StrictnessName, resolve
 from lookalike.errors import ImageError, LookalikeError
+from lookalike.hashing import file_sha256
 from lookalike.images import Skipped, scan_images
 from lookalike.memory import release_memory
 
@@ -46,17 +49,21 @@ def _orientations(flips: bool, rotations: bool) -> tuple[int, ...]:
     return tuple(o.code for o in ALL if (flips or not o.mirror) and (rotations or o.turns == 0))
 
 
-def _as_paths(paths: PathsArg, skipped: Skipped) -> list[Path]:
-    """The files of a folder (the files it passes over counted in ``skipped``) or of a list of files."""
+def _as_paths(paths: PathsArg, skipped: Skipped, exclude: Sequence[str] = ()) -> list[Path]:
+    """The files of a folder but those ``exclude`` leaves out (the files it passes over counted in
+    ``skipped``) or of a list of files."""
     if isinstance(paths, (str, os.PathLike)):
-        scan = scan_images(paths)
+        scan = scan_images(paths, exclude=exclude)
         skipped.add(scan.skipped)
         return scan.paths
     return list(dict.fromkeys(Path(p) for p in paths))
 
 
 def _reference_paths(
-    against: PathsArg | Sequence[PathsArg] | None, new: list[Path], skipped: Skipped
+    against: PathsArg | Sequence[PathsArg] | None,
+    new: list[Path],
+    skipped: Skipped,
+    exclude: Sequence[str] = (),
 ) -> list[Path]:
     """The files of the reference folders (or files), none of them among ``new``."""
     if against is None:
@@ -66,7 +73,7 @@ def _reference_paths(
     for src in sources:
         if isinstance(src, (str, os.PathLike)) and not Path(src).exists():
             raise LookalikeError(f"--against {src}: no such folder; pass a folder of reference images")
-        refs += _as_paths(src, skipped)
+        refs += _as_paths(src, skipped, exclude)
     taken = {p.absolute() for p in new}
     overlap = [p for p in refs if p.absolute() in taken]
     if overlap:
@@ -99,6 +106,7 @@ def find_duplicates(
     *,
     strictness: Strictness | StrictnessName | str = "normal",
     against: PathsArg | Sequence[PathsArg] | None = None,
+    exclude: Sequence[str] = (),
     keep: KeepPolicy | str = "quality",
     embedder: Embedder | None = None,
     vectors: npt.ArrayLike | None = None,
@@ -108,6 +116,8 @@ def find_duplicates(
     crops: bool = True,
     workers: int | None = None,
     progress: Progress | None = None,
+    ignore: Collection_[tuple[str, str]] = (),
+    prefer: Collection_[str] = (),
     **thresholds: float | None,
 ) -> DedupResult:
     """Group the near-duplicates among ``paths`` (a folder, or image files) and pick a keeper for each group.
@@ -120,6 +130,10 @@ def find_duplicates(
     :mod:`lookalike.dedup` for the method. Unreadable files are skipped and listed in
     :attr:`DedupResult.failures`.
 
+    ``exclude`` leaves files and folders out of the folder scans (of ``paths`` and of ``against``) by glob
+    pattern, ``["*.tmp", "raw/**"]``, as :func:`lookalike.images.scan_images` reads them; excluded files
+    are counted in :attr:`DedupResult.skipped`. Files passed as a list are taken as they are.
+
     ``strictness`` is a :class:`Strictness` or the name of a preset (``strict``, ``normal``, ``loose``).
     ``keep`` chooses each group's keeper (:func:`lookalike.dedup.keeper.parse_keep`: ``quality`` — the
     best file — ``largest``, ``oldest``, ``newest`` or ``in:FOLDER``). With ``against`` (reference folders
@@ -127,6 +141,11 @@ def find_duplicates(
     reference file, and no reference file is ever a duplicate. Deep features only add candidate pairs:
     pass an ``embedder``, or ``vectors`` with one row per path in the order of ``paths`` (after folder
     listing), e.g. from an index. ``neighbours`` is how many candidates each image gets from each source.
+    ``ignore`` holds pairs of SHA-256 hashes of files that are not duplicates (review decisions,
+    :class:`lookalike.dedup.decisions.Decisions`): such a pair is never grouped, and is listed in
+    :attr:`DedupResult.ignored` when it would have been; ``prefer`` holds hashes of files chosen as keepers,
+    which keep their group whatever the ``keep`` rule says (the others joining only as verified duplicates
+    of them).
     The threshold keywords of earlier releases (``min_ncc=``, ``min_ssim=``, …) still work, with a
     :class:`DeprecationWarning`: use ``strictness=Strictness.named("normal").replace(min_ssim=0.9)``.
 
@@ -142,8 +161,8 @@ def find_duplicates(
     if neighbours < 1:
         raise LookalikeError(f"neighbours {neighbours} must be at least 1, e.g. 10")
     skipped = Skipped()
-    new_paths = _as_paths(paths, skipped)
-    ref_paths = _reference_paths(against, new_paths, skipped)
+    new_paths = _as_paths(paths, skipped, exclude)
+    ref_paths = _reference_paths(against, new_paths, skipped, exclude)
     all_paths = new_paths + ref_paths
     settings = {
         "strictness": strictness if isinstance(strictness, str) else "custom",
@@ -152,6 +171,7 @@ def find_duplicates(
         "against": [
             str(p) for p in ([against] if isinstance(against, (str, os.PathLike)) else against or [])
         ],
+        "exclude": list(exclude),
         "neighbours": neighbours,
         "flips": flips,
         "rotations": rotations,
@@ -225,11 +245,15 @@ def find_duplicates(
     # 3. groups: every member a verified duplicate of the keeper itself
     ref_files = {i for i, r in enumerate(is_ref) if r} if ref_paths else None
     builder = _GroupBuilder(files, content, nodes, judge, policy, ref_files)
+    ignored: list[tuple[Path, Path]] = []
+    if ignore or prefer:
+        verified, ignored = builder.apply_decisions(verified, ignore, prefer)
+        stats["ignored_pairs"] = len(ignored)
     out = builder.groups(verified)
     stats["fine_checks"] = len(judge.fine)
     rejected = [_verdict(judge, p) for p in passed if not judge.fine_passes(judge.fine[p])]
     seconds = time.perf_counter() - started
-    return DedupResult(out, len(files), failures, settings, stats, seconds, rejected, skipped)
+    return DedupResult(out, len(files), failures, settings, stats, seconds, rejected, skipped, ignored)
 
 
 def _view_thumbs(read: Collection, nodes: list[int], views: Views) -> npt.NDArray[np.uint8]:
@@ -391,6 +415,37 @@ class _GroupBuilder:
         self.quality: dict[int, FileQuality] = {}
         self.area: dict[int, float] = {}  # node → share of its image that shows a picture copies share
         self._derived: set[tuple[int, int]] = set()  # (lossless, JPEG) file pairs checked
+        self.apart: set[Pair] = set()  # node pairs a review decision keeps apart
+        self.preferred: set[int] = set()  # nodes of files chosen as keepers
+
+    def apply_decisions(
+        self, verified: Sequence[Pair], ignore: Collection_[tuple[str, str]], prefer: Collection_[str]
+    ) -> tuple[list[Pair], list[tuple[Path, Path]]]:
+        """``verified`` less the pairs a review decision keeps apart, and those pairs as files. Hashes only
+        the files of verified pairs (and of exact copies, whose node may hold a chosen keeper)."""
+        wanted = {n for p in verified for n in p} | {n for n, f in self.files_of.items() if len(f) > 1}
+        digest: dict[int, str | None] = {}
+        for n in sorted(wanted):
+            try:
+                digest[n] = file_sha256(self.files[self.files_of[n][0]].path)
+            except OSError:
+                digest[n] = None
+        keep_apart = {pair_key(a, b) for a, b in ignore}
+        chosen = set(prefer)
+        self.preferred = {n for n, d in digest.items() if d is not None and d in chosen}
+        kept: list[Pair] = []
+        ignored: list[tuple[Path, Path]] = []
+        for a, b in verified:
+            da, db = digest.get(a), digest.get(b)
+            if da is not None and db is not None and pair_key(da, db) in keep_apart:
+                self.apart.add((min(a, b), max(a, b)))
+                ignored.append((self.files[self.files_of[a][0]].path, self.files[self.files_of[b][0]].path))
+            else:
+                kept.append((a, b))
+        return kept, ignored
+
+    def _duplicate(self, i: int, j: int) -> bool:
+        return (min(i, j), max(i, j)) not in self.apart and self.judge.duplicate(i, j)
 
     def _picture_area(self, verified: Sequence[Pair]) -> None:
         """For each node of a verified pair, the share of its image inside its content box or a region a
@@ -477,6 +532,10 @@ class _GroupBuilder:
         most = max(self._area(n) for n in ns)
         order = rank([self._keeper_facts(f, n, most) for f, n in zip(best, ns, strict=True)], self.policy)
         ranked = [ns[i] for i in order]
+        if self.preferred:  # files chosen as keepers first
+            ranked = [n for n in ranked if n in self.preferred] + [
+                n for n in ranked if n not in self.preferred
+            ]
         if self.node_ref is not None:
             ranked = [n for n in ranked if self.node_ref[n]] + [n for n in ranked if not self.node_ref[n]]
         return ranked
@@ -491,7 +550,7 @@ class _GroupBuilder:
         )
         if self.node_ref is None:
             node_groups = keeper_first_groups(
-                len(self.judge.paths), verified, self._rank_nodes, self.judge.duplicate, self.judge.shown_by
+                len(self.judge.paths), verified, self._rank_nodes, self._duplicate, self.judge.shown_by
             )
         else:
             node_groups = self._reference_groups(verified)
@@ -548,7 +607,12 @@ class _GroupBuilder:
             for i in self._ranked_files(n):
                 rows.append(self._member(i, (keeper_node, n), keeper=False))
         ranked = [keeper_node, *node_group[1:]]
-        why = "reference copy" if self.ref_files is not None else self._why(ranked, file_ids)
+        if self.ref_files is not None:
+            why = "reference copy"
+        elif keeper_node in self.preferred:
+            why = "chosen as the keeper in a review"
+        else:
+            why = self._why(ranked, file_ids)
         return DuplicateGroup(tuple(rows), why)
 
     def _why(self, ranked_nodes: list[int], keeper_files: list[int]) -> str:

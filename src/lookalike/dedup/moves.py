@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,7 +45,7 @@ class UndoReport:
         }
 
 
-def _free_name(target: Path, taken: set[Path]) -> Path:
+def free_name(target: Path, taken: set[Path]) -> Path:
     """``target``, or ``stem-1.ext``, ``stem-2.ext``, … : the first name that no file has and no other
     planned move takes."""
     candidate, n = target, 0
@@ -83,7 +84,7 @@ def plan_moves(
             rel = src.relative_to(base)
         except ValueError:
             rel = Path(src.name)
-        target = _free_name(top / rel, taken)
+        target = free_name(top / rel, taken)
         taken.add(target)
         moves.append(Move(src, target))
     return moves
@@ -99,7 +100,7 @@ def _move_file(source: Path, target: Path) -> None:
 
 def _default_log(dest: Path) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return _free_name(dest / f"lookalike-dedup-{stamp}.jsonl", set())
+    return free_name(dest / f"lookalike-dedup-{stamp}.jsonl", set())
 
 
 def move_duplicates(
@@ -118,7 +119,18 @@ def move_duplicates(
     >>> log = move_duplicates(result, "dups")  # doctest: +SKIP
     >>> undo_moves(log).restored  # doctest: +SKIP
     """
-    moves = plan_moves(result, dest, root=root)
+    return run_moves(plan_moves(result, dest, root=root), dest, log=log)
+
+
+def run_moves(
+    moves: Sequence[Move],
+    dest: str | os.PathLike[str],
+    *,
+    log: str | os.PathLike[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Make the ``moves`` (as :func:`plan_moves` gives them) and return their log, as
+    :func:`move_duplicates` does; ``progress(done, total)`` is called after each file."""
     missing = [m.source for m in moves if not os.path.lexists(m.source)]
     if missing:
         raise LookalikeError(
@@ -152,6 +164,8 @@ def move_duplicates(
                     f"put them back with: lookalike dedup --undo {log_path}"
                 ) from None
             done += 1
+            if progress is not None:
+                progress(done, len(moves))
     return log_path
 
 

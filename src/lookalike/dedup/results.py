@@ -183,7 +183,8 @@ class PairCheck:
 class DedupResult:
     """What :func:`~lookalike.dedup.find_duplicates` found: groups (largest first), candidate pairs that
     passed the coarse check but not the fine one (``rejected``), unreadable files, the files the folder
-    scans passed over (``skipped``: no reader installed, unknown type), and the settings."""
+    scans passed over (``skipped``: no reader installed, unknown type), the verified pairs a review decision
+    kept apart (``ignored``, :mod:`lookalike.dedup.decisions`), and the settings."""
 
     groups: list[DuplicateGroup]
     images: int
@@ -193,6 +194,7 @@ class DedupResult:
     seconds: float = 0.0
     rejected: list[PairCheck] = field(default_factory=list)
     skipped: Skipped = field(default_factory=Skipped)
+    ignored: list[tuple[Path, Path]] = field(default_factory=list)
 
     @property
     def duplicates(self) -> int:
@@ -210,6 +212,7 @@ class DedupResult:
             "groups": [g.to_dict() for g in self.groups],
             "duplicates": self.duplicates,
             "rejected": [r.to_dict() for r in self.rejected],
+            "ignored": [{"a": str(a), "b": str(b)} for a, b in self.ignored],
             "failures": [{"path": str(p), "reason": r} for p, r in self.failures],
             "skipped": self.skipped.to_dict(),
             "settings": self.settings,

@@ -15,13 +15,22 @@ Routes (all JSON under ``/api``, described by ``/api/openapi.json``; a reference
 ``POST /api/compare``                     … where either side may be an upload (form fields ``a``, ``b``)
 ``GET  /api/duplicates``                  the duplicate groups with keepers, once computed (else progress)
 ``POST /api/duplicates``                  start computing them (in the background; kept per index version)
+``GET  /api/duplicates/groups/{gid}``     one group to review
+``POST …/groups/{gid}/keeper``            keep another file of it (the others checked against it)
+``GET  …/groups/{gid}/members/{id}/{v}``  keeper and member aligned, or their difference map
+``GET  /api/decisions``                   pairs marked not duplicates, keepers chosen
+``POST /api/decisions``                   mark two images not duplicates (``/forget`` takes it back)
+``GET  /api/moves``                       the move job and the move logs of the move folder
+``POST /api/moves``                       move the duplicates of groups (``serve --move-to DIR`` only)
+``POST /api/moves/undo``                  put back the files of a move log
 ========================================  ==================================================================
 
 Safety: images are addressed by index id only (no route takes a path); files are read only inside the
 indexed folder; uploads are limited while they stream, kept in memory, and decoded with a pixel limit;
 every answer carries a strict Content-Security-Policy and ``nosniff``; the Host header is checked against
-the names the server was started for (DNS rebinding) and a POST from another origin is refused. Errors are
-``{"detail": "one line"}`` with a 4xx status.
+the names the server was started for (DNS rebinding) and a POST from another origin is refused; every
+``/api`` request needs the server's token; files move only into the folder given at start, and a
+read-only server changes nothing. Errors are ``{"detail": "one line"}`` with a 4xx status.
 
 The routes live in :mod:`lookalike.web.routes` (one router per area), the checks every answer goes
 through in :mod:`lookalike.web.security`, the error answers in :mod:`lookalike.web.handlers`, and what the
@@ -34,6 +43,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from lookalike.errors import LookalikeError
 from lookalike.units import parse_bytes
@@ -49,6 +59,7 @@ except ImportError as exc:  # pragma: no cover - exercised by the CLI's own chec
     ) from None
 
 from lookalike.web.handlers import add_error_handlers
+from lookalike.web.review import Review
 from lookalike.web.routes import API_ROUTERS, pages
 from lookalike.web.security import Guard
 from lookalike.web.state import AppState
@@ -70,6 +81,8 @@ def create_app(
     thumb_side: int = THUMB_SIDE,
     warm: bool = True,
     token: str | None = None,
+    move_to: str | os.PathLike[str] | None = None,
+    read_only: bool = False,
 ) -> FastAPI:
     """The web app over the index in folder ``index_location`` (see :func:`lookalike.index.find_index`).
 
@@ -79,7 +92,9 @@ def create_app(
     otherwise); ``thumb_side`` the longest side of a thumbnail. With ``warm``, start-up loads the rows,
     the search structure and the model in the background so the first requests are fast. With ``token``,
     every ``/api`` request must carry it (see :mod:`lookalike.web.security`); the command line makes one
-    unless told otherwise.
+    unless told otherwise. ``move_to`` is the folder the page may move duplicates into (none: the page
+    moves nothing; refused inside the indexed folder); ``read_only`` refuses every change (decisions,
+    keepers, moves; search, compare and finding duplicates still work).
 
     Raises :class:`lookalike.errors.StoreError` when there is no index at ``index_location``.
 
@@ -88,6 +103,13 @@ def create_app(
     if upload_limit < 1:
         raise LookalikeError(f"the upload limit must be at least 1 byte, got {upload_limit}")
     collection = Collection(index_location, max_pixels=max_pixels, thumb_side=thumb_side)
+    try:
+        review = Review(
+            collection, move_to=Path(move_to) if move_to is not None else None, read_only=read_only
+        )
+    except LookalikeError:
+        collection.close()
+        raise
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -110,7 +132,7 @@ def create_app(
     )
     app.state.collection = collection
     app.state.lookalike = AppState.of(
-        collection, upload_limit=upload_limit, max_pixels=max_pixels, thumb_side=thumb_side
+        collection, upload_limit=upload_limit, max_pixels=max_pixels, thumb_side=thumb_side, review=review
     )
     app.add_middleware(Guard, allowed_hosts=allowed_hosts, token=token)
     add_error_handlers(app)

@@ -12,7 +12,9 @@ the duplicates job. Everything the web app does to an index goes through :class:
 * **The model** (:meth:`lookalike.index.Index.embedder`) is loaded once, at start-up in the background,
   and runs one image at a time: on a small CPU, parallel forward passes only slow each other down.
 * **Duplicates** (:func:`lookalike.dedup.find_duplicates`) run in a background thread on request, with
-  progress, and the result is kept for the index version it was computed on.
+  progress, and the result is kept for the index version it was computed on; the review decisions kept
+  in the index folder (:mod:`lookalike.dedup.decisions`) are honoured (:mod:`lookalike.web.review` applies
+  those made later).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from lookalike.dedup.decisions import Decisions
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.formats import format_of, pillow_formats
 from lookalike.index import Entry, Index
@@ -134,6 +137,7 @@ class Collection:
         self._thumb_dir = self.location / _thumb_folder(self.location, self.root)
         self._thumb_memory: OrderedDict[str, bytes] | None = None
         self._thumb_lock = threading.Lock()
+        self.decisions = Decisions(self.location)
         self.duplicates = DuplicatesJob(self)
 
     def close(self) -> None:
@@ -388,6 +392,8 @@ class DuplicatesJob:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
     _cancelled: bool = False
+    #: The decisions the result honours: pairs kept apart and keepers chosen (content hashes).
+    used: tuple[set[tuple[str, str]], set[str]] = field(default_factory=lambda: (set(), set()))
 
     def status(self) -> dict[str, Any]:
         """The job as the API shows it; a result for an older index version reads as ``idle``."""
@@ -424,6 +430,15 @@ class DuplicatesJob:
             self._thread.start()
             return True
 
+    def redo(self) -> bool:
+        """Compute again (once the running job, if any, ends): a decision the result honours was taken
+        back. ``True`` if a run began now."""
+        with self._lock:
+            if self.state == "working":
+                return False
+            self.state, self.result = "idle", None
+        return self.start()
+
     def cancel(self) -> None:
         self._cancelled = True
 
@@ -451,7 +466,15 @@ class DuplicatesJob:
                     paths.append(path)
                     ids[str(path)] = int(e.id)  # type: ignore[arg-type]
             self._progress("reading", 0, len(paths))
-            result = find_duplicates(paths, progress=self._progress) if paths else None
+            decisions = self.collection.decisions
+            ignore, prefer = decisions.ignored_pairs(), set(decisions.keepers())
+            with self._lock:
+                self.used = (ignore, prefer)
+            result = (
+                find_duplicates(paths, progress=self._progress, ignore=ignore, prefer=prefer)
+                if paths
+                else None
+            )
             with self._lock:
                 self.result, self.ids, self.state = result, ids, "done"
         except _CancelledError:

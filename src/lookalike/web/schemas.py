@@ -43,6 +43,16 @@ class ImagesPage(BaseModel):
 class HitOut(ImageOut):
     rank: int
     score: float
+    is_copy: bool | None = Field(
+        None,
+        alias="copy",  # (the attribute may not be called copy: BaseModel.copy)
+        description="Whether the hit shows the same picture as the query (a re-encoded, resized, turned, "
+        "mirrored, cropped or framed copy), by the pixel checks of lookalike dedup; null: not checked (past "
+        "the best 20 hits or the time budget, unreadable, or copies=false).",
+    )
+    relation: str | None = Field(
+        None, description="How the query turns into the copy: exact, near-identical, rotated 90° clockwise, …"
+    )
 
 
 class QueryOut(BaseModel):
@@ -64,6 +74,9 @@ class SearchTiming(BaseModel):
     decode_ms: float | None = Field(description="Reading the uploaded image (None for an indexed query).")
     embed_ms: float | None = Field(description="Running the model on the upload (None for an indexed query).")
     search_ms: float
+    copies_ms: float | None = Field(
+        None, description="Checking which hits are copies of the query (None when not checked)."
+    )
     total_ms: float = Field(description="From the first byte read to the answer, waits included.")
 
 
@@ -189,11 +202,21 @@ class MemberOut(BaseModel):
     colour: float = Field(0.0, description="Fine check: largest tile colour difference with the keeper.")
     thumb: str | None
     full: str | None
+    sha256: str | None = Field(None, description="SHA-256 of the file's bytes (what decisions name).")
 
 
 class GroupOut(BaseModel):
+    """A group to review: the keeper first in ``members``, then the duplicates a move takes; ``apart``:
+    members marked not duplicates of the keeper; ``stays``: files that are no duplicate of a keeper
+    chosen by hand."""
+
+    id: int = Field(description="The group's number in this result (for the review routes).")
     keeper: int | None
+    kept_because: str = ""
+    chosen: bool = Field(False, description="Whether the keeper was chosen by hand.")
     members: list[MemberOut]
+    apart: list[MemberOut] = []
+    stays: list[MemberOut] = []
 
 
 class FailureOut(BaseModel):
@@ -217,3 +240,75 @@ class DuplicatesOut(BaseModel):
     duplicates: int | None
     groups: list[GroupOut]
     failures: list[FailureOut]
+    resolved: int = Field(0, description="Groups found but resolved since: moved, or marked not duplicates.")
+    can_move: bool = Field(False, description="Whether this server moves files (started with --move-to).")
+    read_only: bool = Field(False, description="Whether this server refuses every change (--read-only).")
+
+
+class KeeperIn(BaseModel):
+    """Which file of a group to keep."""
+
+    id: int = Field(ge=0, description="An image of the group.")
+    version: str | None = Field(None, description="The version the page's groups were computed on.")
+
+
+class DistinctIn(BaseModel):
+    """Two indexed images that are not duplicates."""
+
+    a: int = Field(ge=0)
+    b: int = Field(ge=0)
+
+
+class ForgetIn(BaseModel):
+    """A "not duplicates" decision to take back, by the two files' SHA-256."""
+
+    a: str = Field(min_length=64, max_length=64)
+    b: str = Field(min_length=64, max_length=64)
+
+
+class DecisionOut(BaseModel):
+    kind: Literal["distinct", "keep"]
+    a: str
+    b: str | None
+    a_path: str | None
+    b_path: str | None
+    decided: float
+
+
+class DecisionsOut(BaseModel):
+    """Every review decision, newest first."""
+
+    decisions: list[DecisionOut]
+
+
+class MoveIn(BaseModel):
+    """Which groups to resolve by moving their duplicates (all when ``groups`` is null)."""
+
+    groups: list[int] | None = None
+    version: str | None = Field(None, description="The version the page's groups were computed on.")
+
+
+class UndoIn(BaseModel):
+    log: str = Field(max_length=200, description="The name of a move log in the move folder.")
+
+
+class MoveLogOut(BaseModel):
+    name: str
+    created: str | None
+    files: int | None
+
+
+class MovesOut(BaseModel):
+    """The move job (one at a time) and the move logs of the move folder."""
+
+    state: Literal["idle", "working", "done", "failed"]
+    kind: Literal["move", "undo"] | None
+    done: int
+    total: int
+    log: str | None
+    error: str | None
+    restored: int | None
+    finished: float | None
+    move_to: str | None
+    read_only: bool
+    logs: list[MoveLogOut]

@@ -7,7 +7,8 @@ includes them in this order (:data:`API_ROUTERS` under ``/api``, after the page)
 :mod:`.images`     ``GET /api/images``, ``/api/images/{id}``, ``…/thumb``, ``…/full``
 :mod:`.search`     ``GET /api/search?id=…``, ``POST /api/search`` (an upload)
 :mod:`.compare`    ``GET /api/compare?a=…&b=…``, ``POST /api/compare`` (uploads)
-:mod:`.duplicates` ``GET /api/duplicates``, ``POST /api/duplicates``
+:mod:`.duplicates` ``GET /api/duplicates``, ``POST /api/duplicates``, ``…/groups/{gid}`` (``/keeper``, views)
+:mod:`.review`     ``/api/decisions`` (``/forget``), ``/api/moves`` (``/undo``)
 =================  =======================================================================================
 
 Each route reads what it serves from the app's :class:`lookalike.web.state.AppState`, so a router can be
@@ -18,9 +19,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from lookalike.web.routes import compare, duplicates, images, info, pages, search
+from lookalike.web.routes import compare, duplicates, images, info, pages, review, search
 
-__all__ = ["API_ROUTERS", "compare", "duplicates", "images", "info", "pages", "search"]
+__all__ = ["API_ROUTERS", "compare", "duplicates", "images", "info", "pages", "review", "search"]
 
 API_ROUTERS: tuple[APIRouter, ...] = (
     info.router,
@@ -28,4 +29,5 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     search.router,
     compare.router,
     duplicates.router,
+    review.router,
 )

@@ -75,6 +75,8 @@ const state = {
   searchToken: 0,
   compareToken: 0,
   dupTimer: null,
+  moveTimer: null,
+  dups: null, // the last GET /api/duplicates
   infoTimer: null,
 };
 const DROP_HINT = "…or paste one, or click any picture below to find its look-alikes";
@@ -227,6 +229,7 @@ function renderResults(result) {
        h("span", { class: "timing", "data-testid": "search-time" }, `searched in ${fmt.ms(t.search_ms)}`)]
     : [h("span", { class: "timing", "data-testid": "search-time" }, `searched in ${fmt.ms(t.search_ms)}`),
        h("span", { class: "timing" }, "stored vector")];
+  if (t.copies_ms != null) time.push(h("span", { class: "timing" }, `copies checked in ${fmt.ms(t.copies_ms)}`));
   const src = q.kind === "upload" ? state.uploadUrl : q.thumb;
   const name = q.kind === "upload" ? q.name || "uploaded image" : q.path;
   const card = $("#query");
@@ -249,10 +252,14 @@ function renderResults(result) {
     if (hi === lo) return 1;
     return 1 - (s - lo) / (hi - lo) * 0.85;
   };
+  // hits the server's pixel check found to be copies of the query (re-encoded, resized, turned, cropped…)
+  const same = (hit) => hit.copy ? `same picture as the query${hit.relation ? ` (${hit.relation})` : ""}` : "";
   const tiles = result.hits.map((hit) => tile(hit, {
-    label: `Find look-alikes of ${hit.path}: rank ${hit.rank}, ${result.metric} ${fmt.score(hit.score)}`,
+    label: `Find look-alikes of ${hit.path}: rank ${hit.rank}, ${result.metric} ${fmt.score(hit.score)}${hit.copy ? `, ${same(hit)}` : ""}`,
+    cls: hit.copy ? "same-picture" : "",
     caption: [h("span", { class: "rank" }, `#${hit.rank}`), h("span", { class: "score" }, fmt.score(hit.score)),
-      h("span", { class: "meter", "aria-hidden": "true" }, h("span", { style: { width: `${(strength(hit.score) * 100).toFixed(1)}%` } }))],
+      h("span", { class: "meter", "aria-hidden": "true" }, h("span", { style: { width: `${(strength(hit.score) * 100).toFixed(1)}%` } })),
+      hit.copy ? h("span", { class: "copy-badge", title: same(hit), "data-testid": "copy-badge" }, "same picture") : ""],
     extra: [h("button", { type: "button", class: "tile-compare", title: "Compare with the query", "aria-label": `Compare ${hit.path} with the query`,
       onclick: () => { state.compare.a = querySide(q); state.compare.b = { kind: "indexed", ...hit }; go("compare", compareHash()); } }, "⇄")],
   }));
@@ -404,18 +411,82 @@ function compareTable(r) {
 }
 
 // ------------------------------------------------------------------------------------------------------
-// Duplicates
+// Duplicates: groups to review, keepers, decisions, moves with undo
+
+function post(path, body) {
+  return api(path, { method: "POST", headers: { Accept: "application/json", "Content-Type": "application/json" }, body: JSON.stringify(body ?? {}) });
+}
 
 async function loadDuplicates(start = false) {
   clearTimeout(state.dupTimer);
   const status = $("#dup-status");
   try {
     const d = await api("/api/duplicates", start ? { method: "POST" } : {});
+    state.dups = d;
     renderDuplicates(d);
     if (d.state === "working" && params().view === "duplicates") state.dupTimer = setTimeout(() => loadDuplicates(), 600);
+    if (d.can_move) loadMoves();
   } catch (err) {
     setStatus(status, err.message, "error");
   }
+}
+
+/** Run a change, then show the groups as they now are; errors go to the banner. */
+async function act(work, done) {
+  try {
+    const out = await work();
+    if (done) done(out);
+    await loadDuplicates();
+  } catch (err) {
+    banner(err.message);
+  }
+}
+
+function asImage(m) {
+  return { id: m.id, path: m.path, thumb: m.thumb || "", full: m.full, width: m.width, height: m.height };
+}
+
+function memberTile(g, m, role) {
+  const buttons = [];
+  const writable = !state.dups.read_only;
+  if (role === "dup" && writable && m.id !== null) {
+    buttons.push(h("button", { type: "button", class: "mini", "data-action": "keep", title: "Keep this file instead; the others are checked against it", onclick: () => act(() => post(`/api/duplicates/groups/${g.id}/keeper`, { id: m.id, version: state.dups.version })) }, "Keep this"));
+    if (m.kind !== "exact") buttons.push(h("button", { type: "button", class: "mini", "data-action": "distinct", title: "These two are not duplicates: never group them again", onclick: () => act(() => post("/api/decisions", { a: g.keeper, b: m.id })) }, "Not a duplicate"));
+  }
+  if (role === "apart" && writable) {
+    const k = g.members[0];
+    buttons.push(h("button", { type: "button", class: "mini", "data-action": "forget", title: "Take the decision back", onclick: () => act(() => post("/api/decisions/forget", { a: k.sha256, b: m.sha256 })) }, "Undo"));
+  }
+  if ((role === "dup" || role === "apart") && m.id !== null) {
+    buttons.push(h("button", { type: "button", class: "mini", "data-action": "review", title: "Side by side, zoom, swipe, overlay and difference map", onclick: () => openReview(g, m) }, "Review"));
+  }
+  const label = role === "keeper" ? "keep" : role === "apart" ? "not a duplicate" : role === "stays" ? "stays" : m.kind;
+  const cls = role === "keeper" ? "keeper" : role === "apart" || role === "stays" ? "apart" : "";
+  return tile(asImage(m), {
+    cls,
+    caption: [h("span", { class: role === "keeper" ? "badge keep" : role === "dup" ? "badge" : "badge muted-badge" }, label),
+      role === "dup" ? h("span", { class: "dims", title: "coarse: NCC and RMSE of 12×12 thumbnails · fine: lowest tile SSIM at up to 256 px" }, `ssim ${m.ssim.toFixed(3)} · ${fmt.size(m.width, m.height)}`)
+        : h("span", { class: "dims" }, `${fmt.size(m.width, m.height)} · ${fmt.bytes(m.bytes)}`)],
+    onActivate: role === "dup" || role === "apart" ? () => openReview(g, m) : undefined,
+    label: role === "dup" ? `Review ${m.path} against the keeper` : undefined,
+    extra: buttons.length ? [h("div", { class: "tile-actions" }, buttons)] : [],
+  });
+}
+
+function groupCard(g, i) {
+  const dups = g.members.slice(1);
+  const head = h("div", { class: "group-head" },
+    h("h2", {}, `Group ${i + 1}`, h("span", { class: "muted" }, ` · ${g.members.length} files`)),
+    h("span", { class: "muted why" }, g.chosen ? "keeper chosen by you" : `kept: ${g.kept_because}`));
+  if (state.dups.can_move) {
+    head.append(h("button", { type: "button", class: "button", "data-action": "move-group", onclick: () => startMoves([g.id]) },
+      `Move ${dups.length} duplicate${dups.length === 1 ? "" : "s"}`));
+  }
+  const tiles = [memberTile(g, g.members[0], "keeper"), ...dups.map((m) => memberTile(g, m, "dup"))];
+  const extra = [];
+  if (g.apart.length) extra.push(h("p", { class: "muted small" }, "Marked not duplicates of the keeper (they stay):"), h("div", { class: "group-tiles" }, g.apart.map((m) => memberTile(g, m, "apart"))));
+  if (g.stays.length) extra.push(h("p", { class: "muted small" }, "Not duplicates of the chosen keeper (they stay):"), h("div", { class: "group-tiles" }, g.stays.map((m) => memberTile(g, m, "stays"))));
+  return h("section", { class: "group", "aria-label": `Group ${i + 1}`, dataset: { gid: g.id } }, head, h("div", { class: "group-tiles" }, tiles), ...extra);
 }
 
 function renderDuplicates(d) {
@@ -426,6 +497,10 @@ function renderDuplicates(d) {
   button.textContent = d.state === "done" ? "Up to date" : d.state === "failed" ? "Try again" : "Find duplicates";
   if (d.state === "done") button.disabled = true;
   progress.hidden = d.state !== "working";
+  $("#dup-mode").replaceChildren(...(d.read_only ? ["Read-only server: nothing can be changed here."]
+    : d.can_move ? ["Moves go to the folder the server was started with (", h("code", {}, "--move-to"), ") and can be undone below."]
+    : ["To move duplicates from this page, start the server with ", h("code", {}, "--move-to DIR"), "."]));
+  $("#dup-move-all").hidden = !(d.can_move && d.state === "done" && d.groups.length);
   if (d.state === "working") {
     const labels = { reading: "reading images", embedding: "embedding", verifying: "checking pairs" };
     const share = d.total ? d.done / d.total : 0;
@@ -443,25 +518,129 @@ function renderDuplicates(d) {
     setStatus(status, d.error || "Finding duplicates failed.", "error");
     return;
   }
-  const groups = d.groups.map((g, i) => h("section", { class: "group", "aria-label": `Group ${i + 1}` },
-    h("h2", {}, `Group ${i + 1}`, h("span", { class: "muted" }, ` · ${g.members.length} files`)),
-    h("div", { class: "group-tiles" }, g.members.map((m) => {
-      const image = { id: m.id, path: m.path, thumb: m.thumb || "", width: m.width, height: m.height };
-      return tile(image, {
-        cls: m.keeper ? "keeper" : "",
-        caption: [h("span", { class: m.keeper ? "badge keep" : "badge" }, m.keeper ? "keep" : m.kind),
-          m.keeper ? h("span", { class: "dims" }, fmt.size(m.width, m.height)) : h("span", { class: "dims", title: "coarse: NCC and RMSE of 12×12 thumbnails · fine: lowest tile SSIM at up to 256 px" }, `ncc ${m.ncc.toFixed(3)} · rmse ${m.rmse.toFixed(3)} · ssim ${m.ssim.toFixed(3)}`)],
-        extra: !m.keeper && g.keeper !== null && m.id !== null
-          ? [h("button", { type: "button", class: "tile-compare", title: "Compare with the keeper", "aria-label": `Compare ${m.path} with the keeper`,
-            onclick: () => { const k = g.members[0]; state.compare.a = { kind: "indexed", id: k.id, path: k.path, thumb: k.thumb, width: k.width, height: k.height }; state.compare.b = { kind: "indexed", ...image }; go("compare", compareHash()); } }, "⇄")]
-          : [],
-      });
-    }))));
-  $("#dup-groups").replaceChildren(...groups);
+  $("#dup-move-all").textContent = `Move all ${fmt.int(d.duplicates)} duplicates`;
+  $("#dup-groups").replaceChildren(...d.groups.map(groupCard));
   const failures = d.failures.length ? ` · ${fmt.int(d.failures.length)} unreadable` : "";
+  const resolved = d.resolved ? ` · ${fmt.int(d.resolved)} resolved` : "";
   setStatus(status, d.groups.length
-    ? `${fmt.int(d.groups.length)} group(s), ${fmt.int(d.duplicates)} duplicate(s) among ${fmt.int(d.images)} images · ${d.seconds.toFixed(1)} s${failures}`
-    : `No duplicates among ${fmt.int(d.images)} images (${d.seconds.toFixed(1)} s)${failures}.`);
+    ? `${fmt.int(d.groups.length)} group(s), ${fmt.int(d.duplicates)} duplicate(s) among ${fmt.int(d.images)} images · ${d.seconds.toFixed(1)} s${resolved}${failures}`
+    : `No duplicates left among ${fmt.int(d.images)} images (${d.seconds.toFixed(1)} s)${resolved}${failures}.`);
+}
+
+// -- the review pane: side by side with zoom, swipe, overlay, difference --------------------------------
+
+function openReview(g, m) {
+  const pane = $("#review");
+  const k = g.members[0];
+  const view = (which) => `/api/duplicates/groups/${g.id}/members/${m.id}/${which}`;
+  const zoom = h("input", { type: "range", min: "1", max: "8", step: "0.5", value: "1", "aria-label": "Zoom" });
+  const sides = [k, m].map((x) => h("div", { class: "review-scroll" }, markTiny(h("img", { src: x.full, alt: x.path, class: "review-full" }))));
+  const syncing = { on: false };
+  for (const s of sides) {
+    s.addEventListener("scroll", () => {
+      if (syncing.on) return;
+      syncing.on = true;
+      for (const o of sides) if (o !== s) { o.scrollLeft = s.scrollLeft; o.scrollTop = s.scrollTop; }
+      syncing.on = false;
+    });
+  }
+  zoom.addEventListener("input", () => { for (const s of sides) s.querySelector("img").style.width = `${zoom.value * 100}%`; });
+  const sideBySide = h("div", { class: "review-mode", dataset: { mode: "side" } },
+    h("div", { class: "review-pair" },
+      h("figure", {}, sides[0], h("figcaption", {}, h("span", { class: "badge keep" }, "keep"), ` ${k.path} · ${fmt.size(k.width, k.height)} · ${fmt.bytes(k.bytes)}`)),
+      h("figure", {}, sides[1], h("figcaption", {}, h("span", { class: "badge" }, m.kind), ` ${m.path} · ${fmt.size(m.width, m.height)} · ${fmt.bytes(m.bytes)}`))),
+    h("label", { class: "zoom" }, "Zoom ", zoom));
+  const slider = h("input", { type: "range", min: "0", max: "100", value: "50", "aria-label": "Swipe position" });
+  const pic = (src, alt, cls = "") => markTiny(h("img", { src, alt, class: cls }));
+  const top = pic(view("member"), `${m.path}, aligned with the keeper`, "stack-top");
+  const line = h("div", { class: "swipe-line", "aria-hidden": "true" });
+  const setSwipe = () => { top.style.clipPath = `inset(0 0 0 ${slider.value}%)`; line.style.left = `${slider.value}%`; };
+  slider.addEventListener("input", setSwipe);
+  setSwipe();
+  const swipe = h("div", { class: "review-mode", dataset: { mode: "swipe" }, hidden: true },
+    h("div", { class: "stack" }, pic(view("keeper"), `${k.path}, the part the copy shows`), top, line),
+    h("label", {}, "keeper ◀ ", slider, " ▶ copy"));
+  const opacity = h("input", { type: "range", min: "0", max: "100", value: "50", "aria-label": "Copy opacity" });
+  const over = pic(view("member"), `${m.path}, aligned, over the keeper`, "stack-top");
+  const setOpacity = () => { over.style.opacity = String(opacity.value / 100); };
+  opacity.addEventListener("input", setOpacity);
+  setOpacity();
+  const overlay = h("div", { class: "review-mode", dataset: { mode: "overlay" }, hidden: true },
+    h("div", { class: "stack" }, pic(view("keeper"), ""), over),
+    h("label", {}, "copy opacity ", opacity));
+  const difference = h("div", { class: "review-mode", dataset: { mode: "difference" }, hidden: true },
+    h("div", { class: "stack" }, pic(view("keeper"), ""), h("img", { src: view("difference"), alt: "Where the two differ (red: low tile SSIM)", class: "stack-top diff pixelated", "data-testid": "difference" })),
+    h("p", { class: "muted small" }, "Red tiles: where the two differ (SSIM of each tile of the fine check, clear where they match)."));
+  const modes = [sideBySide, swipe, overlay, difference];
+  const tabs = h("div", { class: "review-tabs", role: "tablist" }, [["side", "Side by side"], ["swipe", "Swipe"], ["overlay", "Overlay"], ["difference", "Difference"]].map(([mode, text]) =>
+    h("button", { type: "button", role: "tab", class: "chip", "aria-selected": mode === "side" ? "true" : "false", dataset: { mode },
+      onclick: (e) => {
+        for (const b of tabs.children) b.setAttribute("aria-selected", b === e.currentTarget ? "true" : "false");
+        for (const el of modes) el.hidden = el.dataset.mode !== mode;
+      } }, text)));
+  const scores = h("p", { class: "muted" }, `Relation: ${m.kind} · coarse NCC ${m.ncc.toFixed(3)}, RMSE ${m.rmse.toFixed(3)} · fine SSIM ${m.ssim.toFixed(3)}, colour ${m.colour.toFixed(3)}`);
+  pane.replaceChildren(
+    h("div", { class: "review-head" }, h("h2", {}, `Group ${state.dups.groups.indexOf(g) + 1}: ${m.path}`),
+      h("button", { type: "button", class: "close", "aria-label": "Close the review", onclick: () => { pane.hidden = true; } }, "×")),
+    scores, tabs, ...modes);
+  pane.hidden = false;
+  pane.scrollIntoView({ block: "nearest" });
+}
+
+// -- moves ---------------------------------------------------------------------------------------------
+
+async function startMoves(groups) {
+  try {
+    await post("/api/moves", { groups, version: state.dups.version });
+    pollMoves();
+  } catch (err) {
+    banner(err.message);
+  }
+}
+
+async function undoMoves(log) {
+  try {
+    await post("/api/moves/undo", { log });
+    pollMoves();
+  } catch (err) {
+    banner(err.message);
+  }
+}
+
+async function loadMoves() {
+  try {
+    renderMoves(await api("/api/moves"));
+  } catch (err) {
+    banner(err.message);
+  }
+}
+
+async function pollMoves() {
+  clearTimeout(state.moveTimer);
+  const m = await api("/api/moves").catch((err) => { banner(err.message); return null; });
+  if (!m) return;
+  renderMoves(m);
+  if (m.state === "working") state.moveTimer = setTimeout(pollMoves, 300);
+  else loadDuplicates();
+}
+
+function renderMoves(m) {
+  const box = $("#moves");
+  box.hidden = !m.move_to;
+  if (!m.move_to) return;
+  const working = m.state === "working";
+  const share = m.total ? m.done / m.total : 0;
+  const line = working ? `${m.kind === "undo" ? "Putting back" : "Moving"} ${fmt.int(m.done)} / ${fmt.int(m.total)} files…`
+    : m.state === "failed" ? m.error
+    : m.state === "done" ? (m.kind === "undo" ? `Put back ${fmt.int(m.restored)} file(s) from ${m.log}.` : `Moved ${fmt.int(m.total)} file(s) to ${m.move_to}; log ${m.log}.`)
+    : `Moves go to ${m.move_to}.`;
+  box.replaceChildren(
+    h("h2", {}, "Moves"),
+    h("div", { class: "progress", hidden: !working }, h("div", { class: "bar" }, h("span", { style: { width: `${(share * 100).toFixed(1)}%` } }))),
+    h("p", { class: `status ${m.state === "failed" ? "error" : ""}`, role: "status", "data-testid": "move-status" }, line),
+    m.logs.length ? h("ul", { class: "logs" }, m.logs.map((l) => h("li", {},
+      h("code", {}, l.name), ` · ${fmt.int(l.files)} file(s)${l.created ? ` · ${new Date(l.created).toLocaleString()}` : ""} `,
+      m.read_only ? "" : h("button", { type: "button", class: "mini", "data-action": "undo", disabled: working, onclick: () => undoMoves(l.name) }, "Undo")))) : "");
 }
 
 // ------------------------------------------------------------------------------------------------------
@@ -650,6 +829,7 @@ function init() {
   $("#next").addEventListener("click", () => { state.gallery.offset += state.gallery.limit; loadGallery(); });
   $("#pick-shuffle").addEventListener("click", () => { state.pickSeed = randomSeed(); loadPicker(); });
   $("#dup-start").addEventListener("click", () => loadDuplicates(true));
+  $("#dup-move-all").addEventListener("click", () => startMoves(null));
   document.addEventListener("keydown", (e) => {
     if (e.key === "/" && !["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName)) {
       e.preventDefault();
