@@ -65,12 +65,13 @@ _MOVING = [
     (re.compile(r"\d[\d,]*(\.\d+)? ?(s|ms|images/s|img/s)\b"), "<time>"),
     (re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"), "<date>"),
     (re.compile(r"file:\S*?shared/models/"), "file:../shared/models/"),
+    (re.compile(r"peak memory \d[\d.,]* ?(bytes|KB|MB|GB)"), "peak memory <memory>"),  # the process's, so far
 ]
 
 
 def normalised(lines: list[str] | tuple[str, ...]) -> list[str]:
     """Lines as compared: progress bars and ``exporting the model`` notices (made once per cache) left
-    out, timings and dates replaced, trailing spaces and blank lines dropped."""
+    out, timings, dates and peak memory replaced, trailing spaces and blank lines dropped."""
     out = []
     for line in lines:
         line = line.rstrip()
@@ -107,9 +108,10 @@ def run(step: Step, cwd: Path, timeout: float = 600) -> list[str]:
 
 
 #: The tour steps the test runs, by the first words of their command: the lecture's comparisons and the
-#: model tables, and a collection built, updated, inspected and searched. Left out: training and
-#: evaluation (minutes), the damage and disk-full demonstrations (they need root or a small disk), ImageNet
-#: weights (a download where the network is open) and folders the README makes with other scripts.
+#: model tables, and a collection built, updated, inspected (info and inspect) and searched. Left out:
+#: training and evaluation (minutes), the damage and disk-full demonstrations (they need root or a small
+#: disk), ImageNet weights (a download where the network is open) and folders the README makes with other
+#: scripts.
 TOUR = (
     "lookalike compare samples/",
     "printf ",
@@ -122,6 +124,7 @@ TOUR = (
     "lookalike info photos/",
     "lookalike search photos/",
     "lookalike search samples/",
+    "lookalike inspect photos/",
 )
 #: Commands run first, in the scratch folder, as the README's set-up step does.
 SET_UP = ("lookalike samples samples",)

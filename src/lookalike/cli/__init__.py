@@ -5,7 +5,7 @@ shows the traceback instead. A reader that stops early (``lookalike … | head``
 
 The commands live one group a module (:mod:`~lookalike.cli.lecture`, :mod:`~lookalike.cli.training`,
 :mod:`~lookalike.cli.collection`, :mod:`~lookalike.cli.transfer` (Parquet export and import),
-:mod:`~lookalike.cli.dedup`, :mod:`~lookalike.cli.evaluation`,
+:mod:`~lookalike.cli.dedup`, :mod:`~lookalike.cli.inspection`, :mod:`~lookalike.cli.evaluation`,
 :mod:`~lookalike.cli.serve`); their shared options are in :mod:`~lookalike.cli.options` and everything they
 print goes through :mod:`~lookalike.cli.render`.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 import typer
 
-from lookalike.cli import collection, dedup, evaluation, lecture, serve, training, transfer
+from lookalike.cli import collection, dedup, evaluation, inspection, lecture, serve, training, transfer
 from lookalike.cli.render import Group, flow
 
 __all__ = ["app", "main"]
@@ -55,6 +55,7 @@ _command(collection.info)
 _command(transfer.export_cmd, "export")
 _command(transfer.import_cmd, "import")
 _command(dedup.dedup)
+_command(inspection.inspect_cmd, "inspect")
 _command(evaluation.evaluate_cmd, "evaluate")
 _command(serve.serve)
 

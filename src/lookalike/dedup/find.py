@@ -23,7 +23,15 @@ from lookalike.dedup.judge import Judge, Pair, Views
 from lookalike.dedup.keeper import KeeperFacts, KeepPolicy, kept_because, parse_keep, rank
 from lookalike.dedup.orientation import ALL, IDENTITY, MIRROR
 from lookalike.dedup.quality import UNKNOWN_FILE, FileQuality, made_from_jpeg, read_quality
-from lookalike.dedup.reading import Collection, FileFacts, Progress, content_ids, read_all, read_one
+from lookalike.dedup.reading import (
+    Collection,
+    FileFacts,
+    Measure,
+    Progress,
+    content_ids,
+    read_all,
+    read_one,
+)
 from lookalike.dedup.results import DedupResult, DuplicateGroup, Member, PairCheck
 from lookalike.dedup.strictness import Strictness, StrictnessName, resolve
 from lookalike.errors import ImageError, LookalikeError
@@ -118,6 +126,7 @@ def find_duplicates(
     progress: Progress | None = None,
     ignore: Collection_[tuple[str, str]] = (),
     prefer: Collection_[str] = (),
+    measure: Measure | None = None,
     **thresholds: float | None,
 ) -> DedupResult:
     """Group the near-duplicates among ``paths`` (a folder, or image files) and pick a keeper for each group.
@@ -145,7 +154,8 @@ def find_duplicates(
     :class:`lookalike.dedup.decisions.Decisions`): such a pair is never grouped, and is listed in
     :attr:`DedupResult.ignored` when it would have been; ``prefer`` holds hashes of files chosen as keepers,
     which keep their group whatever the ``keep`` rule says (the others joining only as verified duplicates
-    of them).
+    of them). ``measure`` runs on each picture as it is read (:data:`~lookalike.dedup.reading.Measure`);
+    what it returns is in :attr:`DedupResult.measured` by path.
     The threshold keywords of earlier releases (``min_ncc=``, ``min_ssim=``, …) still work, with a
     :class:`DeprecationWarning`: use ``strictness=Strictness.named("normal").replace(min_ssim=0.9)``.
 
@@ -188,15 +198,18 @@ def find_duplicates(
         if ref_paths:
             raise LookalikeError("vectors cannot be combined with against; pass an embedder instead")
 
-    read = read_all(all_paths, progress, workers)
+    read = read_all(all_paths, progress, workers, measure=measure)
     files = read.files
+    measured = {f.path: m for f, m in zip(files, read.measured, strict=True)} if measure is not None else {}
     feats = _file_features(feats, embedder, files, {p: i for i, p in enumerate(all_paths)}, progress)
     stats: dict[str, Any] = {}
     refs = {p for p in ref_paths}
     is_ref = [f.path in refs for f in files]
     if len(files) < 2:
         seconds = time.perf_counter() - started
-        return DedupResult([], len(files), read.failures, settings, stats, seconds, skipped=skipped)
+        return DedupResult(
+            [], len(files), read.failures, settings, stats, seconds, skipped=skipped, measured=measured
+        )
 
     # exact copies collapse into one node each: the first file with those bytes
     content = content_ids(files)
@@ -253,7 +266,9 @@ def find_duplicates(
     stats["fine_checks"] = len(judge.fine)
     rejected = [_verdict(judge, p) for p in passed if not judge.fine_passes(judge.fine[p])]
     seconds = time.perf_counter() - started
-    return DedupResult(out, len(files), failures, settings, stats, seconds, rejected, skipped, ignored)
+    return DedupResult(
+        out, len(files), failures, settings, stats, seconds, rejected, skipped, ignored, measured
+    )
 
 
 def _view_thumbs(read: Collection, nodes: list[int], views: Views) -> npt.NDArray[np.uint8]:

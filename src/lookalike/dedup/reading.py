@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 Progress = Callable[[str, int, int], None]
 #: Memory for fine thumbnails kept from the first read (bytes).
 FINE_BUDGET = 256 << 20
+#: ``measure(picture, size)``: something to learn from each picture while it is decoded (its statistics,
+#: for :mod:`lookalike.inspection`): the RGB picture with its long side at most ``FINE`` px, and the
+#: stored size of the file (width, height).
+Measure = Callable[["Image.Image", tuple[int, int]], object]
 
 
 @dataclass
@@ -56,6 +60,7 @@ class FileRead:
     facts: FileFacts
     thumbs: list[npt.NDArray[np.uint8]]
     fine: npt.NDArray[np.uint8]
+    measured: object = None
 
 
 def _thumb(img: Image.Image, box: Box) -> npt.NDArray[np.uint8]:
@@ -68,16 +73,16 @@ def _thumb(img: Image.Image, box: Box) -> npt.NDArray[np.uint8]:
     return np.asarray(small, dtype=np.uint8)
 
 
-def read_one(path: Path) -> FileRead:
-    """Read one file (see the module docstring). Raises :class:`ImageError` for every way a file can be
-    unreadable."""
-    read = read_picture(load_image(path, draft=(2 * FINE, 2 * FINE)), path)
+def read_one(path: Path, measure: Measure | None = None) -> FileRead:
+    """Read one file (see the module docstring); with ``measure``, also what it learns of the picture.
+    Raises :class:`ImageError` for every way a file can be unreadable."""
+    read = read_picture(load_image(path, draft=(2 * FINE, 2 * FINE)), path, measure)
     st = path.stat()
     read.facts.bytes, read.facts.mtime = st.st_size, st.st_mtime
     return read
 
 
-def read_picture(img: Image.Image, path: Path) -> FileRead:
+def read_picture(img: Image.Image, path: Path, measure: Measure | None = None) -> FileRead:
     """What :func:`read_one` reads of a file, from a picture already decoded (an upload, in memory):
     ``img`` is 8-bit RGB as :func:`~lookalike.images.load_image` gives it, at least ``2 × FINE`` px on
     the long side where the picture has that many. ``path`` only names it; the facts' size is
@@ -98,7 +103,8 @@ def read_picture(img: Image.Image, path: Path) -> FileRead:
     box = content_box(np.asarray(fine_rgb))
     thumbs = [_thumb(img, WHOLE)] + ([_thumb(img, box)] if box != WHOLE else [])
     fine = np.asarray(fine_rgb.convert("L"), dtype=np.uint8)
-    return FileRead(FileFacts(path, width, height, 0, 0.0, box), thumbs, fine)
+    measured = measure(fine_rgb, (width, height)) if measure is not None else None
+    return FileRead(FileFacts(path, width, height, 0, 0.0, box), thumbs, fine, measured)
 
 
 #: Files smaller than this on average are read in one thread: their decoding is too short to release the
@@ -147,13 +153,15 @@ def grey_picture(img: Image.Image, side: int) -> Image.Image:
 class Collection:
     """What :func:`read_all` read: readable files, the whole-image thumbnail of each (``whole[i]``, one
     array), the content-box thumbnails of those with a border (by file number), their fine thumbnails
-    (``None`` where not kept), and the files it could not read with the reason."""
+    (``None`` where not kept), the files it could not read with the reason, and what ``measure`` learnt of
+    each file read (``measured[i]``, when asked)."""
 
     files: list[FileFacts]
     whole: npt.NDArray[np.uint8]
     content: dict[int, npt.NDArray[np.uint8]]
     fines: list[npt.NDArray[np.uint8] | None]
     failures: list[tuple[Path, str]]
+    measured: list[object] = field(default_factory=list)
 
 
 def read_all(
@@ -161,9 +169,10 @@ def read_all(
     progress: Progress | None = None,
     workers: int | None = None,
     fine_budget: int | None = None,
+    measure: Measure | None = None,
 ) -> Collection:
     """Read every file in a thread pool (Pillow decodes without the GIL), in order; fine thumbnails are
-    kept up to ``fine_budget`` bytes (default :data:`FINE_BUDGET`)."""
+    kept up to ``fine_budget`` bytes (default :data:`FINE_BUDGET`); ``measure`` runs on each picture."""
     import numpy as np
 
     whole = np.empty((len(paths), BASE, BASE, 3), np.uint8)  # (one array: no per-file allocations)
@@ -173,7 +182,7 @@ def read_all(
 
     def task(p: Path) -> FileRead | str:
         try:
-            return read_one(p)
+            return read_one(p, measure)
         except ImageError as exc:
             return str(exc)
         except OSError as exc:
@@ -195,6 +204,8 @@ def read_all(
                 # (copied here: what the workers made stays in their own heaps, and each small array kept
                 # there would hold a freed decoding buffer's pages in memory)
                 out.fines.append(res.fine.copy() if keep else None)
+                if measure is not None:
+                    out.measured.append(res.measured)
             if progress and (done % 64 == 0 or done == len(paths)):
                 progress("reading", done, len(paths))
     finally:  # a progress callback may raise to cancel: drop the reads not started yet

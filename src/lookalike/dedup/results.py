@@ -184,7 +184,8 @@ class DedupResult:
     """What :func:`~lookalike.dedup.find_duplicates` found: groups (largest first), candidate pairs that
     passed the coarse check but not the fine one (``rejected``), unreadable files, the files the folder
     scans passed over (``skipped``: no reader installed, unknown type), the verified pairs a review decision
-    kept apart (``ignored``, :mod:`lookalike.dedup.decisions`), and the settings."""
+    kept apart (``ignored``, :mod:`lookalike.dedup.decisions`), what a ``measure`` learnt of each file read
+    (``measured``, by path; not in the JSON), and the settings."""
 
     groups: list[DuplicateGroup]
     images: int
@@ -195,6 +196,7 @@ class DedupResult:
     rejected: list[PairCheck] = field(default_factory=list)
     skipped: Skipped = field(default_factory=Skipped)
     ignored: list[tuple[Path, Path]] = field(default_factory=list)
+    measured: dict[Path, Any] = field(default_factory=dict)
 
     @property
     def duplicates(self) -> int:

@@ -1,0 +1,220 @@
+"""What in an image folder will hurt a model trained on it: copies across splits (leaks), copies under
+another label (conflicts), duplicates, outliers and bad shots — :func:`inspect_folder`.
+
+One pass over the pixels: the files are read once, by :func:`lookalike.dedup.find_duplicates`, which also
+measures each picture's statistics as it decodes it (:mod:`.stats`). The copies come from its groups, with
+the same verification and the same keeper (:mod:`.copies`); what each file is (split, label) from where it
+lies (:mod:`.layout`); outliers from feature vectors (:mod:`.outliers`): an index's stored vectors when the
+folder has an up-to-date one, else those of the ``embedder`` given, else none (the report says so).
+
+>>> report = inspect_folder("cifar10/")  # doctest: +SKIP
+>>> report.counts()["leak"]  # doctest: +SKIP
+172
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lookalike.errors import LookalikeError
+from lookalike.inspection.copies import copy_findings
+from lookalike.inspection.findings import KINDS, Finding, InspectReport
+from lookalike.inspection.layout import Layout, read_layout
+from lookalike.inspection.outliers import outlier_findings
+from lookalike.inspection.stats import ImageStats, measure, stat_findings
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from lookalike.features import Embedder
+
+__all__ = ["KINDS", "Finding", "InspectReport", "Layout", "inspect_folder"]
+
+#: Findings that explain why an image's features are far from the others': it is not also an outlier.
+EXPLAINING = ("leak", "label_conflict", "exact_duplicates", "near_duplicates", "blurry", "dark", "light",
+              "low_information", "odd_size", "odd_aspect_ratio")  # fmt: skip
+#: ``progress(stage, done, total)``: "reading", "verifying", "embedding", "outliers".
+Progress = Callable[[str, int, int], None]
+
+
+def _peak_memory() -> int:
+    """Peak resident memory of this process so far, in bytes."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def _index_vectors(
+    folder: Path, paths: Sequence[Path]
+) -> tuple[list[Path], npt.NDArray[np.float32], Path] | None:
+    """The stored vectors of those of ``paths`` that the folder's index holds unchanged (same size and
+    time), with their paths and the index's location; ``None`` without an index that can be read."""
+    import numpy as np
+
+    from lookalike.index import Index, find_index
+
+    try:
+        idx = Index.open(find_index(folder))
+    except LookalikeError:
+        return None
+    with idx:
+        entries, found = [], []
+        for p in paths:
+            e = idx.entry(p)
+            if e is None or e.status != "ok" or e.vector is None:
+                continue
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            if (st.st_size, st.st_mtime_ns) == (e.size, e.mtime_ns):
+                entries.append(e)
+                found.append(p)
+        if not entries:
+            return None
+        return found, np.asarray(idx.vectors(entries), np.float32), idx.location
+
+
+def _strictly_alike(a: Path, b: Path) -> bool:
+    """Whether two files pass dedup's strict checks (what a leak or a label conflict must pass)."""
+    from lookalike.dedup import verify_pair
+    from lookalike.errors import ImageError
+
+    try:
+        return verify_pair(a, b, strictness="strict").duplicate
+    except ImageError:
+        return False
+
+
+def _embed(
+    embedder: Embedder, paths: Sequence[Path], progress: Progress | None
+) -> tuple[list[Path], npt.NDArray[np.float32]]:
+    import numpy as np
+
+    vectors = np.zeros((len(paths), embedder.dim), np.float32)
+    ok = np.zeros(len(paths), bool)
+    done = 0
+    for batch in embedder.iter_files(paths):
+        vectors[batch.indices] = np.asarray(batch.vectors, dtype=np.float32)
+        ok[batch.indices] = True
+        done += len(batch.indices) + len(batch.failures)
+        if progress:
+            progress("embedding", done, len(paths))
+    return [p for p, good in zip(paths, ok, strict=True) if good], vectors[ok]
+
+
+def inspect_folder(
+    folder: str | os.PathLike[str],
+    *,
+    against: Sequence[str | os.PathLike[str]] = (),
+    embedder: Embedder | None = None,
+    use_index: bool = True,
+    strictness: str = "normal",
+    exclude: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> InspectReport:
+    """Inspect the images of ``folder`` (sub-folders included): every finding of :data:`KINDS`.
+
+    ``against`` are reference folders (a training set, say): a copy there makes a ``leak`` of the file here;
+    their own files get no findings. A folder laid out as ``train/``, ``val/``, ``test/`` (each with class
+    folders) or as class folders is read as such (:mod:`lookalike.inspection.layout`): copies across splits
+    are leaks, copies under two labels conflicts. Outliers need feature vectors: the folder's index lends
+    them for the files it holds unchanged (``use_index``), else ``embedder`` makes them, else outliers are
+    left out and a note says so. ``strictness`` is dedup's (:data:`lookalike.dedup.STRICTNESS`).
+    """
+    from lookalike.dedup import find_duplicates
+    from lookalike.images import Skipped, scan_images
+
+    started = time.perf_counter()
+    root = Path(folder)
+    if not root.is_dir():
+        raise LookalikeError(f"{folder}: no such folder; pass a folder of images")
+    scan = scan_images(root, exclude=exclude)
+    skipped = Skipped()
+    skipped.add(scan.skipped)
+    paths = scan.paths
+    references: list[tuple[Path, list[Path]]] = []
+    for ref in against:
+        ref_root = Path(ref)
+        if not ref_root.is_dir():
+            raise LookalikeError(f"--against {ref}: no such folder; pass a folder of reference images")
+        ref_scan = scan_images(ref_root, exclude=exclude)
+        skipped.add(ref_scan.skipped)
+        taken = {p.absolute() for p in paths}
+        references.append((ref_root, [p for p in ref_scan.paths if p.absolute() not in taken]))
+    layout = read_layout(root, paths, references)
+    everything = paths + [p for _, ref_paths in references for p in ref_paths]
+    result = find_duplicates(everything, strictness=strictness, measure=measure, progress=progress)
+    inspected = set(paths)
+    readable = [p for p in paths if p in result.measured]
+    notes: list[str] = []
+    stats: list[ImageStats] = [result.measured[p] for p in readable]
+    findings, kind_notes = stat_findings(readable, stats)
+    notes += kind_notes
+    blank = {f.path for f in findings if f.kind == "low_information"}
+    copies, unconfirmed = copy_findings(result, layout, inspected, blank, _strictly_alike)
+    findings += copies
+    if unconfirmed:
+        notes.append(
+            f"{unconfirmed:,} look-alike pair(s) across splits or labels did not pass the strict check: "
+            "not reported as leaks or conflicts"
+        )
+    explained = {f.path for f in findings if f.kind in EXPLAINING}
+    findings += _outliers(root, readable, layout, embedder, use_index, progress, notes, explained)
+    rank = {k: i for i, k in enumerate(KINDS)}
+    findings.sort(key=lambda f: (rank[f.kind], -f.score, str(f.path)))
+    notes += skipped.lines()
+    layout_out: dict[str, Any] = layout.to_dict()
+    layout_out["against"] = [str(r) for r, _ in references]
+    return InspectReport(
+        root,
+        len(readable),
+        findings,
+        layout_out,
+        notes,
+        [(p, r) for p, r in result.failures if p in inspected],
+        time.perf_counter() - started,
+        _peak_memory(),
+    )
+
+
+def _outliers(
+    root: Path,
+    paths: list[Path],
+    layout: Layout,
+    embedder: Embedder | None,
+    use_index: bool,
+    progress: Progress | None,
+    notes: list[str],
+    explained: set[Path],
+) -> list[Finding]:
+    """The outlier findings, from the index's vectors or the embedder's; a note when there are none."""
+    stored = _index_vectors(root, paths) if use_index and embedder is None else None
+    if stored is not None:
+        with_vectors, vectors, location = stored
+        if len(with_vectors) < len(paths):
+            notes.append(
+                f"outlier: {len(paths) - len(with_vectors):,} image(s) not in the index {location} as they "
+                "are now were left out; run `lookalike index` to include them"
+            )
+    elif embedder is not None:
+        with_vectors, vectors = _embed(embedder, paths, progress)
+    else:
+        notes.append(
+            "outlier: not looked for (no feature vectors): index the folder first (`lookalike index`), or "
+            "pass --weights"
+        )
+        return []
+    if progress:
+        progress("outliers", 0, len(with_vectors))
+    labels = [layout.label.get(p) for p in with_vectors]
+    found = outlier_findings(with_vectors, vectors, labels if any(labels) else None, explained)
+    if progress:
+        progress("outliers", len(with_vectors), len(with_vectors))
+    return found

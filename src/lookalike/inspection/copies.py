@@ -1,0 +1,90 @@
+"""Copies and what they mean in a dataset: ``exact_duplicates`` and ``near_duplicates`` (dedup's groups:
+the same verification, the same keeper), ``leak`` (a copy in another split, or in a reference folder) and
+``label_conflict`` (a copy filed under another class).
+
+Each pair is a group's keeper and one of its copies (dedup verifies every copy against its keeper itself).
+A pair gets the most specific kind only: across splits a ``leak``, else under two labels a
+``label_conflict``, else a duplicate. A leak or a conflict says more than "alike", so its pair must also
+pass dedup's ``strict`` checks (``confirm``; same bytes need no check): on CIFAR-10's training split the
+``normal`` checks grouped eight pairs of different birds and aeroplanes on a plain sky, under two labels,
+and none of them passes ``strict``. The finding goes on the file to act on: the copy (the keeper is the
+best file of the group) for duplicates and conflicts; for a leak, the file outside the training split (or
+the reference folder), which is the one that inflates the evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from pathlib import Path
+
+from lookalike.dedup.results import DedupResult, Member
+from lookalike.inspection.findings import Finding
+from lookalike.inspection.layout import TRAINING, Layout
+
+__all__ = ["copy_findings"]
+
+
+def _leaking(a: Path, b: Path, layout: Layout) -> tuple[Path, Path]:
+    """``(the file the leak is reported on, its copy)``: the one outside the training split or the
+    reference folder; the second of the pair when both are (or neither is)."""
+    sa, sb = layout.split.get(a) or "", layout.split.get(b) or ""
+
+    def trained(s: str) -> bool:
+        return s in TRAINING or s.startswith("against:")
+
+    if trained(sa) and not trained(sb):
+        return b, a
+    if trained(sb) and not trained(sa):
+        return a, b
+    return b, a
+
+
+def _evidence(m: Member, layout: Layout, path: Path, other: Path) -> dict[str, object]:
+    return {
+        "relation": m.kind if not m.keeper else "keeper",
+        "ssim": round(m.ssim, 4),
+        "split": layout.split.get(path),
+        "other_split": layout.split.get(other),
+        "label": layout.label.get(path),
+        "other_label": layout.label.get(other),
+    }
+
+
+def copy_findings(
+    result: DedupResult,
+    layout: Layout,
+    inspected: Collection[Path],
+    blank: Collection[Path] = (),
+    confirm: Callable[[Path, Path], bool] | None = None,
+) -> tuple[list[Finding], int]:
+    """The copy findings of the inspected files, from the duplicate groups of all files read, and how many
+    pairs across splits or labels ``confirm`` turned down; pairs of two ``blank`` files (near-blank
+    pictures of one colour, reported as ``low_information``) are not copies worth a finding."""
+    out: list[Finding] = []
+    unconfirmed = 0
+    for group in result.groups:
+        keeper = group.members[0]
+        for m in group.duplicates:
+            k, c = keeper.path, m.path
+            if k in blank and c in blank:
+                continue
+            exact = "exact" in m.hints
+            score = 1.0 if exact else round(max(0.0, min(1.0, m.ssim)), 4)
+            across = (layout.split.get(k) or "") != (layout.split.get(c) or "") or bool(
+                layout.label.get(k) and layout.label.get(c) and layout.label[k] != layout.label[c]
+            )
+            if across and not exact and confirm is not None and not confirm(k, c):
+                unconfirmed += 1
+                continue
+            if (layout.split.get(k) or "") != (layout.split.get(c) or ""):
+                path, other = _leaking(k, c, layout)
+                kind = "leak"
+            elif layout.label.get(k) and layout.label.get(c) and layout.label[k] != layout.label[c]:
+                path, other = (c, k) if c in inspected else (k, c)
+                kind = "label_conflict"
+            else:
+                path, other = c, k
+                kind = "exact_duplicates" if exact else "near_duplicates"
+            if path in inspected:
+                out.append(Finding(path, kind, score, _evidence(m, layout, path, other), other))
+    return out, unconfirmed

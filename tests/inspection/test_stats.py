@@ -1,0 +1,75 @@
+"""Image statistics: each kind found on a planted picture among ordinary ones, weighed against the folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance, ImageFilter
+
+from format_files import photo
+from lookalike.inspection.stats import STAT_KINDS, ImageStats, blur_measure, measure, stat_findings
+
+
+def stats_of(img: Image.Image) -> ImageStats:
+    fine = img.copy()
+    fine.thumbnail((256, 256))
+    return measure(fine, img.size)
+
+
+def ordinary(n: int = 12) -> list[Image.Image]:
+    return [photo(240 + 8 * i, 160 + 4 * i, seed=i) for i in range(n)]
+
+
+def odd(kind: str) -> Image.Image:
+    img = photo(256, 176, seed=99)
+    if kind == "blurry":
+        return img.filter(ImageFilter.GaussianBlur(6))
+    if kind == "dark":
+        return ImageEnhance.Brightness(img).enhance(0.1)
+    if kind == "light":
+        a = np.asarray(img, np.float32) / 255
+        return Image.fromarray((255 * (0.83 + 0.17 * a)).astype(np.uint8))
+    if kind == "low_information":
+        rng = np.random.default_rng(0)
+        return Image.fromarray(np.clip(120 + rng.normal(0, 1.5, (176, 256, 3)), 0, 255).astype(np.uint8))
+    if kind == "grayscale":
+        return img.convert("L").convert("RGB")
+    if kind == "odd_size":
+        return img.resize((1400, 960))
+    assert kind == "odd_aspect_ratio"
+    return img.resize((640, 120))
+
+
+@pytest.mark.parametrize("kind", STAT_KINDS)
+def test_each_kind_is_found_on_its_picture_and_on_no_ordinary_one(kind: str) -> None:
+    images = [*ordinary(), odd(kind)]
+    paths = [Path(f"{i}.png") for i in range(len(images))]
+    findings, notes = stat_findings(paths, [stats_of(img) for img in images])
+    assert [f.path for f in findings if f.kind == kind] == [paths[-1]], [(f.path, f.kind) for f in findings]
+    assert not [f for f in findings if f.path != paths[-1]]  # the ordinary photos are clean
+    mine = next(f for f in findings if f.kind == kind)
+    assert 0 < mine.score <= 1 and {"value", "threshold", "why"} <= set(mine.evidence)
+    assert not notes
+
+
+def test_a_kind_most_of_the_folder_has_is_its_nature_not_a_problem() -> None:
+    grey = [img.convert("L").convert("RGB") for img in ordinary(8)] + ordinary(3)
+    paths = [Path(f"{i}.png") for i in range(len(grey))]
+    findings, notes = stat_findings(paths, [stats_of(img) for img in grey])
+    assert not [f for f in findings if f.kind == "grayscale"]
+    assert notes == ["grayscale: 8 of 11 images, the folder's nature: not reported"]
+
+
+def test_a_dark_picture_is_not_also_near_blank() -> None:
+    images = [*ordinary(), ImageEnhance.Brightness(photo(256, 176, seed=7)).enhance(0.05)]
+    paths = [Path(f"{i}.png") for i in range(len(images))]
+    findings, _ = stat_findings(paths, [stats_of(img) for img in images])
+    assert {f.kind for f in findings if f.path == paths[-1]} == {"dark"}
+
+
+def test_blur_measure_is_low_for_sharp_and_high_for_blurred_pictures() -> None:
+    sharp = photo(320, 240, seed=3)
+    assert blur_measure(sharp) < 0.6 < 0.75 < blur_measure(sharp.filter(ImageFilter.GaussianBlur(5)))
+    assert blur_measure(Image.new("RGB", (64, 64), (9, 9, 9))) == 1.0  # flat: nothing to lose
