@@ -88,6 +88,7 @@ def test_upload_click_through_compare_and_duplicates_in_chromium(
             _compare(page, results, third_path, shots)
             _duplicates(page, shots)
             _phone_photo(page, url)
+            _inspect(page)
             _overview(page)
 
             assert not elsewhere, f"the page asked other hosts: {elsewhere}"
@@ -205,8 +206,20 @@ def _phone_photo(page: Any, url: str) -> None:
     assert full.status_code == 200 and full.headers["content-type"] == "image/jpeg"
 
 
+def _inspect(page: Any) -> None:
+    # 7. the inspection: counts per kind, and the planted copies shown beside their originals
+    page.click("a[data-view=inspect]")
+    expect(page.locator("#inspect-status")).to_contain_text("Not inspected yet")
+    page.click("#inspect-start")
+    expect(page.locator("#inspect-status")).to_contain_text("images inspected in")
+    expect(page.locator("#inspect-counts [data-kind=exact_duplicates] b")).not_to_have_text("0")
+    exact = page.locator("#kind-exact_duplicates .tile.finding")
+    expect(exact.first.locator(".other .path")).to_contain_text("~ ")
+    expect(page.locator("#kind-near_duplicates .tile.finding")).not_to_have_count(0)
+
+
 def _overview(page: Any) -> None:
-    # 7. the index overview, with the file the scan passed over
+    # 8. the index overview, with the file the scan passed over
     page.click("a[data-view=index]")
     expect(page.locator("#info")).to_contain_text("86 searchable")
     expect(page.locator("#info")).to_contain_text("1 file of unknown type skipped (.txt 1)")

@@ -118,6 +118,8 @@ def inspect_folder(
     strictness: str = "normal",
     exclude: Sequence[str] = (),
     progress: Progress | None = None,
+    paths: Sequence[Path] | None = None,
+    vectors: tuple[Sequence[Path], npt.ArrayLike] | None = None,
 ) -> InspectReport:
     """Inspect the images of ``folder`` (sub-folders included): every finding of :data:`KINDS`.
 
@@ -126,7 +128,9 @@ def inspect_folder(
     folders) or as class folders is read as such (:mod:`lookalike.inspection.layout`): copies across splits
     are leaks, copies under two labels conflicts. Outliers need feature vectors: the folder's index lends
     them for the files it holds unchanged (``use_index``), else ``embedder`` makes them, else outliers are
-    left out and a note says so. ``strictness`` is dedup's (:data:`lookalike.dedup.STRICTNESS`).
+    left out and a note says so. ``strictness`` is dedup's (:data:`lookalike.dedup.STRICTNESS`). ``paths``
+    inspects those files of ``folder`` instead of listing it, and ``vectors`` (paths and one row each) gives
+    the feature vectors (an index's, say) instead of looking for them.
     """
     from lookalike.dedup import find_duplicates
     from lookalike.images import Skipped, scan_images
@@ -135,10 +139,13 @@ def inspect_folder(
     root = Path(folder)
     if not root.is_dir():
         raise LookalikeError(f"{folder}: no such folder; pass a folder of images")
-    scan = scan_images(root, exclude=exclude)
     skipped = Skipped()
-    skipped.add(scan.skipped)
-    paths = scan.paths
+    if paths is None:
+        scan = scan_images(root, exclude=exclude)
+        skipped.add(scan.skipped)
+        files = scan.paths
+    else:
+        files = list(paths)
     references: list[tuple[Path, list[Path]]] = []
     for ref in against:
         ref_root = Path(ref)
@@ -146,13 +153,13 @@ def inspect_folder(
             raise LookalikeError(f"--against {ref}: no such folder; pass a folder of reference images")
         ref_scan = scan_images(ref_root, exclude=exclude)
         skipped.add(ref_scan.skipped)
-        taken = {p.absolute() for p in paths}
+        taken = {p.absolute() for p in files}
         references.append((ref_root, [p for p in ref_scan.paths if p.absolute() not in taken]))
-    layout = read_layout(root, paths, references)
-    everything = paths + [p for _, ref_paths in references for p in ref_paths]
+    layout = read_layout(root, files, references)
+    everything = files + [p for _, ref_paths in references for p in ref_paths]
     result = find_duplicates(everything, strictness=strictness, measure=measure, progress=progress)
-    inspected = set(paths)
-    readable = [p for p in paths if p in result.measured]
+    inspected = set(files)
+    readable = [p for p in files if p in result.measured]
     notes: list[str] = []
     stats: list[ImageStats] = [result.measured[p] for p in readable]
     findings, kind_notes = stat_findings(readable, stats)
@@ -166,7 +173,7 @@ def inspect_folder(
             "not reported as leaks or conflicts"
         )
     explained = {f.path for f in findings if f.kind in EXPLAINING}
-    findings += _outliers(root, readable, layout, embedder, use_index, progress, notes, explained)
+    findings += _outliers(root, readable, layout, embedder, use_index, progress, notes, explained, vectors)
     rank = {k: i for i, k in enumerate(KINDS)}
     findings.sort(key=lambda f: (rank[f.kind], -f.score, str(f.path)))
     notes += skipped.lines()
@@ -193,10 +200,19 @@ def _outliers(
     progress: Progress | None,
     notes: list[str],
     explained: set[Path],
+    given: tuple[Sequence[Path], npt.ArrayLike] | None = None,
 ) -> list[Finding]:
-    """The outlier findings, from the index's vectors or the embedder's; a note when there are none."""
-    stored = _index_vectors(root, paths) if use_index and embedder is None else None
-    if stored is not None:
+    """The outlier findings, from the vectors given, the index's or the embedder's; a note when there are
+    none."""
+    import numpy as np
+
+    stored = _index_vectors(root, paths) if use_index and embedder is None and given is None else None
+    if given is not None:
+        row = {p: i for i, p in enumerate(given[0])}
+        readable = set(paths)
+        with_vectors = [p for p in given[0] if p in readable]
+        vectors = np.asarray(given[1], np.float32)[[row[p] for p in with_vectors]]
+    elif stored is not None:
         with_vectors, vectors, location = stored
         if len(with_vectors) < len(paths):
             notes.append(

@@ -14,10 +14,11 @@ the reference folder), which is the one that inflates the evaluation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from lookalike.dedup.results import DedupResult, Member
+from lookalike.hashing import file_sha256
 from lookalike.inspection.findings import Finding
 from lookalike.inspection.layout import TRAINING, Layout
 
@@ -39,9 +40,33 @@ def _leaking(a: Path, b: Path, layout: Layout) -> tuple[Path, Path]:
     return b, a
 
 
-def _evidence(m: Member, layout: Layout, path: Path, other: Path) -> dict[str, object]:
+def _same_bytes(members: Sequence[Member]) -> dict[Path, Path]:
+    """For each member with the same bytes as an earlier member of its group, that earlier member (a
+    group's exact copies of one another are exact duplicates of each other, whatever their relation to the
+    keeper). Files are hashed only when their sizes agree."""
+    by_size: dict[int, list[Member]] = {}
+    for m in members:
+        by_size.setdefault(m.bytes, []).append(m)
+    out: dict[Path, Path] = {}
+    for alike in by_size.values():
+        if len(alike) < 2:
+            continue
+        first: dict[str, Path] = {}
+        for m in alike:
+            try:
+                digest = file_sha256(m.path)
+            except OSError:
+                continue
+            if digest in first:
+                out[m.path] = first[digest]
+            else:
+                first[digest] = m.path
+    return out
+
+
+def _evidence(m: Member, layout: Layout, path: Path, other: Path, exact: bool) -> dict[str, object]:
     return {
-        "relation": m.kind if not m.keeper else "keeper",
+        "relation": "exact" if exact else m.kind,
         "ssim": round(m.ssim, 4),
         "split": layout.split.get(path),
         "other_split": layout.split.get(other),
@@ -64,11 +89,12 @@ def copy_findings(
     unconfirmed = 0
     for group in result.groups:
         keeper = group.members[0]
+        same = _same_bytes(group.members)
         for m in group.duplicates:
-            k, c = keeper.path, m.path
+            k, c = same.get(m.path, keeper.path), m.path
             if k in blank and c in blank:
                 continue
-            exact = "exact" in m.hints
+            exact = "exact" in m.hints or m.path in same
             score = 1.0 if exact else round(max(0.0, min(1.0, m.ssim)), 4)
             across = (layout.split.get(k) or "") != (layout.split.get(c) or "") or bool(
                 layout.label.get(k) and layout.label.get(c) and layout.label[k] != layout.label[c]
@@ -86,5 +112,5 @@ def copy_findings(
                 path, other = c, k
                 kind = "exact_duplicates" if exact else "near_duplicates"
             if path in inspected:
-                out.append(Finding(path, kind, score, _evidence(m, layout, path, other), other))
+                out.append(Finding(path, kind, score, _evidence(m, layout, path, other, exact), other))
     return out, unconfirmed

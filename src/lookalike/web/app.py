@@ -23,6 +23,8 @@ Routes (all JSON under ``/api``, described by ``/api/openapi.json``; a reference
 ``GET  /api/moves``                       the move job and the move logs of the move folder
 ``POST /api/moves``                       move the duplicates of groups (``serve --move-to DIR`` only)
 ``POST /api/moves/undo``                  put back the files of a move log
+``GET  /api/inspect``                     leaks, conflicts, duplicates, outliers, bad shots (else progress)
+``POST /api/inspect``                     start inspecting (in the background; kept per index version)
 ========================================  ==================================================================
 
 Safety: images are addressed by index id only (no route takes a path); files are read only inside the

@@ -44,11 +44,10 @@ from lookalike.index import Entry, Index
 if TYPE_CHECKING:
     from PIL import Image
 
-    from lookalike.dedup import DedupResult
     from lookalike.features import Embedder
     from lookalike.onnx_backend import OnnxModel
 
-__all__ = ["Collection", "DuplicatesJob", "ServeError", "Snapshot"]
+__all__ = ["Collection", "DuplicatesJob", "InspectJob", "ServeError", "Snapshot"]
 
 log = logging.getLogger("lookalike.web")
 
@@ -139,11 +138,13 @@ class Collection:
         self._thumb_lock = threading.Lock()
         self.decisions = Decisions(self.location)
         self.duplicates = DuplicatesJob(self)
+        self.inspection = InspectJob(self)
 
     def close(self) -> None:
         """Stop a running duplicates job (at its next progress report) and close the index."""
-        self.duplicates.cancel()
-        self.duplicates.wait(30)
+        for job in (self.duplicates, self.inspection):
+            job.cancel()
+            job.wait(30)
         self.index.close()
 
     # -- rows ---------------------------------------------------------------------------------------------
@@ -387,7 +388,7 @@ class DuplicatesJob:
     started: float | None = None
     seconds: float | None = None
     error: str | None = None
-    result: DedupResult | None = None
+    result: Any = None  # the DedupResult (InspectJob: the InspectReport)
     ids: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
@@ -453,40 +454,72 @@ class DuplicatesJob:
         with self._lock:
             self.stage, self.done, self.total = stage, done, total
 
-    def _run(self, snap: Snapshot) -> None:
+    #: What the job does, as its failures say it.
+    what = "finding duplicates"
+
+    def _servable(self, snap: Snapshot) -> tuple[list[Path], dict[str, int]]:
+        """The servable files of ``snap`` and their ids by path."""
+        paths: list[Path] = []
+        ids: dict[str, int] = {}
+        for e in snap.entries:
+            if self.collection.servable(e):
+                path = self.collection.root / e.path
+                paths.append(path)
+                ids[str(path)] = int(e.id)  # type: ignore[arg-type]
+        return paths, ids
+
+    def _compute(self, paths: list[Path], snap: Snapshot) -> Any:
+        """The job's result over ``paths`` (the servable files of ``snap``)."""
         from lookalike.dedup import find_duplicates
 
+        decisions = self.collection.decisions
+        ignore, prefer = decisions.ignored_pairs(), set(decisions.keepers())
+        with self._lock:
+            self.used = (ignore, prefer)
+        return (
+            find_duplicates(paths, progress=self._progress, ignore=ignore, prefer=prefer) if paths else None
+        )
+
+    def _run(self, snap: Snapshot) -> None:
         started = time.perf_counter()
         try:
-            paths: list[Path] = []
-            ids: dict[str, int] = {}
-            for e in snap.entries:
-                if self.collection.servable(e):
-                    path = self.collection.root / e.path
-                    paths.append(path)
-                    ids[str(path)] = int(e.id)  # type: ignore[arg-type]
+            paths, ids = self._servable(snap)
             self._progress("reading", 0, len(paths))
-            decisions = self.collection.decisions
-            ignore, prefer = decisions.ignored_pairs(), set(decisions.keepers())
-            with self._lock:
-                self.used = (ignore, prefer)
-            result = (
-                find_duplicates(paths, progress=self._progress, ignore=ignore, prefer=prefer)
-                if paths
-                else None
-            )
+            result = self._compute(paths, snap)
             with self._lock:
                 self.result, self.ids, self.state = result, ids, "done"
         except _CancelledError:
             with self._lock:
                 self.state, self.error = "failed", "stopped: the server is shutting down"
         except Exception as exc:  # the page shows why; the server keeps serving
-            log.exception("finding duplicates failed")
+            log.exception("%s failed", self.what)
             with self._lock:
-                self.state, self.error = "failed", f"finding duplicates failed: {exc}"
+                self.state, self.error = "failed", f"{self.what} failed: {exc}"
         finally:
             with self._lock:
                 self.seconds = time.perf_counter() - started
+
+
+@dataclass
+class InspectJob(DuplicatesJob):
+    """One :func:`lookalike.inspection.inspect_folder` run at a time over the servable images, with the
+    index's own vectors for the outlier test, kept per index version (as :class:`DuplicatesJob`)."""
+
+    what = "inspecting"
+
+    def _compute(self, paths: list[Path], snap: Snapshot) -> Any:
+        from lookalike.inspection import inspect_folder
+
+        if not paths:
+            return None
+        entries = [e for e in snap.entries if self.collection.root / e.path in set(paths)]
+        vectors = self.collection.index.vectors(entries)
+        return inspect_folder(
+            self.collection.root,
+            paths=paths,
+            vectors=([self.collection.root / e.path for e in entries], vectors),
+            progress=self._progress,
+        )
 
 
 class _CancelledError(Exception):

@@ -312,3 +312,36 @@ class MovesOut(BaseModel):
     move_to: str | None
     read_only: bool
     logs: list[MoveLogOut]
+
+
+class InspectFindingOut(BaseModel):
+    """One finding of the inspection: its kind, score (0–1, worse higher), the image (id, path, thumbnail)
+    and, for copies, the other file; the evidence (measures, thresholds, splits, labels)."""
+
+    kind: str
+    score: float
+    id: int | None
+    path: str
+    thumb: str | None
+    other_id: int | None = None
+    other_path: str | None = None
+    other_thumb: str | None = None
+    evidence: dict[str, str | int | float | None] = {}
+
+
+class InspectOut(BaseModel):
+    """The inspection job: ``idle`` until asked (POST), ``working`` with progress, then ``done`` with the
+    counts per kind and the findings for this index version (or ``failed`` with why)."""
+
+    state: Literal["idle", "working", "done", "failed"]
+    version: str
+    stage: str | None
+    done: int | None
+    total: int | None
+    started: float | None
+    seconds: float | None
+    error: str | None
+    images: int | None
+    counts: dict[str, int]
+    notes: list[str]
+    findings: list[InspectFindingOut]

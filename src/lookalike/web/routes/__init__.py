@@ -9,6 +9,7 @@ includes them in this order (:data:`API_ROUTERS` under ``/api``, after the page)
 :mod:`.compare`    ``GET /api/compare?a=…&b=…``, ``POST /api/compare`` (uploads)
 :mod:`.duplicates` ``GET /api/duplicates``, ``POST /api/duplicates``, ``…/groups/{gid}`` (``/keeper``, views)
 :mod:`.review`     ``/api/decisions`` (``/forget``), ``/api/moves`` (``/undo``)
+:mod:`.inspection` ``GET /api/inspect``, ``POST /api/inspect``
 =================  =======================================================================================
 
 Each route reads what it serves from the app's :class:`lookalike.web.state.AppState`, so a router can be
@@ -19,9 +20,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from lookalike.web.routes import compare, duplicates, images, info, pages, review, search
+from lookalike.web.routes import compare, duplicates, images, info, inspection, pages, review, search
 
-__all__ = ["API_ROUTERS", "compare", "duplicates", "images", "info", "pages", "review", "search"]
+__all__ = [
+    "API_ROUTERS",
+    "compare",
+    "duplicates",
+    "images",
+    "info",
+    "inspection",
+    "pages",
+    "review",
+    "search",
+]
 
 API_ROUTERS: tuple[APIRouter, ...] = (
     info.router,
@@ -30,4 +41,5 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     compare.router,
     duplicates.router,
     review.router,
+    inspection.router,
 )

@@ -76,6 +76,7 @@ const state = {
   compareToken: 0,
   dupTimer: null,
   moveTimer: null,
+  inspectTimer: null,
   dups: null, // the last GET /api/duplicates
   infoTimer: null,
 };
@@ -644,6 +645,66 @@ function renderMoves(m) {
 }
 
 // ------------------------------------------------------------------------------------------------------
+// Inspect: what in the collection will hurt a model
+
+async function loadInspect(start = false) {
+  clearTimeout(state.inspectTimer);
+  try {
+    const d = await api("/api/inspect", start ? { method: "POST" } : {});
+    renderInspect(d);
+    if (d.state === "working" && params().view === "inspect") state.inspectTimer = setTimeout(() => loadInspect(), 600);
+  } catch (err) {
+    setStatus($("#inspect-status"), err.message, "error");
+  }
+}
+
+function findingTile(f) {
+  const image = { id: f.id, path: f.path, thumb: f.thumb || "" };
+  const ev = f.evidence || {};
+  const detail = f.other_path ? `${ev.relation || ""}${ev.label && ev.other_label && ev.label !== ev.other_label ? ` · ${ev.label} vs ${ev.other_label}` : ""}${ev.split && ev.other_split && ev.split !== ev.other_split ? ` · ${ev.split} ← ${ev.other_split}` : ""}`
+    : f.kind === "outlier" ? `${ev.test} · ${ev.distance}` : `${ev.value} (line ${ev.threshold})`;
+  const extra = f.other_path ? [h("div", { class: "other" }, h("img", { src: f.other_thumb || "", alt: `copy of ${f.other_path}`, loading: "lazy" }), h("span", { class: "path", title: f.other_path }, `~ ${f.other_path}`))] : [];
+  return tile(image, { cls: f.other_path ? "finding copy-of" : "finding", caption: [h("span", { class: "dims", title: JSON.stringify(ev) }, detail)], extra });
+}
+
+function renderInspect(d) {
+  const button = $("#inspect-start");
+  const status = $("#inspect-status");
+  button.disabled = d.state === "working" || d.state === "done";
+  button.textContent = d.state === "done" ? "Up to date" : d.state === "failed" ? "Try again" : "Inspect the collection";
+  $("#inspect-progress").hidden = d.state !== "working";
+  if (d.state === "working") {
+    const labels = { reading: "reading images", verifying: "checking pairs", embedding: "embedding", outliers: "looking for outliers" };
+    $("#inspect-bar").style.width = `${((d.total ? d.done / d.total : 0) * 100).toFixed(1)}%`;
+    $("#inspect-stage").textContent = `${labels[d.stage] || "starting"} ${d.total ? `${fmt.int(d.done)} / ${fmt.int(d.total)}` : ""}`;
+    setStatus(status, "Working… (the page keeps checking)", "busy");
+    return;
+  }
+  if (d.state === "idle") {
+    setStatus(status, "Not inspected yet for this version of the index.");
+    $("#inspect-counts").replaceChildren();
+    $("#inspect-kinds").replaceChildren();
+    return;
+  }
+  if (d.state === "failed") {
+    setStatus(status, d.error || "Inspecting failed.", "error");
+    return;
+  }
+  const total = Object.values(d.counts).reduce((a, b) => a + b, 0);
+  setStatus(status, `${fmt.int(d.images)} images inspected in ${d.seconds.toFixed(1)} s · ${fmt.int(total)} finding(s)${d.notes.length ? ` · ${d.notes.join(" · ")}` : ""}`);
+  $("#inspect-counts").replaceChildren(...Object.entries(d.counts).map(([kind, n]) =>
+    h(n ? "a" : "span", { class: `kind-chip${n ? "" : " none"}`, href: n ? `#/inspect?kind=${kind}` : undefined, "data-kind": kind,
+      onclick: n ? (e) => { e.preventDefault(); document.getElementById(`kind-${kind}`)?.scrollIntoView({ block: "start" }); } : undefined },
+    kind, h("b", {}, fmt.int(n)))));
+  const byKind = {};
+  for (const f of d.findings) (byKind[f.kind] ||= []).push(f);
+  $("#inspect-kinds").replaceChildren(...Object.entries(byKind).map(([kind, fs]) =>
+    h("section", { class: "group", id: `kind-${kind}`, "aria-label": kind },
+      h("div", { class: "group-head" }, h("h2", {}, kind), h("span", { class: "muted" }, `${fmt.int(d.counts[kind])} image(s)${d.counts[kind] > fs.length ? `, the worst ${fs.length} shown` : ""}`)),
+      h("div", { class: "group-tiles" }, fs.map(findingTile)))));
+}
+
+// ------------------------------------------------------------------------------------------------------
 // Index overview
 
 function renderInfo(info) {
@@ -717,10 +778,11 @@ let pickerLoaded = false;
 
 function route() {
   const { view, q } = params();
-  const known = ["search", "compare", "duplicates", "index"];
+  const known = ["search", "compare", "duplicates", "inspect", "index"];
   const v = known.includes(view) ? view : "search";
   showView(v);
   clearTimeout(state.dupTimer);
+  clearTimeout(state.inspectTimer);
   if (v === "search") {
     if (q.get("k")) $("#k").value = q.get("k");
     if (q.get("metric")) $("#metric").value = q.get("metric");
@@ -751,6 +813,8 @@ function route() {
     runCompare();
   } else if (v === "duplicates") {
     loadDuplicates();
+  } else if (v === "inspect") {
+    loadInspect();
   } else if (v === "index") {
     loadInfo();
   }
@@ -830,6 +894,7 @@ function init() {
   $("#pick-shuffle").addEventListener("click", () => { state.pickSeed = randomSeed(); loadPicker(); });
   $("#dup-start").addEventListener("click", () => loadDuplicates(true));
   $("#dup-move-all").addEventListener("click", () => startMoves(null));
+  $("#inspect-start").addEventListener("click", () => loadInspect(true));
   document.addEventListener("keydown", (e) => {
     if (e.key === "/" && !["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName)) {
       e.preventDefault();
