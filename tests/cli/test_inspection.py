@@ -23,7 +23,7 @@ def test_inspect_prints_counts_writes_json_and_html(tmp_path: Path, invoke: Invo
     code, out = invoke("inspect", root, "--html", html, "--json", tmp_path / "f.json", env={"COLUMNS": "120"})
     assert code == 0, out
     assert "leak" in out and "test/" in out and "layout: splits (test, train), 6 labels" in out
-    assert "outlier: not looked for (no feature vectors)" in out  # no index, no --weights
+    assert "outlier: only the pictures' statistics weighed" in out  # no index, no --weights
     assert html.is_file() and "data:image/jpeg;base64," in html.read_text()
     rows = json.loads((tmp_path / "f.json").read_text())
     assert rows["counts"]["leak"] == 1 and rows["counts"]["dark"] == 1
@@ -31,7 +31,7 @@ def test_inspect_prints_counts_writes_json_and_html(tmp_path: Path, invoke: Invo
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)  # stdout is the JSON alone
     assert data["images"] > 40 and all({"path", "kind", "score"} <= set(r) for r in data["findings"])
-    assert not any(n.startswith("outlier: not looked for") for n in data["notes"])
+    assert not any(n.startswith("outlier: only the pictures") for n in data["notes"])
 
 
 def test_inspect_mistakes_are_one_line(tmp_path: Path, invoke: Invoke) -> None:

@@ -60,10 +60,12 @@ def test_a_missing_folder_is_one_clear_error(tmp_path: Path) -> None:
 
 
 @needs_shared
-def test_without_vectors_outliers_are_left_out_with_a_note(tmp_path: Path) -> None:
+def test_without_vectors_only_the_pictures_statistics_find_outliers(tmp_path: Path) -> None:
     root = tmp_path / "data"
-    plant(root, per_class=4, per_kind=1)
+    truth = plant(root, per_class=12, per_kind=2)
     report = inspect_folder(root)
-    assert not report.of_kind("outlier")
-    assert any(n.startswith("outlier: not looked for") for n in report.notes)
+    assert any(n.startswith("outlier: only the pictures' statistics weighed") for n in report.notes)
+    found = report.of_kind("outlier")
+    assert {f.path for f in found} == {p for p, k in truth.items() if "outlier" in k}
+    assert all(f.evidence["test"].startswith("unlike the folder's pictures") for f in found)
     assert report.of_kind("leak")  # the rest still runs

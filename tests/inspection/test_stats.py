@@ -9,7 +9,14 @@ import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
 from format_files import photo
-from lookalike.inspection.stats import STAT_KINDS, ImageStats, blur_measure, measure, stat_findings
+from lookalike.inspection.stats import (
+    STAT_KINDS,
+    ImageStats,
+    blur_measure,
+    measure,
+    stat_findings,
+    stat_outliers,
+)
 
 
 def stats_of(img: Image.Image) -> ImageStats:
@@ -73,3 +80,24 @@ def test_blur_measure_is_low_for_sharp_and_high_for_blurred_pictures() -> None:
     sharp = photo(320, 240, seed=3)
     assert blur_measure(sharp) < 0.6 < 0.75 < blur_measure(sharp.filter(ImageFilter.GaussianBlur(5)))
     assert blur_measure(Image.new("RGB", (64, 64), (9, 9, 9))) == 1.0  # flat: nothing to lose
+
+
+def test_a_crisp_drawing_among_soft_photos_is_unlike_the_folders_pictures() -> None:
+    from PIL import ImageDraw
+
+    soft = [img.filter(ImageFilter.GaussianBlur(2)) for img in ordinary(14)]
+    chart = Image.new("RGB", (256, 176), "white")
+    draw = ImageDraw.Draw(chart)
+    for i in range(8):
+        draw.rectangle((16 + 28 * i, 170 - 15 * i, 36 + 28 * i, 170), fill=(40, 90, 200))
+    images = [*soft, chart]
+    paths = [Path(f"{i}.png") for i in range(len(images))]
+    stats = [stats_of(img) for img in images]
+    found = stat_outliers(paths, stats)
+    assert [f.path for f in found] == [paths[-1]]
+    assert (
+        found[0].evidence["test"].startswith("unlike the folder's pictures")
+        and found[0].evidence["distance"] > 6
+    )
+    assert stat_outliers(paths, stats, explained={paths[-1]}) == []
+    assert stat_outliers(paths[:-1], stats[:-1]) == []  # the soft photos alone: nothing stands out

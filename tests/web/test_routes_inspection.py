@@ -25,7 +25,7 @@ def test_inspect_runs_on_request_and_lists_findings_with_both_files(client: Test
     assert {exact["path"], exact["other_path"]} == {"cat/0000.jpg", "copies/cat-copy.jpg"}
     assert exact["thumb"].startswith(f"/api/images/{exact['id']}/thumb") and exact["other_thumb"]
     # the index lent its vectors: outliers were looked for
-    assert not any(n.startswith("outlier: not looked for") for n in done["notes"])
+    assert not any(n.startswith("outlier: only the pictures") for n in done["notes"])
     assert client.get("/api/inspect", params={"limit": 0}).json()["findings"] == []
     again = client.post("/api/inspect").json()  # cached for this index version
     assert again["state"] == "done" and again["started"] == done["started"]

@@ -163,5 +163,6 @@ def _line(f: Finding, root: Path) -> str:
     if f.other is not None and f.kind != "outlier":
         return f"{relative_name(f.path, root)} ~ {relative_name(f.other, root)}"
     ev = f.evidence
-    value = ev.get("value", ev.get("distance"))
-    return f"{relative_name(f.path, root)} ({value})"
+    if f.kind == "outlier":
+        return f"{relative_name(f.path, root)} ({ev.get('test')})"
+    return f"{relative_name(f.path, root)} ({ev.get('value')})"

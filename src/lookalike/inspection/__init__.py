@@ -27,7 +27,7 @@ from lookalike.inspection.copies import copy_findings
 from lookalike.inspection.findings import KINDS, Finding, InspectReport
 from lookalike.inspection.layout import Layout, read_layout
 from lookalike.inspection.outliers import outlier_findings
-from lookalike.inspection.stats import ImageStats, measure, stat_findings
+from lookalike.inspection.stats import ImageStats, measure, stat_findings, stat_outliers
 
 if TYPE_CHECKING:
     import numpy as np
@@ -172,8 +172,10 @@ def inspect_folder(
             f"{unconfirmed:,} look-alike pair(s) across splits or labels did not pass the strict check: "
             "not reported as leaks or conflicts"
         )
-    explained = {f.path for f in findings if f.kind in EXPLAINING}
-    findings += _outliers(root, readable, layout, embedder, use_index, progress, notes, explained, vectors)
+    explained = {p for f in findings if f.kind in EXPLAINING for p in (f.path, f.other) if p is not None}
+    odd = _outliers(root, readable, layout, embedder, use_index, progress, notes, explained, vectors)
+    seen = {f.path for f in odd}
+    findings += odd + [f for f in stat_outliers(readable, stats, explained) if f.path not in seen]
     rank = {k: i for i, k in enumerate(KINDS)}
     findings.sort(key=lambda f: (rank[f.kind], -f.score, str(f.path)))
     notes += skipped.lines()
@@ -223,8 +225,8 @@ def _outliers(
         with_vectors, vectors = _embed(embedder, paths, progress)
     else:
         notes.append(
-            "outlier: not looked for (no feature vectors): index the folder first (`lookalike index`), or "
-            "pass --weights"
+            "outlier: only the pictures' statistics weighed (no feature vectors): index the folder first "
+            "(`lookalike index`), or pass --weights"
         )
         return []
     if progress:

@@ -12,6 +12,8 @@ picture, whose features are off for that reason, or a copy, mislabelled or not, 
   robust standard deviations (a text page filed under "bird" is far from the birds).
 
 The evidence says which test it failed, its distance and the line, and the nearest image with its label.
+A third test, on the pictures' own statistics rather than features, is
+:func:`lookalike.inspection.stats.stat_outliers`.
 How well this works depends on the features: a model trained on the folder's own kind of pictures maps
 everything into its classes (see benchmarks/RESULTS.md, "Inspect").
 """
@@ -31,8 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["outlier_findings"]
 
 K = 10
-SPREADS = 4.0
-CLASS_SPREADS = 5.0
+SPREADS = 6.0
+CLASS_SPREADS = 8.0
 MIN_GAP = 0.08
 MIN_CLASS = 8
 COPY_COSINE = 0.995

@@ -32,7 +32,7 @@ lies; ``value`` and ``threshold`` give the measure itself.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,7 +42,7 @@ from lookalike.inspection.findings import Finding
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["STAT_KINDS", "ImageStats", "measure", "stat_findings"]
+__all__ = ["STAT_KINDS", "ImageStats", "measure", "stat_findings", "stat_outliers"]
 
 STAT_KINDS = ("blurry", "dark", "light", "low_information", "grayscale", "odd_size", "odd_aspect_ratio")
 
@@ -59,6 +59,11 @@ SIZE_RATIO = 4.0
 ASPECT_RATIO = 2.0
 #: A kind more than this share of the folder has is the folder's nature: not reported.
 NATURE = 0.5
+#: :func:`stat_outliers`: robust standard deviations past the folder's median on one measure, and the
+#: smallest spread counted for each measure (so that a folder of near-identical pictures, or a measure that
+#: takes few values — a 32-px picture has four 16-px tiles — does not make a small difference look vast).
+STAT_SPREADS = 6.0
+STAT_MIN_SPREAD = {"p1": 0.05, "p5": 0.05, "p99": 0.05, "saturation": 0.05, "informative": 0.15, "blur": 0.03}
 
 
 @dataclass(frozen=True)
@@ -224,3 +229,54 @@ def stat_findings(paths: Sequence[Path], stats: Sequence[ImageStats]) -> tuple[l
         else:
             findings += found
     return findings, notes
+
+
+#: The measures :func:`stat_outliers` weighs, with the words the evidence uses.
+_OUTLIER_MEASURES = {
+    "p1": "darkest 1% of brightness",
+    "p5": "darkest 5% of brightness",
+    "p99": "brightest 1% of brightness",
+    "saturation": "saturation",
+    "informative": "share of tiles with structure",
+    "blur": "blur measure",
+}
+
+
+def stat_outliers(
+    paths: Sequence[Path], stats: Sequence[ImageStats], explained: Collection[Path] = ()
+) -> list[Finding]:
+    """``outlier`` findings from the pictures themselves: an image whose brightness, saturation, structure
+    or blur lies more than :data:`STAT_SPREADS` robust standard deviations from the folder's median (a
+    crisp text page or chart among soft photos, colour noise among pictures), unless another finding
+    (``explained``) already says why."""
+    n = len(paths)
+    if n < 12:
+        return []
+    skip = set(explained)
+    out: list[Finding] = []
+    lines = {}
+    for name in _OUTLIER_MEASURES:
+        values = [float(getattr(st, name)) for st in stats]
+        lines[name] = (_median(values), max(_spread(values), STAT_MIN_SPREAD[name]))
+    for i, st in enumerate(stats):
+        if paths[i] in skip:
+            continue
+        worst, z = max(
+            ((name, (float(getattr(st, name)) - m) / sd) for name, (m, sd) in lines.items()),
+            key=lambda t: abs(t[1]),
+        )
+        if abs(z) > STAT_SPREADS:
+            m = lines[worst][0]
+            evidence = {
+                "test": f"unlike the folder's pictures: {_OUTLIER_MEASURES[worst]}",
+                "distance": round(abs(z), 2),
+                "threshold": STAT_SPREADS,
+                "value": round(float(getattr(st, worst)), 4),
+                "median": round(m, 4),
+            }
+            out.append(
+                Finding(
+                    paths[i], "outlier", _clip(0.5 + (abs(z) - STAT_SPREADS) / STAT_SPREADS / 2), evidence
+                )
+            )
+    return out
