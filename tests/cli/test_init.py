@@ -118,3 +118,11 @@ def test_a_closed_stdout_ends_quietly(args: tuple[str, ...]) -> None:
     done = run_with_closed_stdout(*args)
     assert done.stderr == ""
     assert done.returncode in (0, 141)
+
+
+def test_version_prints_the_package_version(invoke: Invoke) -> None:
+    from lookalike import __version__
+
+    for flag in ("--version", "-V"):
+        code, out = invoke(flag)
+        assert code == 0 and out.strip() == f"lookalike {__version__}"

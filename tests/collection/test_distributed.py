@@ -216,3 +216,29 @@ def test_a_driver_killed_mid_run_is_finished_by_a_run_without_ray(cluster: str, 
     assert rows(reference) == rows(location)
     va, vb = vectors(reference), vectors(location)
     assert va.keys() == vb.keys() and all(np.array_equal(va[k], vb[k]) for k in va)
+
+
+def test_a_wrong_address_is_said_before_any_work_whatever_the_jobs_size(tmp_path: Path) -> None:
+    """Even a job too small for Ray (embedded here) refuses an address that leads nowhere, before the
+    index is made; a reachable head passes the check."""
+    import socket
+
+    from lookalike.collection.distributed import check_address
+    from lookalike.errors import LookalikeError
+
+    paths = folder_with_a_bad_file(tmp_path / "photos", 3)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]  # closed again below: nothing listens there
+    for address, says in (
+        (f"127.0.0.1:{port}", "cannot reach the Ray cluster"),
+        ("nowhere", "not a cluster address"),
+    ):
+        with pytest.raises(LookalikeError, match=says):
+            index_folder(paths[0].parent, PixelEmbedder(batch_size=4), location=tmp_path / "idx", ray=address)
+        assert not (tmp_path / "idx").exists()  # nothing was done
+    with socket.socket() as head:
+        head.bind(("127.0.0.1", 0))
+        head.listen()
+        check_address(f"ray://127.0.0.1:{head.getsockname()[1]}")  # reachable: no error
+    check_address("auto")

@@ -130,3 +130,27 @@ def test_a_float32_run_is_scored_again_in_float32_and_agrees(tree: Path, tmp_pat
     assert scored.accuracy == pytest.approx(result.val_acc)
     other = evaluate_checkpoint(result.checkpoint, str(tree), split="val", device="cpu", precision="bfloat16")
     assert other.precision == "bfloat16"  # asked for explicitly, still honoured
+
+
+def test_float16_training_scales_the_loss_and_keeps_the_scaler_for_a_resume(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """float16's range loses small gradients: a float16 run scales the loss (torch.amp.GradScaler) and saves
+    the scale with the resumable state. The CLI refuses float16 on a CPU (slow, emulated), so the test asks
+    the loop for it directly: autocast and the scaler both run on the CPU."""
+    from lookalike.train import loop
+    from lookalike.train.checkpoints import STATE_NAME
+
+    monkeypatch.setattr(loop, "training_precision", lambda precision, device: "float16")
+    config = TrainConfig(data=str(tree), limit=40, val_split=0.25, runs_dir=str(tmp_path), name="half")
+    result = train(config, get_recipe("seed", epochs=1, batch_size=16))
+    assert result.precision == "float16"
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())
+    state = torch.load(result.checkpoint.parent / STATE_NAME, weights_only=False)
+    assert state["scaler"]["scale"] > 0  # the scaler ran (a float32 run saves none)
+    monkeypatch.undo()
+    plain = train(
+        TrainConfig(data=str(tree), limit=40, val_split=0.25, runs_dir=str(tmp_path), name="full"),
+        get_recipe("seed", epochs=1, batch_size=16),
+    )
+    assert torch.load(plain.checkpoint.parent / STATE_NAME, weights_only=False)["scaler"] == {}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -34,6 +34,26 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from lookalike import __version__
+
+        typer.echo(f"lookalike {__version__}")
+        raise typer.Exit()
+
+
+VersionOpt = Annotated[
+    bool,
+    typer.Option("--version", "-V", help="Print the version and exit.", callback=_version, is_eager=True),
+]
+
+
+@app.callback()
+def _options(version: VersionOpt = False) -> None:
+    """How alike are these images? Pixel and deep ResNet similarity for two images, a model, and a whole
+    collection."""
 
 
 def _command(function: Callable[..., Any], name: str | None = None) -> None:

@@ -161,6 +161,10 @@ def index_cmd(
     embedding = asdict(network) | asdict(hardware)
     embedding["num_workers"] = embedding.pop("workers")  # as Embedder names it
     ray = embedding.pop("ray")
+    if ray is not None:  # a wrong address is said before the model loads
+        from lookalike.collection.distributed import check_address
+
+        check_address(ray)
     embedder = load_embedder(**embedding)
     with StageProgress(_INDEX_LABELS, rate=True, keep=True) as progress:
         report = index_folder(

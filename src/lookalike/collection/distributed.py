@@ -220,6 +220,38 @@ def _import_ray() -> Any:
     return ray
 
 
+def check_address(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a cluster that cannot be reached, before any work: Ray must be installed and, for an
+    address other than ``auto``/``local``, its head must accept a connection on the address's port
+    (``ray://HOST:PORT``, the client server, or ``HOST:PORT``, the GCS). Raises :class:`LookalikeError`
+    with one line naming the address."""
+    import socket
+    from urllib.parse import urlsplit
+
+    _import_ray()
+    if address in LOCAL:
+        return
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or port is None:
+        raise LookalikeError(
+            f"--ray {address}: not a cluster address",
+            "pass ray://HOST:10001 (the head's client server), HOST:6379 (its GCS), or auto",
+        )
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise LookalikeError(
+            f"--ray {address}: cannot reach the Ray cluster ({reason})",
+            "check the head's address and port, and that `ray start --head` runs there; nothing was done",
+        ) from None
+
+
 def _connect(ray: Any, address: str) -> bool:
     """Start or join a Ray session unless this process has one; True when this call made it."""
     if ray.is_initialized():

@@ -72,7 +72,7 @@ def index_folder(
     ``flat_max`` steer the search structure (:func:`lookalike.collection.ann.choose_structure`).
     ``progress(phase, done, total)`` reports ``scan``, ``hash``, ``embed`` and ``search``. ``ray`` embeds
     on Ray instead of in this process: ``"auto"`` (a local instance) or a cluster's address
-    (:mod:`lookalike.collection.distributed`); the index is the same.
+    (:mod:`lookalike.collection.distributed`), checked before any work; the index is the same.
 
     Safe to interrupt at any moment (even kill -9): the next run finishes the job. A damaged or missing
     catalogue is replaced by its last good copy (``report.restored`` says so), rows whose vectors were
@@ -85,6 +85,10 @@ def index_folder(
 
     started = time.perf_counter()
     asked_exclude = None if exclude is None else check_exclude(exclude)
+    if ray is not None:  # a wrong address is said before any work, whatever the job's size
+        from lookalike.collection.distributed import check_address
+
+        check_address(ray)
     root = Path(folder)
     if not root.exists():
         raise StoreError(f"{root}: no such folder; pass the folder of images to index")

@@ -133,6 +133,7 @@ def _save_epoch(run: RunState) -> None:
             "model": {k: v.detach().cpu() for k, v in run.model.state_dict().items()},
             "optimizer": run.optimizer.state_dict(),
             "scheduler": run.scheduler.state_dict(),
+            "scaler": run.scaler.state_dict() if run.scaler is not None else {},
             "recipe": recipe.to_dict(),
             "config": config.to_dict(),
             "metrics": rows,

@@ -189,6 +189,7 @@ def _set_up(
         rows=[],
         start_epoch=0,
         compile_seconds=0.0,
+        scaler=torch.amp.GradScaler(device.type, enabled=amp == torch.float16),
     )
     if state is not None:
         _restore(run, state)
@@ -221,6 +222,8 @@ def _restore(run: RunState, state: dict[str, Any]) -> None:
     load_state(run.model, state["model"], where=str(run.run_dir))
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
+    if state.get("scaler"):
+        run.scaler.load_state_dict(state["scaler"])
     run.rows = [dict(r) for r in state["metrics"]]
     run.start_epoch = int(state["epoch"])
     run.reporter.message(f"resuming {run.run_dir} after epoch {run.start_epoch} of {run.recipe.epochs}")
@@ -302,8 +305,9 @@ def _train_epoch(run: RunState, epoch: int, epoch_start: float) -> dict[str, Any
             out = run.step_model(x)
             loss = run.criterion(out, y)
         run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        run.optimizer.step()
+        run.scaler.scale(loss).backward()  # (float16: the loss scaled up, the step skipped on inf/nan)
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
         run.scheduler.step()
         loss_sum += loss.detach().double() * len(y)
         correct += (out.detach().argmax(1) == y).sum()

@@ -65,6 +65,8 @@ class RunState:
     rows: list[dict[str, Any]]
     start_epoch: int
     compile_seconds: float
+    #: Loss scaling for float16 (a pass-through otherwise): float16's range loses small gradients.
+    scaler: Any = None
 
     @property
     def device(self) -> torch.device:
