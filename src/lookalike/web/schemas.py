@@ -224,9 +224,9 @@ class FailureOut(BaseModel):
     reason: str
 
 
-class DuplicatesOut(BaseModel):
-    """The duplicates job: ``idle`` until asked (POST), ``working`` with progress, then ``done`` with the
-    groups for this index version (or ``failed`` with why)."""
+class JobOut(BaseModel):
+    """A background job over the index (duplicates, inspection): ``idle`` until asked (POST), ``working``
+    with its stage and progress, then ``done`` for this index version, or ``failed`` with why."""
 
     state: Literal["idle", "working", "done", "failed"]
     version: str
@@ -236,6 +236,11 @@ class DuplicatesOut(BaseModel):
     started: float | None
     seconds: float | None
     error: str | None
+
+
+class DuplicatesOut(JobOut):
+    """The duplicates job (:class:`JobOut`), with the groups once done."""
+
     images: int | None
     duplicates: int | None
     groups: list[GroupOut]
@@ -329,18 +334,9 @@ class InspectFindingOut(BaseModel):
     evidence: dict[str, str | int | float | None] = {}
 
 
-class InspectOut(BaseModel):
-    """The inspection job: ``idle`` until asked (POST), ``working`` with progress, then ``done`` with the
-    counts per kind and the findings for this index version (or ``failed`` with why)."""
+class InspectOut(JobOut):
+    """The inspection job (:class:`JobOut`), with the counts per kind and the findings once done."""
 
-    state: Literal["idle", "working", "done", "failed"]
-    version: str
-    stage: str | None
-    done: int | None
-    total: int | None
-    started: float | None
-    seconds: float | None
-    error: str | None
     images: int | None
     counts: dict[str, int]
     notes: list[str]

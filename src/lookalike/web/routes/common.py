@@ -32,6 +32,7 @@ __all__ = [
     "image_out",
     "indexed_get",
     "indexed_query",
+    "job_fields",
     "ms",
     "server_timing",
     "timing_header",
@@ -112,6 +113,13 @@ CANDIDATES_QUERY = Query(
     le=10_000,
     description="Cosine candidates re-ranked by another metric; default max(10·k, 100).",
 )
+
+
+def job_fields(status: dict[str, Any]) -> dict[str, Any]:
+    """The :class:`~lookalike.web.schemas.JobOut` fields of a background job's ``status()``."""
+    keys = ("state", "version", "stage", "done", "total", "started", "error")
+    seconds = status["seconds"]
+    return {**{k: status[k] for k in keys}, "seconds": None if seconds is None else round(seconds, 3)}
 
 
 def ms(seconds: float) -> float:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastapi import APIRouter, Response
 from fastapi import Path as PathParam
 
-from lookalike.web.routes.common import IMAGE_ID, MAX_ID, errors, image_out
+from lookalike.web.routes.common import IMAGE_ID, MAX_ID, errors, image_out, job_fields
 from lookalike.web.schemas import DuplicatesOut, FailureOut, GroupOut, KeeperIn, MemberOut
 from lookalike.web.state import AppState, State
 
@@ -71,14 +71,7 @@ def duplicates_out(state: AppState) -> DuplicatesOut:
         failures = [FailureOut(path=os.path.relpath(p, root), reason=r) for p, r in result.failures]
     none_yet = 0 if s["state"] == "done" else None
     return DuplicatesOut(
-        state=s["state"],
-        version=s["version"],
-        stage=s["stage"],
-        done=s["done"],
-        total=s["total"],
-        started=s["started"],
-        seconds=None if s["seconds"] is None else round(s["seconds"], 3),
-        error=s["error"],
+        **job_fields(s),
         images=result.images if result is not None else none_yet,
         duplicates=sum(len(g.members) - 1 for g in groups) if result is not None else none_yet,
         groups=groups,

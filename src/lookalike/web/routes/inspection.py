@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from lookalike.inspection import KINDS
-from lookalike.web.routes.common import errors, image_out
+from lookalike.web.routes.common import errors, image_out, job_fields
 from lookalike.web.schemas import InspectFindingOut, InspectOut
 from lookalike.web.state import AppState, State
 
@@ -64,14 +64,7 @@ def inspect_out(state: AppState, limit: int) -> InspectOut:
                 )
             )
     return InspectOut(
-        state=s["state"],
-        version=s["version"],
-        stage=s["stage"],
-        done=s["done"],
-        total=s["total"],
-        started=s["started"],
-        seconds=None if s["seconds"] is None else round(s["seconds"], 3),
-        error=s["error"],
+        **job_fields(s),
         images=report.images if report is not None else None,
         counts=counts,
         notes=notes,
