@@ -256,7 +256,7 @@ class Review:
         stays: list[ReviewMember] = []
         kept_because = group.kept_because
         if chosen is not None and chosen.member.path != group.keeper:
-            regrouped, left = self._regroup(version, gid, group, chosen.member)
+            regrouped, left = self._regroup(version, gid, members, chosen)
             members = [self._member(m, ids, by_id) for m in regrouped]
             stays = [self._member(m, ids, by_id) for m in left if os.path.lexists(m.path)]
             present = [m for m in members if os.path.lexists(m.member.path)]
@@ -278,14 +278,16 @@ class Review:
         return ReviewGroup(gid, keeper, duplicates, apart, stays, kept_because, chosen is not None)
 
     def _regroup(
-        self, version: str, gid: int, group: DuplicateGroup, keeper: Member
+        self, version: str, gid: int, group: list[ReviewMember], chosen: ReviewMember
     ) -> tuple[list[Member], list[Member]]:
-        """The group's files with ``keeper`` first and every other file checked against it: ``(members,
-        files that are no duplicate of it)``, worked out once per keeper."""
+        """The group's files with ``chosen`` first and every other file checked against it: ``(members,
+        files that are no duplicate of it)``, worked out once per keeper. Same bytes (by the index's
+        content hashes) is an exact copy without a check."""
         from dataclasses import replace
 
         from lookalike.dedup.review import rejudge
 
+        keeper = chosen.member
         key = (version, gid, str(keeper.path))
         with self._lock:
             known = self._regrouped.get(key)
@@ -293,16 +295,24 @@ class Review:
             return known
         settings = self._settings()
         new_keeper = replace(
-            keeper, keeper=True, ncc=1.0, rmse=0.0, hints=(), ssim=1.0, colour=0.0, detail=1.0
+            keeper,
+            keeper=True,
+            ncc=1.0,
+            rmse=0.0,
+            hints=(),
+            ssim=1.0,
+            colour=0.0,
+            detail=1.0,
+            box=None,
+            keeper_box=None,
         )
-        new_keeper = replace(new_keeper, box=None, keeper_box=None)
         members: list[Member] = [new_keeper]
         left: list[Member] = []
-        keeper_sha = _sha(keeper.path)
-        for m in group.members:
+        for other in group:
+            m = other.member
             if m.path == keeper.path:
                 continue
-            if keeper_sha is not None and _sha(m.path) == keeper_sha:
+            if chosen.sha256 is not None and other.sha256 == chosen.sha256:
                 members.append(replace(m, keeper=False, hints=("exact",), box=None, keeper_box=None))
                 continue
             try:
@@ -546,10 +556,3 @@ class Review:
 
         self.moves.run(work)
         return self.moves.status()
-
-
-def _sha(path: Path) -> str | None:
-    try:
-        return file_sha256(path)
-    except OSError:
-        return None
