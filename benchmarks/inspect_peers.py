@@ -39,33 +39,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
-# Kind names as in lookalike.inspection.findings.KINDS (not imported: the peers' step runs without lookalike).
-KINDS = (
-    "leak",
-    "label_conflict",
-    "exact_duplicates",
-    "near_duplicates",
-    "outlier",
-    "blurry",
-    "dark",
-    "light",
-    "low_information",
-    "grayscale",
-    "odd_size",
-    "odd_aspect_ratio",
-)
+# Kind names as in lookalike.inspection.findings.KINDS, which the score step imports (the peers' step runs
+# without lookalike).
 DUPLICATE_KINDS = ("exact_duplicates", "near_duplicates")
-CLEANVISION_KINDS = (
-    "exact_duplicates",
-    "near_duplicates",
-    "blurry",
-    "dark",
-    "light",
-    "low_information",
-    "grayscale",
-    "odd_size",
-    "odd_aspect_ratio",
-)
 FASTDUP_KINDS = ("exact_duplicates", "near_duplicates", "outlier", "blurry", "dark", "light")
 FASTDUP_IDENTICAL = 0.99  # fastdup's log: "fully identical images (d>0.990)"
 FASTDUP_SUMMARY = {"blur": 150.0, "dark_mean": 4.0, "light_mean": 253.0}  # FastdupController.summary()
@@ -142,7 +118,8 @@ def _relative(name: str, folder: Path) -> str:
 
 
 def run_cleanvision(folder: Path) -> dict[str, Any]:
-    """cleanvision's Imagelab with its defaults: the rows of each kind it flags."""
+    """cleanvision's Imagelab with its defaults: the rows of each kind it flags, its kinds those it ran (an
+    ``is_<kind>_issue`` column each)."""
     from importlib.metadata import version
 
     from cleanvision import Imagelab
@@ -152,17 +129,20 @@ def run_cleanvision(folder: Path) -> dict[str, Any]:
     lab.find_issues(verbose=False)
     seconds = time.perf_counter() - started
     issues = lab.issues
+    kinds = [
+        c.removeprefix("is_").removesuffix("_issue")
+        for c in issues.columns
+        if c.startswith("is_") and c.endswith("_issue")
+    ]
     rows = []
-    for kind in CLEANVISION_KINDS:
-        column = f"is_{kind}_issue"
-        if column in issues.columns:
-            for path in issues.index[issues[column].astype(bool)]:
-                rows.append({"path": _relative(str(path), folder), "kind": kind})
+    for kind in kinds:
+        for path in issues.index[issues[f"is_{kind}_issue"].astype(bool)]:
+            rows.append({"path": _relative(str(path), folder), "kind": kind})
     return {
         "version": version("cleanvision"),
         "seconds": round(seconds, 1),
         "images": len(issues),
-        "kinds": [k for k in CLEANVISION_KINDS if f"is_{k}_issue" in issues.columns],
+        "kinds": kinds,
         "rows": rows,
     }
 
@@ -278,7 +258,7 @@ def score_all(folder: Path, out: Path | None) -> None:
     from hardware import cpu_info, cpu_line, print_result
     from inspect_planted import score
     from lookalike.features import Embedder
-    from lookalike.inspection import inspect_folder
+    from lookalike.inspection import KINDS, inspect_folder
     from shared_data import WEIGHTS
 
     folder = folder.resolve()

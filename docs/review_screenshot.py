@@ -8,29 +8,23 @@ copy under review (swipe view).
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from PIL import Image
+from screenshots import chromium_page, run_cli, save
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+from shared_data import WEIGHTS  # noqa: E402
 from web_support import TOKEN, serve  # noqa: E402
-
-WEIGHTS = REPO.parent / "shared" / "models" / "resnet18-cifar10.pt"
 
 
 def main() -> None:
-    from playwright.sync_api import sync_playwright
-
     with tempfile.TemporaryDirectory() as scratch:
         photos = Path(scratch) / "photos"
-        subprocess.run(
-            [sys.executable, "-m", "lookalike", "samples", str(photos)], check=True, capture_output=True
-        )
+        run_cli("samples", photos)
         with Image.open(photos / "coffee.png") as img:
             img.convert("RGB").save(photos / "coffee from chat.jpg", quality=30)
             w, h = img.size
@@ -39,13 +33,9 @@ def main() -> None:
             img.convert("RGB").resize((img.width // 2, img.height // 2)).save(
                 photos / "rocket small.jpg", quality=85
             )
-        cmd = [sys.executable, "-m", "lookalike", "index", str(photos), "--weights", str(WEIGHTS)]
-        subprocess.run(cmd, check=True, capture_output=True)
+        run_cli("index", photos, "--weights", WEIGHTS)
         dest = Path(scratch) / "duplicates"
-        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-        with serve(photos / ".lookalike", "--move-to", str(dest)) as url, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_context(viewport={"width": 1280, "height": 1350}).new_page()
+        with serve(photos / ".lookalike", "--move-to", str(dest)) as url, chromium_page(1280, 1350) as page:
             page.goto(url + f"?token={TOKEN}#/duplicates")
             page.click("#dup-start")
             group = page.locator(".group").filter(has_text="coffee cropped.png")
@@ -53,10 +43,7 @@ def main() -> None:
             page.locator("#review .review-tabs [data-mode=swipe]").click()
             page.locator("#review input[aria-label='Swipe position']").fill("55")
             page.wait_for_function("() => [...document.querySelectorAll('img')].every(i => i.complete)")
-            out = REPO / "docs" / "review.png"
-            page.screenshot(path=str(out))
-            browser.close()
-    print(f"drew {out.relative_to(REPO)}")
+            save(page, "review.png")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,12 @@ def photos(site: Path, tmp_path: Path) -> Path:
     return target
 
 
+@pytest.fixture()
+def dest(tmp_path: Path) -> Path:
+    """The folder the server moves duplicates into (not there yet)."""
+    return tmp_path / "duplicates"
+
+
 @contextmanager
 def opened(photos: Path, **options: Any) -> Iterator[tuple[TestClient, Any]]:
     """The app over ``photos``' index (with ``options``), a client, and the duplicates computed."""
@@ -80,8 +86,7 @@ def wait_moves(client: TestClient, application: Any) -> dict[str, Any]:
 
 
 @needs_shared
-def test_review_keeper_not_duplicates_move_and_undo_checked_on_disk(photos: Path, tmp_path: Path) -> None:
-    dest = tmp_path / "duplicates"
+def test_review_keeper_not_duplicates_move_and_undo_checked_on_disk(photos: Path, dest: Path) -> None:
     before = pictures(photos)
     with opened(photos, move_to=dest) as (c, app):
         g = planted(c)
@@ -175,12 +180,11 @@ def test_review_keeper_not_duplicates_move_and_undo_checked_on_disk(photos: Path
 
 
 @needs_shared
-def test_moves_made_in_the_page_undo_on_the_command_line_and_back(photos: Path, tmp_path: Path) -> None:
+def test_moves_made_in_the_page_undo_on_the_command_line_and_back(photos: Path, dest: Path) -> None:
     from typer.testing import CliRunner
 
     from lookalike.cli import app as cli
 
-    dest = tmp_path / "duplicates"
     before = pictures(photos)
     with opened(photos, move_to=dest) as (c, app):
         g = planted(c)
@@ -203,8 +207,7 @@ def test_moves_made_in_the_page_undo_on_the_command_line_and_back(photos: Path, 
 
 
 @needs_shared
-def test_a_read_only_server_refuses_every_change_and_changes_nothing(photos: Path, tmp_path: Path) -> None:
-    dest = tmp_path / "duplicates"
+def test_a_read_only_server_refuses_every_change_and_changes_nothing(photos: Path, dest: Path) -> None:
     before = pictures(photos)
     with opened(photos, move_to=dest, read_only=True) as (c, _):
         g = planted(c)
@@ -237,8 +240,7 @@ def test_without_a_move_folder_the_page_moves_nothing(photos: Path) -> None:
 
 
 @needs_shared
-def test_moves_never_leave_the_move_folder(photos: Path, tmp_path: Path) -> None:
-    dest = tmp_path / "duplicates"
+def test_moves_never_leave_the_move_folder(photos: Path, dest: Path, tmp_path: Path) -> None:
     with pytest.raises(LookalikeError, match="inside the indexed folder"):
         create_app(photos / ".lookalike", warm=False, move_to=photos / "dups")
     elsewhere = tmp_path / "elsewhere"
@@ -276,12 +278,11 @@ def test_moves_never_leave_the_move_folder(photos: Path, tmp_path: Path) -> None
 
 
 @needs_shared
-def test_a_page_move_while_index_runs_leaves_the_index_consistent(photos: Path, tmp_path: Path) -> None:
+def test_a_page_move_while_index_runs_leaves_the_index_consistent(photos: Path, dest: Path) -> None:
+    from lookalike.collection import Index, index_folder
     from lookalike.features import Embedder
-    from lookalike.index import Index, index_folder
     from web_support import WEIGHTS
 
-    dest = tmp_path / "duplicates"
     for i in range(40):  # more to index meanwhile
         shutil.copyfile(sorted((photos / "dog").iterdir())[i % 8], photos / f"extra-{i:02d}.jpg")
         with Image.open(photos / f"extra-{i:02d}.jpg") as img:

@@ -4,7 +4,10 @@ is a POST (so the origin check applies) and is refused by a read-only server."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter
+from fastapi.types import DecoratedCallable
 
 from lookalike.web.routes.common import errors
 from lookalike.web.schemas import (
@@ -72,13 +75,18 @@ def moves(state: State) -> MovesOut:
     return moves_out(state)
 
 
-@router.post(
-    "/moves",
-    response_model=MovesOut,
-    status_code=202,
-    responses=errors(400, 403, 404, 409, 422),
-    summary="Move the duplicates of groups",
-)
+def _move_job(path: str, summary: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """``router.post`` for a route that starts the move job in the background: 202, and the moves."""
+    return router.post(
+        path,
+        response_model=MovesOut,
+        status_code=202,
+        responses=errors(400, 403, 404, 409, 422),
+        summary=summary,
+    )
+
+
+@_move_job("/moves", "Move the duplicates of groups")
 def move(body: MoveIn, state: State) -> MovesOut:
     """Move the duplicates of the groups named (all groups when null) into the move folder the server was
     started with, at their paths in the indexed folder; keepers, files set apart and files that stay never
@@ -88,13 +96,7 @@ def move(body: MoveIn, state: State) -> MovesOut:
     return moves_out(state)
 
 
-@router.post(
-    "/moves/undo",
-    response_model=MovesOut,
-    status_code=202,
-    responses=errors(400, 403, 404, 409, 422),
-    summary="Put back the files of a move log",
-)
+@_move_job("/moves/undo", "Put back the files of a move log")
 def undo(body: UndoIn, state: State) -> MovesOut:
     """Put every file that move log ``log`` (a name from GET /api/moves) moved back where it was — moves
     made here or by ``lookalike dedup --move-to`` into the same folder."""

@@ -115,6 +115,30 @@ function setStatus(el, text, kind = "") {
   el.replaceChildren(kind === "busy" ? h("span", { class: "spinner", "aria-hidden": "true" }) : "", text || "");
 }
 
+const JOB_STAGES = { reading: "reading images", embedding: "embedding", verifying: "checking pairs", outliers: "looking for outliers" };
+
+/** What the views of the background jobs share (duplicates, inspect: elements #NAME-start, -progress, -bar,
+ * -stage, -status): the start button, the progress while working, and the status while working, before the
+ * first run (emptying the `empty` elements) or failed, in the words of `text`. True once done. */
+function renderJob(name, d, text) {
+  const button = $(`#${name}-start`);
+  const status = $(`#${name}-status`);
+  button.disabled = d.state === "working" || d.state === "done";
+  button.textContent = d.state === "done" ? "Up to date" : d.state === "failed" ? "Try again" : text.start;
+  $(`#${name}-progress`).hidden = d.state !== "working";
+  if (d.state === "working") {
+    $(`#${name}-bar`).style.width = `${((d.total ? d.done / d.total : 0) * 100).toFixed(1)}%`;
+    $(`#${name}-stage`).textContent = `${JOB_STAGES[d.stage] || "starting"} ${d.total ? `${fmt.int(d.done)} / ${fmt.int(d.total)}` : ""}`;
+    setStatus(status, text.working, "busy");
+  } else if (d.state === "idle") {
+    setStatus(status, text.idle);
+    for (const sel of text.empty) $(sel).replaceChildren();
+  } else if (d.state === "failed") {
+    setStatus(status, d.error || text.failed, "error");
+  }
+  return d.state === "done";
+}
+
 // ------------------------------------------------------------------------------------------------------
 // Tiles
 
@@ -491,39 +515,23 @@ function groupCard(g, i) {
 }
 
 function renderDuplicates(d) {
-  const button = $("#dup-start");
-  const progress = $("#dup-progress");
-  const status = $("#dup-status");
-  button.disabled = d.state === "working";
-  button.textContent = d.state === "done" ? "Up to date" : d.state === "failed" ? "Try again" : "Find duplicates";
-  if (d.state === "done") button.disabled = true;
-  progress.hidden = d.state !== "working";
   $("#dup-mode").replaceChildren(...(d.read_only ? ["Read-only server: nothing can be changed here."]
     : d.can_move ? ["Moves go to the folder the server was started with (", h("code", {}, "--move-to"), ") and can be undone below."]
     : ["To move duplicates from this page, start the server with ", h("code", {}, "--move-to DIR"), "."]));
   $("#dup-move-all").hidden = !(d.can_move && d.state === "done" && d.groups.length);
-  if (d.state === "working") {
-    const labels = { reading: "reading images", embedding: "embedding", verifying: "checking pairs" };
-    const share = d.total ? d.done / d.total : 0;
-    $("#dup-bar").style.width = `${(share * 100).toFixed(1)}%`;
-    $("#dup-stage").textContent = `${labels[d.stage] || "starting"} ${d.total ? `${fmt.int(d.done)} / ${fmt.int(d.total)}` : ""}`;
-    setStatus(status, "Working… (this can take a while on a large index; the page keeps checking)", "busy");
-    return;
-  }
-  if (d.state === "idle") {
-    setStatus(status, "Not computed yet for this version of the index.");
-    $("#dup-groups").replaceChildren();
-    return;
-  }
-  if (d.state === "failed") {
-    setStatus(status, d.error || "Finding duplicates failed.", "error");
-    return;
-  }
+  const done = renderJob("dup", d, {
+    start: "Find duplicates",
+    working: "Working… (this can take a while on a large index; the page keeps checking)",
+    idle: "Not computed yet for this version of the index.",
+    failed: "Finding duplicates failed.",
+    empty: ["#dup-groups"],
+  });
+  if (!done) return;
   $("#dup-move-all").textContent = `Move all ${fmt.int(d.duplicates)} duplicates`;
   $("#dup-groups").replaceChildren(...d.groups.map(groupCard));
   const failures = d.failures.length ? ` · ${fmt.int(d.failures.length)} unreadable` : "";
   const resolved = d.resolved ? ` · ${fmt.int(d.resolved)} resolved` : "";
-  setStatus(status, d.groups.length
+  setStatus($("#dup-status"), d.groups.length
     ? `${fmt.int(d.groups.length)} group(s), ${fmt.int(d.duplicates)} duplicate(s) among ${fmt.int(d.images)} images · ${d.seconds.toFixed(1)} s${resolved}${failures}`
     : `No duplicates left among ${fmt.int(d.images)} images (${d.seconds.toFixed(1)} s)${resolved}${failures}.`);
 }
@@ -668,30 +676,16 @@ function findingTile(f) {
 }
 
 function renderInspect(d) {
-  const button = $("#inspect-start");
-  const status = $("#inspect-status");
-  button.disabled = d.state === "working" || d.state === "done";
-  button.textContent = d.state === "done" ? "Up to date" : d.state === "failed" ? "Try again" : "Inspect the collection";
-  $("#inspect-progress").hidden = d.state !== "working";
-  if (d.state === "working") {
-    const labels = { reading: "reading images", verifying: "checking pairs", embedding: "embedding", outliers: "looking for outliers" };
-    $("#inspect-bar").style.width = `${((d.total ? d.done / d.total : 0) * 100).toFixed(1)}%`;
-    $("#inspect-stage").textContent = `${labels[d.stage] || "starting"} ${d.total ? `${fmt.int(d.done)} / ${fmt.int(d.total)}` : ""}`;
-    setStatus(status, "Working… (the page keeps checking)", "busy");
-    return;
-  }
-  if (d.state === "idle") {
-    setStatus(status, "Not inspected yet for this version of the index.");
-    $("#inspect-counts").replaceChildren();
-    $("#inspect-kinds").replaceChildren();
-    return;
-  }
-  if (d.state === "failed") {
-    setStatus(status, d.error || "Inspecting failed.", "error");
-    return;
-  }
+  const done = renderJob("inspect", d, {
+    start: "Inspect the collection",
+    working: "Working… (the page keeps checking)",
+    idle: "Not inspected yet for this version of the index.",
+    failed: "Inspecting failed.",
+    empty: ["#inspect-counts", "#inspect-kinds"],
+  });
+  if (!done) return;
   const total = Object.values(d.counts).reduce((a, b) => a + b, 0);
-  setStatus(status, `${fmt.int(d.images)} images inspected in ${d.seconds.toFixed(1)} s · ${fmt.int(total)} finding(s)${d.notes.length ? ` · ${d.notes.join(" · ")}` : ""}`);
+  setStatus($("#inspect-status"), `${fmt.int(d.images)} images inspected in ${d.seconds.toFixed(1)} s · ${fmt.int(total)} finding(s)${d.notes.length ? ` · ${d.notes.join(" · ")}` : ""}`);
   $("#inspect-counts").replaceChildren(...Object.entries(d.counts).map(([kind, n]) =>
     h(n ? "a" : "span", { class: `kind-chip${n ? "" : " none"}`, href: n ? `#/inspect?kind=${kind}` : undefined, "data-kind": kind,
       onclick: n ? (e) => { e.preventDefault(); document.getElementById(`kind-${kind}`)?.scrollIntoView({ block: "start" }); } : undefined },
