@@ -12,6 +12,9 @@ are planted, each made from an image of the folder (or drawn, for outliers):
   0.82–1), ``low_information`` (one flat colour with faint noise), ``grayscale``, ``odd_size`` (1,600 px or
   24 px), ``odd_aspect_ratio`` (a 4:1 strip) — each replacing an image of the folder.
 
+Every file grey to the last level is ``grayscale`` too (CIFAR-10 has grey photos, and a planted file made
+from one stays grey), except a washed-out one (``light`` says it); a darkened one is if its photo was.
+
 :func:`plant` returns ``{path: kinds}`` for the planted files; every other file should have no finding.
 """
 
@@ -119,6 +122,7 @@ def plant(root: Path, *, seed: int = 0, per_class: int = 30, per_kind: int = 4) 
             src = pick()
             with Image.open(src) as opened:
                 img = opened.convert("RGB")
+            dark_from_grey = kind == "dark" and _grey(img)
             if kind == "blurry":
                 img = img.filter(ImageFilter.GaussianBlur(img.width * 0.025))
             elif kind == "dark":
@@ -140,15 +144,24 @@ def plant(root: Path, *, seed: int = 0, per_class: int = 30, per_kind: int = 4) 
             target = src.with_name(f"{src.stem}-{kind}.png")
             img.save(target)
             src.unlink()
-            truth[target] = {kind}
-    for split in ("train", "test"):  # CIFAR-10 has a few photos in grey, and a text page is grey: grayscale
-        for path in sorted((root / split).rglob("*.png")):
-            if path not in truth or truth[path] == {"outlier"}:
+            truth[target] = {kind} | ({"grayscale"} if dark_from_grey else set())
+    # CIFAR-10 has a few photos in grey, and a text page is grey: grayscale, and so is whatever was made
+    # from a grey photo (blurred, resized, copied; darkened: judged above, on the photo it was made from,
+    # as brightness × 0.12 leaves a pale colour photo's channels within 2 levels), except a washed-out one
+    # (said as light)
+    for split in ("train", "test"):
+        for path in sorted(p for p in (root / split).rglob("*") if p.suffix in (".png", ".jpg")):
+            if not truth.get(path, set()) & {"light", "dark"}:
                 with Image.open(path) as img:
-                    a = np.asarray(img.convert("RGB"), np.int16)
-                if int(np.abs(a - a[..., :1]).max()) <= 2:  # grey to the last level (JPEG aside)
-                    truth[path] = truth.get(path, set()) | {"grayscale"}
+                    if _grey(img):
+                        truth[path] = truth.get(path, set()) | {"grayscale"}
     return truth
+
+
+def _grey(img: Image.Image) -> bool:
+    """Grey to the last level: no two channels of a pixel more than 2 levels apart."""
+    a = np.asarray(img.convert("RGB"), np.int16)
+    return int(np.abs(a - a[..., :1]).max()) <= 2
 
 
 def pairs_of(truth: dict[Path, set[str]]) -> dict[Path, Path]:

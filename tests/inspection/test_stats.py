@@ -6,13 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageEnhance, ImageFilter
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
 from format_files import photo
 from lookalike.inspection.stats import (
     STAT_KINDS,
     ImageStats,
     blur_measure,
+    edge_width,
     measure,
     stat_findings,
     stat_outliers,
@@ -80,6 +81,49 @@ def test_blur_measure_is_low_for_sharp_and_high_for_blurred_pictures() -> None:
     sharp = photo(320, 240, seed=3)
     assert blur_measure(sharp) < 0.6 < 0.75 < blur_measure(sharp.filter(ImageFilter.GaussianBlur(5)))
     assert blur_measure(Image.new("RGB", (64, 64), (9, 9, 9))) == 1.0  # flat: nothing to lose
+
+
+def blurry_ones(images: list[Image.Image]) -> list[int]:
+    paths = [Path(f"{i}.png") for i in range(len(images))]
+    findings, notes = stat_findings(paths, [stats_of(img) for img in images])
+    assert not notes
+    return [int(f.path.stem) for f in findings if f.kind == "blurry"]
+
+
+def test_edge_width_is_that_of_the_sharpest_edges_in_pixels() -> None:
+    step = np.zeros((64, 64), np.float32)
+    step[:, 32:] = 1
+    assert edge_width(step) == 1.0
+    for sigma in (2, 4):  # a step blurred by a Gaussian of σ px: about 2.5 σ wide
+        soft = Image.fromarray((255 * step).astype(np.uint8)).filter(ImageFilter.GaussianBlur(sigma))
+        assert 2.2 * sigma < edge_width(np.asarray(soft, np.float32) / 255) < 2.7 * sigma
+    assert edge_width(np.full((64, 64), 0.5, np.float32)) == 0.0  # no edge: nothing to say
+    # a step between two gentle ramps rising the same way is one pixel wide: the ramps are not the step
+    ramps = np.concatenate([np.linspace(0.2, 0.5, 60), np.linspace(0.9, 1.0, 60)]).astype(np.float32)
+    assert edge_width(np.tile(ramps, (40, 1))) == 1.0
+
+
+def test_a_sharp_subject_before_a_soft_background_is_not_blurry() -> None:
+    background = photo(256, 176, seed=99).filter(ImageFilter.GaussianBlur(12))
+    subject = background.copy()
+    ImageDraw.Draw(subject).ellipse((110, 70, 140, 100), fill=(30, 60, 200))
+    assert blurry_ones([*ordinary(), subject]) == []
+    assert blurry_ones([*ordinary(), background]) == [12]  # the same without it is blurred as a whole
+
+
+def test_in_a_folder_of_soft_pictures_only_the_blurred_one_is_blurry() -> None:
+    # photos enlarged 8× (soft to begin with, as CIFAR-10 enlarged is): their sharpest edges are about
+    # 3–4 px wide, past the 3-px line; the folder's own median sets the line higher
+    soft = [p.resize((p.width // 8, p.height // 8), Image.Resampling.BOX).resize(p.size) for p in ordinary()]
+    assert all(stats_of(p).edge_width > 2.9 for p in soft[:10])
+    assert blurry_ones(soft) == []
+    assert blurry_ones([*soft[1:], soft[0].filter(ImageFilter.GaussianBlur(6))]) == [11]
+
+
+def test_a_slightly_soft_picture_among_sharp_ones_is_not_blurry() -> None:
+    softer = photo(256, 176, seed=99).filter(ImageFilter.GaussianBlur(1.5))
+    assert 1.5 < stats_of(softer).edge_width < 3  # past the sharp folder's spread, not the 3-px line
+    assert blurry_ones([*ordinary(), softer]) == []
 
 
 def test_a_crisp_drawing_among_soft_photos_is_unlike_the_folders_pictures() -> None:
