@@ -161,6 +161,84 @@ def test_an_index_built_on_ray_equals_one_built_without(
             np.testing.assert_allclose([h.score for h in hits_a], [h.score for h in hits_b], atol=1e-4)
 
 
+def spy_on_reads(monkeypatch: pytest.MonkeyPatch, folder: Path) -> list[str]:
+    """Record every file under ``folder`` that this process opens (``open``, ``io.open``, ``os.open``:
+    hashing, image headers, decoding); Ray's workers are other processes, out of the spy's reach."""
+    import builtins
+    import io
+
+    inside = str(folder.resolve()) + os.sep
+    reads: list[str] = []
+    real_open, real_os_open = builtins.open, os.open
+
+    def note(file: Any) -> None:
+        if isinstance(file, (str, os.PathLike)) and os.path.realpath(os.fspath(file)).startswith(inside):
+            reads.append(os.fspath(file))
+
+    def spy_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        note(file)
+        return real_open(file, *args, **kwargs)
+
+    def spy_os_open(path: Any, *args: Any, **kwargs: Any) -> Any:
+        note(path)
+        return real_os_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", spy_open)
+    monkeypatch.setattr(io, "open", spy_open)
+    monkeypatch.setattr(os, "open", spy_os_open)
+    return reads
+
+
+def test_on_ray_the_driver_reads_no_image_and_the_update_equals_one_without(
+    cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An update with touched files (same bytes; other bytes of the same size), renames, two copies of a
+    deleted file, deletions, new and corrupt files: on Ray the driver opens no file of the folder (the
+    workers hash, measure and embed), and the index equals the one the same update makes without Ray —
+    same rows (sha256, size, width, height, errors), same vectors, same report."""
+    import shutil
+
+    folder = tmp_path / "photos"
+    write_images(folder, [f"a/{i:03d}.png" for i in range(24)])
+    write_images(folder, [f"b/{i:03d}.bmp" for i in range(10)], seed=50)  # all of one size
+    double = PixelEmbedder(batch_size=4)  # Ray from 8 files on, for the hashing and the embedding
+    plain, on_ray = tmp_path / "plain", tmp_path / "ray"
+    for location in (plain, on_ray):
+        index_folder(folder, double, location=location)
+    for i in range(6):  # touched: same bytes, another mtime
+        os.utime(folder / f"a/{i:03d}.png", ns=(1_000_000_000 * (i + 1), 1_000_000_000 * (i + 1)))
+    write_images(folder, [f"b/{i:03d}.bmp" for i in range(4)], seed=70)  # same size, other bytes
+    (folder / "moved").mkdir()
+    for i in range(10, 16):  # renamed
+        (folder / f"a/{i:03d}.png").rename(folder / f"moved/{i:03d}.png")
+    (folder / "c").mkdir()
+    for name in ("x.png", "y.png"):  # two copies of a file that goes: one takes its row, one is new
+        shutil.copy2(folder / "a/016.png", folder / "c" / name)
+    (folder / "a/016.png").unlink()
+    (folder / "a/017.png").unlink()
+    (folder / "b/009.bmp").unlink()
+    write_images(folder, [f"n/{i:03d}.png" for i in range(12)], seed=100)
+    write_images(folder, ["n/x.bmp", "n/y.bmp"], seed=120)  # the size of the deleted bmp, other bytes
+    (folder / "n/bad.jpg").write_bytes(b"\xff\xd8\xff this is not a JPEG")
+
+    reads = spy_on_reads(monkeypatch, folder)
+    without = index_folder(folder, double, location=plain)
+    assert reads, "the spy sees the single process read the files"
+    reads.clear()
+    with_ray = index_folder(folder, double, location=on_ray, ray=cluster)
+    assert reads == []
+    monkeypatch.undo()
+
+    counts = ("new", "changed", "moved", "unchanged", "removed", "images")
+    assert [getattr(with_ray, k) for k in counts] == [getattr(without, k) for k in counts]
+    assert [(without.new, without.changed, without.moved, without.removed)] == [(15, 4, 7, 2)]
+    assert with_ray.failed == without.failed and len(without.failed) == 1
+    assert rows(on_ray) == rows(plain)
+    va, vb = vectors(plain), vectors(on_ray)
+    assert va.keys() == vb.keys() and all(np.array_equal(va[k], vb[k]) for k in va)
+    assert_consistent(on_ray)
+
+
 # A driver that joins the module's Ray instance, commits every batch, and waits after the first one.
 DRIVER = """
 import sys, time

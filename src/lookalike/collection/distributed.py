@@ -1,13 +1,17 @@
 """Embedding on a Ray cluster: :func:`iter_files` is :meth:`Embedder.iter_files` with the decoding and the
 network spread over Ray actors, for :func:`lookalike.collection.index_folder` (``lookalike index --ray``).
 
-The driver keeps everything else — listing the folder, deciding what is new, writing the index through
-the one crash-safe :class:`~lookalike.collection.writer.Writer` — and only the files to embed travel: a
-Ray Data pipeline ``from_items((index, path))`` → ``map_batches`` over a pool of actors, each holding one
-Embedder rebuilt from the driver's settings (:class:`EmbedderSpec`: same weights file, checked by
-fingerprint, same input size, precision and backend) and running :meth:`Embedder.iter_files` on its
-batch, so decoding, preprocessing and bad-file messages are the single-process ones. Results stream back
-in order as :class:`~lookalike.features.pipeline.EmbeddedBatch` objects.
+The driver keeps everything else — listing the folder, deciding what is new by its stat facts (path,
+size, mtime), writing the index through the one crash-safe :class:`~lookalike.collection.writer.Writer`
+— and reads no image's bytes: only paths travel, in a Ray Data pipeline ``from_items((index, path))`` →
+``map_batches`` over a pool of actors, each holding one Embedder rebuilt from the driver's settings
+(:class:`EmbedderSpec`: same weights file, checked by fingerprint, same input size, precision and
+backend) and running :meth:`Embedder.iter_files` on its batch, so decoding, preprocessing and bad-file
+messages are the single-process ones. Results stream back in order as
+:class:`~lookalike.features.pipeline.EmbeddedBatch` objects; with ``facts`` the actors also hash each file
+and read its image size (what the index stores beside the vector). :func:`hash_files` hashes files on
+Ray tasks (the driver's check of touched and possibly renamed files), and a :class:`Session` keeps one
+Ray instance for a run's passes.
 
 ``address``: ``"auto"`` (or ``"local"``) starts a Ray instance on this machine, one actor per core (or per
 GPU); anything else (``"ray://head:10001"``, ``"head:6379"``) connects to a running cluster, where the
@@ -27,9 +31,10 @@ Ray is an optional dependency (``pip install 'lookalike[ray]'``), imported here 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -37,17 +42,22 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from lookalike.collection.facts import file_facts
 from lookalike.errors import LookalikeError
 
 if TYPE_CHECKING:
     from lookalike.features import Embedder
     from lookalike.features.pipeline import EmbeddedBatch
 
-__all__ = ["RAY_HINT", "EmbedderSpec", "iter_files"]
+__all__ = ["RAY_HINT", "EmbedderSpec", "Session", "hash_files", "iter_files"]
 
 RAY_HINT = "pip install 'lookalike[ray]'"
 LOCAL = ("auto", "local")
 _OBJECT_STORE = 512 * 2**20  # bytes, for a local instance: only paths and vectors go through it
+_HASH_BATCH = 32  # files per Ray task of hash_files (3 MB photos: ~0.1 s of hashing each)
+
+#: ``index → (sha256, width, height)`` of files the workers read (``None`` where unreadable)
+Facts = dict[int, tuple[str | None, int | None, int | None]]
 
 
 class _FileEmbedder(Protocol):
@@ -145,6 +155,7 @@ class _Job:
     other: _FileEmbedder | None
     device: str
     threads: int | None
+    inspect: bool = False  # also hash each file and read its image size
 
     def build(self) -> _FileEmbedder:
         if self.spec is not None:
@@ -158,15 +169,21 @@ class _EmbedActor:
 
     def __init__(self, job: _Job) -> None:
         self.embedder = job.build()
+        self.inspect = job.inspect
 
     def __call__(self, batch: dict[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[Any]]:
-        return _embed_rows(self.embedder, batch)
+        return _embed_rows(self.embedder, batch, inspect=self.inspect)
 
 
-def _embed_rows(embedder: _FileEmbedder, batch: dict[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[Any]]:
+def _embed_rows(
+    embedder: _FileEmbedder, batch: dict[str, npt.NDArray[Any]], *, inspect: bool = False
+) -> dict[str, npt.NDArray[Any]]:
     """One Ray batch (columns ``index``, ``path``) → columns ``index``, ``vector`` (zeros for a failed
-    file) and ``error`` (``""`` for a good one), by ``embedder.iter_files``: bad files are failures."""
+    file) and ``error`` (``""`` for a good one), by ``embedder.iter_files``: bad files are failures.
+    ``inspect`` adds ``sha`` (``""``: unreadable), ``width`` and ``height`` (-1: unknown) of each file, read
+    before it is decoded (so the decoder finds its bytes in the page cache)."""
     paths = [str(p) for p in batch["path"]]
+    facts = _inspect_rows(paths) if inspect else {}
     vectors: npt.NDArray[np.float32] | None = None
     errors = [""] * len(paths)
     for part in embedder.iter_files(paths):
@@ -181,18 +198,48 @@ def _embed_rows(embedder: _FileEmbedder, batch: dict[str, npt.NDArray[Any]]) -> 
     if vectors is None:  # nothing in the batch decoded
         vectors = np.zeros((len(paths), int(getattr(embedder, "dim", 1))), dtype=np.float32)
     index = np.asarray(batch["index"], dtype=np.int64)
-    return {"index": index, "vector": vectors, "error": np.asarray(errors, dtype=object)}
+    return {"index": index, "vector": vectors, "error": np.asarray(errors, dtype=object), **facts}
 
 
-def _to_batch(columns: dict[str, npt.NDArray[Any]], paths: Sequence[str | os.PathLike[str]]) -> EmbeddedBatch:
+def _inspect_rows(paths: Sequence[str]) -> dict[str, npt.NDArray[Any]]:
+    """Columns ``sha``, ``width``, ``height`` of ``paths``, as the driver finds them (:func:`file_facts`)."""
+    found = [file_facts(Path(p)) for p in paths]
+    return {
+        "sha": np.asarray([sha or "" for sha, _, _ in found], dtype=object),
+        "width": np.asarray([-1 if w is None else w for _, w, _ in found], dtype=np.int64),
+        "height": np.asarray([-1 if h is None else h for _, _, h in found], dtype=np.int64),
+    }
+
+
+def _hash_paths(paths: list[str]) -> list[str | None]:
+    """One Ray task of :func:`hash_files`: the SHA-256 of each file, ``None`` where it cannot be read."""
+    from lookalike.hashing import file_sha256
+
+    shas: list[str | None] = []
+    for path in paths:
+        try:
+            shas.append(file_sha256(path))
+        except OSError:
+            shas.append(None)
+    return shas
+
+
+def _to_batch(
+    columns: dict[str, npt.NDArray[Any]], paths: Sequence[str | os.PathLike[str]], facts: Facts | None = None
+) -> EmbeddedBatch:
     """Ray's columns back into the driver's :class:`EmbeddedBatch` (indices ascending, failures sorted;
-    file names in messages as the caller wrote them)."""
+    file names in messages as the caller wrote them); the files' ``facts`` into that dict."""
     import torch
 
     from lookalike.features.pipeline import EmbeddedBatch
 
     order = np.argsort(columns["index"], kind="stable")
     index, errors = columns["index"][order], columns["error"][order]
+    if facts is not None and "sha" in columns:
+        for i, sha, w, h in zip(
+            columns["index"], columns["sha"], columns["width"], columns["height"], strict=True
+        ):
+            facts[int(i)] = (str(sha) or None, None if w < 0 else int(w), None if h < 0 else int(h))
     ok = np.asarray([not e for e in errors], dtype=bool)
     vectors = np.ascontiguousarray(np.asarray(columns["vector"])[order][ok], dtype=np.float32)
     failures = []
@@ -277,20 +324,80 @@ def _pool(ray: Any, concurrency: int | None) -> tuple[int, dict[str, Any], str]:
     return concurrency or cpus, {"num_cpus": 1}, "cpu"
 
 
+class Session:
+    """One Ray instance for several passes of a run (:func:`hash_files`, then :func:`iter_files`):
+    started (or joined) on first use, shut down by :meth:`close` (or the ``with`` block's end) when this
+    session started it; a Ray session already running in this process is used as it is.
+
+    >>> with Session("auto") as session:  # doctest: +SKIP
+    ...     shas = hash_files(paths, session=session)
+    ...     batches = list(iter_files(embedder, paths, session=session))
+    """
+
+    def __init__(self, address: str = "auto") -> None:
+        self.address = address
+        self._ray: Any = None
+        self._started = False
+
+    def ray(self) -> Any:
+        """The ``ray`` module, connected."""
+        if self._ray is None:
+            ray = _import_ray()
+            self._started = _connect(ray, self.address)
+            self._ray = ray
+        return self._ray
+
+    def close(self) -> None:
+        if self._ray is not None and self._started:
+            self._ray.shutdown()
+        self._ray, self._started = None, False
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def _ordered(ray: Any) -> Iterator[Any]:
+    """Ray Data's context with results in the caller's order and no progress bars (restored after); a
+    Ray error inside becomes one :class:`LookalikeError`."""
+    context = ray.data.DataContext.get_current()
+    saved = (context.execution_options.preserve_order, context.enable_progress_bars)
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = False
+    try:
+        yield context
+    except Exception as exc:
+        if not type(exc).__module__.startswith("ray."):
+            raise
+        raise _worker_failure(exc) from exc
+    finally:
+        context.execution_options.preserve_order, context.enable_progress_bars = saved
+
+
 def iter_files(
     embedder: Embedder | _FileEmbedder,
     paths: Sequence[str | os.PathLike[str]],
     *,
     address: str = "auto",
     concurrency: int | None = None,
+    facts: Facts | None = None,
+    session: Session | None = None,
 ) -> Iterator[EmbeddedBatch]:
     """Embed ``paths`` on Ray: the batches :meth:`Embedder.iter_files` would yield (``indices`` are
     positions in ``paths``, ascending; bad files are ``failures``), computed by a pool of ``concurrency``
-    actors (default: one per GPU, else per CPU of the cluster) reached through ``address`` (module doc).
+    actors (default: one per GPU, else per CPU of the cluster) reached through ``address`` (module doc),
+    or through ``session``'s Ray instance (kept after the last batch).
+
+    With ``facts`` (a dict), the actors also read each file's SHA-256 and image size and put them there,
+    ``index → (sha256, width, height)``, before its batch is yielded: the driver need not read the file.
 
     An :class:`Embedder` is rebuilt in each actor from :meth:`EmbedderSpec.of`; any other object with
     ``iter_files`` and ``batch_size`` (a test double) is pickled and used as is. Fewer than two batches'
-    worth of paths are embedded here, by ``embedder`` itself: Ray is not started for them.
+    worth of paths are embedded here, by ``embedder`` itself: Ray is not started for them (and ``facts``
+    stays empty).
     """
     from lookalike.features import Embedder
 
@@ -298,37 +405,75 @@ def iter_files(
     if len(paths) < 2 * embedder.batch_size:  # not worth a pool's start-up (a retried bad file, ...)
         yield from embedder.iter_files(paths)
         return
-    ray = _import_ray()
-    started = _connect(ray, address)
-    context = ray.data.DataContext.get_current()
-    saved = (context.execution_options.preserve_order, context.enable_progress_bars)
+    own = session is None
+    run = Session(address) if session is None else session
     try:
-        size, resources, device = _pool(ray, concurrency)
-        if spec is not None and device == "cpu" and spec.precision == "float16":
-            raise LookalikeError(
-                "the embedder computes in float16, which the cluster's CPUs cannot",
-                "pass --precision float32, or use a cluster with GPUs",
+        ray = run.ray()
+        with _ordered(ray):  # batches come back in the caller's order
+            size, resources, device = _pool(ray, concurrency)
+            if spec is not None and device == "cpu" and spec.precision == "float16":
+                raise LookalikeError(
+                    "the embedder computes in float16, which the cluster's CPUs cannot",
+                    "pass --precision float32, or use a cluster with GPUs",
+                )
+            threads = 1 if device == "cpu" else None
+            job = _Job(spec, None if spec else embedder, device, threads, inspect=facts is not None)
+            items = [{"index": i, "path": str(Path(p).absolute())} for i, p in enumerate(paths)]
+            data = ray.data.from_items(items).map_batches(
+                _EmbedActor,
+                fn_constructor_kwargs={"job": job},
+                batch_size=embedder.batch_size,
+                batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(size=size),
+                **resources,
             )
-        threads = 1 if device == "cpu" else None
-        job = _Job(spec, None if spec else embedder, device, threads)
-        items = [{"index": i, "path": str(Path(p).absolute())} for i, p in enumerate(paths)]
-        context.execution_options.preserve_order = True  # batches come back in the caller's order
-        context.enable_progress_bars = False
-        data = ray.data.from_items(items).map_batches(
-            _EmbedActor,
-            fn_constructor_kwargs={"job": job},
-            batch_size=embedder.batch_size,
-            batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=size),
-            **resources,
-        )
-        for columns in data.iter_batches(batch_size=None, batch_format="numpy"):
-            yield _to_batch(columns, paths)
+            for columns in data.iter_batches(batch_size=None, batch_format="numpy"):
+                yield _to_batch(columns, paths, facts)
+    finally:
+        if own:
+            run.close()
+
+
+def hash_files(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    address: str = "auto",
+    session: Session | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[str | None]:
+    """The SHA-256 of each of ``paths`` (``None`` where it cannot be read), computed by Ray tasks of one
+    CPU each (:data:`_HASH_BATCH` files a task, two tasks per CPU of the cluster in flight) on
+    ``session``'s instance or ``address``'s: the driver reads none of the files. ``progress(done,
+    total)`` is told as results come back, in order."""
+    from collections import deque
+
+    if not paths:
+        return []
+    own = session is None
+    run = Session(address) if session is None else session
+    shas: list[str | None] = []
+    try:
+        ray = run.ray()
+        task = ray.remote(num_cpus=1)(_hash_paths)
+        names = [str(Path(p).absolute()) for p in paths]
+        starts = iter(range(0, len(names), _HASH_BATCH))
+        window = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
+        flying: deque[Any] = deque()
+        for start in starts:
+            flying.append(task.remote(names[start : start + _HASH_BATCH]))
+            if len(flying) == window:
+                break
+        while flying:
+            shas += ray.get(flying.popleft())
+            if (start := next(starts, -1)) >= 0:
+                flying.append(task.remote(names[start : start + _HASH_BATCH]))
+            if progress:
+                progress(len(shas), len(paths))
     except Exception as exc:
         if not type(exc).__module__.startswith("ray."):
             raise
         raise _worker_failure(exc) from exc
     finally:
-        context.execution_options.preserve_order, context.enable_progress_bars = saved
-        if started:
-            ray.shutdown()
+        if own:
+            run.close()
+    return shas

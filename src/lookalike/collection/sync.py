@@ -10,10 +10,11 @@ catalogue's last good copy.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ import numpy as np
 from lookalike.collection import recovery
 from lookalike.collection.ann import FLAT_MAX
 from lookalike.collection.disk import Guard, guarded, read_meta
+from lookalike.collection.distributed import Session, check_address, hash_files, iter_files
+from lookalike.collection.facts import file_facts
 from lookalike.collection.index import Index
 from lookalike.collection.location import DB_NAME, default_location
 from lookalike.collection.made_by import check_same_vectors, embedder_meta
@@ -31,8 +34,8 @@ from lookalike.collection.records import Entry, Failure, Progress, UpdateReport
 from lookalike.collection.store import ScanDiff, is_complete, write_lock
 from lookalike.collection.writer import Writer
 from lookalike.errors import ImageError, StoreError
+from lookalike.features.onnx import INDEX_MODEL_NAME
 from lookalike.hashing import file_sha256
-from lookalike.onnx_backend import INDEX_MODEL_NAME
 
 if TYPE_CHECKING:
     from lookalike.features import Embedder
@@ -70,9 +73,11 @@ def index_folder(
     ``location`` defaults to ``folder/.lookalike``. An index made by other weights or preprocessing is
     refused (:class:`StoreError`) unless ``rebuild`` replaces it. ``memory_budget`` (bytes) and
     ``flat_max`` steer the search structure (:func:`lookalike.collection.ann.choose_structure`).
-    ``progress(phase, done, total)`` reports ``scan``, ``hash``, ``embed`` and ``search``. ``ray`` embeds
-    on Ray instead of in this process: ``"auto"`` (a local instance) or a cluster's address
-    (:mod:`lookalike.collection.distributed`), checked before any work; the index is the same.
+    ``progress(phase, done, total)`` reports ``scan``, ``hash``, ``embed`` and ``search``. ``ray`` reads,
+    hashes and embeds the files on Ray instead of in this process, which then decides by stat facts
+    and writes, reading no image: ``"auto"`` (a local instance) or a cluster's address
+    (:mod:`lookalike.collection.distributed`), checked before any work; the index is the same. (Parts
+    smaller than two of the embedder's batches are done here: not worth starting Ray.)
 
     Safe to interrupt at any moment (even kill -9): the next run finishes the job. A damaged or missing
     catalogue is replaced by its last good copy (``report.restored`` says so), rows whose vectors were
@@ -86,8 +91,6 @@ def index_folder(
     started = time.perf_counter()
     asked_exclude = None if exclude is None else check_exclude(exclude)
     if ray is not None:  # a wrong address is said before any work, whatever the job's size
-        from lookalike.collection.distributed import check_address
-
         check_address(ray)
     root = Path(folder)
     if not root.exists():
@@ -154,7 +157,7 @@ def _keep_query_model(embedder: Embedder, loc: Path, asked: dict[str, Any], back
     The onnx backend wrote it as it embedded; a run through PyTorch on the CPU (bf16 where the CPU computes
     it in hardware) exports it here, once: a query's float32 vector is comparable with stored bf16 ones."""
     from lookalike.features.embedder import Embedder
-    from lookalike.onnx_backend import ensure_model, onnxruntime_available
+    from lookalike.features.onnx import ensure_model, onnxruntime_available
 
     if backend == "onnx" or not isinstance(embedder, Embedder):  # (not for the tests' stand-ins)
         return
@@ -280,18 +283,42 @@ def _update(
     pending = [_Pending(p, s, m, changed=True) for p, s, m in diff.changed]
     pending += [_Pending(p, s, m, changed=False) for p, s, m in diff.retry]
     report.unchanged = diff.unchanged
-    # 3. touched files and renames, told apart by content hash (before any worker process starts)
-    pending += _keep_unchanged(w, root, diff, report, tell)
-    if scan.stat_failed:
-        w.fail(scan.stat_failed)
-    # 4. embed what is new or changed
-    pending.sort(key=lambda p: p.path)
-    started = time.perf_counter()
-    tell("embed", 0, len(pending))
-    if pending:
-        _embed(w, root, embedder, pending, report, tell, ray)
-    w.flush()
-    report.embed_seconds = time.perf_counter() - started
+    with _ray_session(ray) as session:  # (one Ray instance for steps 3 and 4, started when first needed)
+        # 3. touched files and renames, told apart by content hash (before any worker process starts;
+        # on Ray by its workers: the driver reads no image's bytes)
+        hasher = _hash_all if session is None else _hash_on_ray(session, 2 * embedder.batch_size)
+        pending += _keep_unchanged(w, root, diff, report, tell, hasher)
+        if scan.stat_failed:
+            w.fail(scan.stat_failed)
+        # 4. embed what is new or changed
+        pending.sort(key=lambda p: p.path)
+        started = time.perf_counter()
+        tell("embed", 0, len(pending))
+        if pending:
+            _embed(w, root, embedder, pending, report, tell, session)
+        w.flush()
+        report.embed_seconds = time.perf_counter() - started
+
+
+def _ray_session(ray: str | None) -> contextlib.AbstractContextManager[Session | None]:
+    """A :class:`~lookalike.collection.distributed.Session` on ``ray``'s address, or ``None`` without."""
+    if ray is None:
+        return contextlib.nullcontext(None)
+
+    return Session(ray)
+
+
+def _hash_on_ray(session: Session, least: int) -> Callable[[list[Path], Progress], list[str | None]]:
+    """:func:`_hash_all` by Ray tasks (:func:`lookalike.collection.distributed.hash_files`) for ``least``
+    files or more; fewer are hashed here (not worth a Ray start)."""
+
+    def hash_on_ray(paths: list[Path], tell: Progress) -> list[str | None]:
+        if len(paths) < least:
+            return _hash_all(paths, tell)
+        tell("hash", 0, len(paths))
+        return hash_files(paths, session=session, progress=lambda done, total: tell("hash", done, total))
+
+    return hash_on_ray
 
 
 def _scan(root: Path, report: UpdateReport, tell: Progress, exclude: Sequence[str] = ()) -> _Scan:
@@ -337,18 +364,24 @@ def _scan(root: Path, report: UpdateReport, tell: Progress, exclude: Sequence[st
 
 
 def _keep_unchanged(
-    w: Writer, root: Path, diff: ScanDiff, report: UpdateReport, tell: Progress
+    w: Writer,
+    root: Path,
+    diff: ScanDiff,
+    report: UpdateReport,
+    tell: Progress,
+    hasher: Callable[[list[Path], Progress], list[str | None]] | None = None,
 ) -> list[_Pending]:
     """Hash touched files and possible renames: a touched file with its old content keeps its row, a new
     file with the content of a removed one takes over its row; rows of files that are gone go. All in one
-    transaction; returns the files still to embed (touched files whose content changed, new files)."""
+    transaction; returns the files still to embed (touched files whose content changed, new files).
+    ``hasher`` hashes (default :func:`_hash_all`, in this process)."""
     gone_by_size: dict[int, list[tuple[int, str]]] = {}
     for rid, _, size, sha, status in diff.gone:
         if status == "ok" and sha and size is not None:
             gone_by_size.setdefault(size, []).append((rid, sha))
     maybe_moved = [row for row in diff.new if row[1] in gone_by_size]
     to_hash = [root / p for p, *_ in diff.touched] + [root / p for p, *_ in maybe_moved]
-    hashes = _hash_all(to_hash, tell)
+    hashes = (hasher or _hash_all)(to_hash, tell)
     touched = diff.touched
     pending: list[_Pending] = []
     touch: list[tuple[str, int, int]] = []
@@ -404,34 +437,35 @@ def _embed(
     pending: list[_Pending],
     report: UpdateReport,
     tell: Progress,
-    ray: str | None = None,
+    session: Session | None = None,
 ) -> None:
-    """Embed ``pending`` files batch by batch; hash them in threads meanwhile; store each batch."""
+    """Embed ``pending`` files batch by batch; hash them in threads meanwhile; store each batch. With a
+    Ray ``session`` its actors embed, and hash and measure each file too: the driver only writes."""
     paths = [root / p.path for p in pending]
     futures: dict[int, Future[tuple[str | None, int | None, int | None]]] = {}
+    facts: dict[int, tuple[str | None, int | None, int | None]] = {}  # (from Ray's actors)
     pool: ThreadPoolExecutor | None = None
     submitted = done = 0
 
     def row(i: int, **kw: Any) -> Entry:
-        sha, width, height = futures.pop(i).result()
+        sha, width, height = facts.pop(i) if i in facts else futures.pop(i).result()
         p = pending[i]
         return Entry(p.path, p.size, p.mtime_ns, sha, width, height, **kw)
 
     try:
-        if ray is None:
+        if session is None:
             batches = embedder.iter_files(paths)
-        else:  # the same batches, computed by Ray actors
-            from lookalike.collection.distributed import iter_files
-
-            batches = iter_files(embedder, paths, address=ray)
+        else:  # the same batches, computed by Ray actors (with each file's facts, but for a few files)
+            batches = iter_files(embedder, paths, session=session, facts=facts)
         for batch in batches:
-            if pool is None:  # started after the first batch: DataLoader workers are forked by then
-                pool = ThreadPoolExecutor(_HASH_THREADS, thread_name_prefix="lookalike-hash")
             seen = [*batch.indices, *(i for i, _ in batch.failures)]
-            limit = min(len(pending), max(seen, default=-1) + 1 + _HASH_AHEAD)
-            while submitted < limit:
-                futures[submitted] = pool.submit(_inspect, paths[submitted])
-                submitted += 1
+            if any(i not in facts for i in seen):  # read here: hashed in threads, ahead of the embedding
+                if pool is None:  # started after the first batch: DataLoader workers are forked by then
+                    pool = ThreadPoolExecutor(_HASH_THREADS, thread_name_prefix="lookalike-hash")
+                limit = min(len(pending), max(seen, default=-1) + 1 + _HASH_AHEAD)
+                while submitted < limit:
+                    futures[submitted] = pool.submit(file_facts, paths[submitted])
+                    submitted += 1
             entries = [row(i) for i in batch.indices]
             if entries:
                 w.put(entries, np.asarray(batch.vectors, dtype=np.float32))
@@ -449,21 +483,6 @@ def _embed(
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _inspect(path: Path) -> tuple[str | None, int | None, int | None]:
-    """``(sha256, width, height)`` of a file; ``None`` where it cannot be read (the embedding reports why)."""
-    from lookalike.images import image_size
-
-    try:
-        sha: str | None = file_sha256(path)
-    except OSError:
-        sha = None
-    try:
-        width, height = image_size(path)
-    except (ImageError, OSError, ValueError):
-        return sha, None, None
-    return sha, width, height
 
 
 def _file_error(path: Path, exc: BaseException | None = None) -> str:
