@@ -165,7 +165,7 @@ def network(label: str, weights: str, batch: int, rounds: int) -> dict[str, Any]
     import torch
 
     from lookalike.features import Embedder
-    from lookalike.onnx_backend import ensure_model
+    from lookalike.features.onnx import ensure_model
 
     emb = Embedder(weights, device="cpu", backend="torch", precision="float32")
     bf16 = Embedder(weights, device="cpu", backend="torch", precision="bfloat16")

@@ -156,7 +156,7 @@ def indexing(
     with each embedder: the embedding pass alone (decode + model, the embedder's own workers, after a
     warm-up) and ``index_folder``'s embedding phase (that pass, hashing, storing, and the model's one-off
     ONNX export), in seconds, and their HEIC / JPEG ratios."""
-    from lookalike.index import index_folder
+    from lookalike.collection import index_folder
 
     out: dict[str, Any] = {}
     for label, embedder in embedders.items():

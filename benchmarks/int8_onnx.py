@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from lookalike.features import Embedder
-    from lookalike.onnx_backend import ensure_model
+    from lookalike.features.onnx import ensure_model
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=2000, help="evaluation images (default 2,000)")

@@ -98,7 +98,7 @@ def runners(weights: str, crop: int) -> dict[str, Runner]:
     import torch
 
     from lookalike.features import Embedder
-    from lookalike.onnx_backend import ensure_model
+    from lookalike.features.onnx import ensure_model
 
     emb = Embedder(weights, device="cpu", backend="torch")
     assert emb.info.crop_size == crop, (emb.info.crop_size, crop)
@@ -147,7 +147,7 @@ def fidelity_row(
 def cifar_pixels(n: int) -> tuple[np.ndarray, np.ndarray]:
     """The first ``n`` CIFAR-10 images (classes interleaved) preprocessed as the ONNX path does
     (``net-32.onnx`` exported), and their class names."""
-    from lookalike.onnx_backend import OnnxModel
+    from lookalike.features.onnx import OnnxModel
 
     model = OnnxModel(WORK / "net-32.onnx", threads=THREADS)
     paths = cifar(0, n)

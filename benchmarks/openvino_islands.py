@@ -197,7 +197,7 @@ def stage_fidelity(
 
 def stage_photos(n: int, variants: Sequence[str]) -> dict[str, Any]:
     """Per-image cosine with eager float32 at 224 px (random ImageNet-stem weights, synthetic photos)."""
-    from lookalike.onnx_backend import OnnxModel
+    from lookalike.features.onnx import OnnxModel
 
     ways = all_ways(str(random_weights()), 224, "random", variants)
     model = OnnxModel(WORK / "net-224.onnx", threads=THREADS)

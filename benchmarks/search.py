@@ -4,9 +4,9 @@ Targets, on a 2-core CPU, measured in the same run:
 
 * recall@10 ≥ 0.95 against exact search, at ≥ 10× exact search's queries per second;
 * build time and peak memory (RSS) reported;
-* the store (``lookalike.index``) stays within memory at 1M vectors: written through ``Index.writer()`` and
-  its search structure built in a fresh process, then opened and searched in another; the peak RSS (VmHWM)
-  of each is reported.
+* the store (``lookalike.collection``) stays within memory at 1M vectors: written through ``Index.writer()``
+  and its search structure built in a fresh process, then opened and searched in another; the peak RSS
+  (VmHWM) of each is reported.
 
 The vectors imitate image features: 100 broad groups ("classes") of 100 clusters each (10,000 Gaussian
 clusters), cluster sizes log-normal (some common, some rare), every vector sharing a common mean direction
@@ -15,7 +15,7 @@ larger than the distance between sibling clusters, so that clusters overlap: abo
 true top-10 lie outside its own cluster. Queries are fresh draws from the same mixture, not vectors of the
 collection. The script prints these neighbour statistics so a reader can judge the difficulty.
 
-Both sides run the product's code: the structure comes from ``lookalike.search.choose_structure`` and
+Both sides run the product's code: the structure comes from ``lookalike.collection.ann.choose_structure`` and
 ``build`` exactly as ``lookalike index`` makes it (including the automatic ``nprobe`` tuning); exact search
 is the same module's ``Flat`` structure. Queries per second are measured twice: all queries in one call
 (batched, where exact search uses BLAS) and one query per call.
@@ -44,7 +44,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lookalike.search import ArraySource, Structure, build, choose_structure, default_memory_budget, unit
+from lookalike.collection.ann import (
+    ArraySource,
+    Structure,
+    build,
+    choose_structure,
+    default_memory_budget,
+    unit,
+)
 
 DIM = 512
 GROUPS = 100
@@ -202,7 +209,7 @@ def bench_search(n: int, n_queries: int, seed: int) -> dict[str, Any]:
 def bench_store(n: int, seed: int, location: Path) -> dict[str, Any]:
     """Write ``n`` synthetic vectors through the store's writer and build its search structure, as
     ``lookalike index`` does after embedding (run in a fresh process: its peak RSS is the store's)."""
-    from lookalike.index import Entry, Index
+    from lookalike.collection import Entry, Index
 
     mix = Mixture.make(seed=seed)
     rng = np.random.default_rng(seed + 3)
@@ -239,7 +246,7 @@ def bench_store(n: int, seed: int, location: Path) -> dict[str, Any]:
 
 def bench_open(seed: int, location: Path) -> dict[str, Any]:
     """Open the store in a fresh process and search it once, as ``lookalike search`` does."""
-    from lookalike.index import Index
+    from lookalike.collection import Index
 
     mix = Mixture.make(seed=seed)
     query, _ = mix.draw(1, np.random.default_rng(seed + 4))

@@ -149,9 +149,9 @@ def build_collection(folder: Path, per_class: int, originals: int) -> list[str]:
 
 
 def cosines_and_marks(tmp: Path, per_class: int, originals: int, k: int) -> dict[str, Any]:
+    from lookalike.collection import Index, index_folder
     from lookalike.dedup import mark_copies
     from lookalike.features import Embedder
-    from lookalike.index import Index, index_folder
 
     folder = tmp / "collection"
     queries = build_collection(folder, per_class, originals)

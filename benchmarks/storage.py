@@ -4,7 +4,7 @@
 Every run of ``lookalike index`` now checks the catalogue (SQLite's ``quick_check``) before it starts and,
 when the run changed the index, saves a consistent copy of it (``index.db.good``, SQLite's online backup
 API, fsynced and renamed). ``--repair`` runs ``integrity_check`` instead. This script builds a catalogue of
-``--rows`` rows as ``lookalike index`` writes them (through :meth:`lookalike.index.Index.writer`, 8-d
+``--rows`` rows as ``lookalike index`` writes them (through :meth:`lookalike.collection.Index.writer`, 8-d
 vectors: the catalogue's cost does not depend on the vectors' size), then times each step, best of
 ``--repeat``, and restoring the copy after 4 KB of the live catalogue were overwritten.
 
@@ -28,8 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from lookalike import storage
-from lookalike.index import Entry, Index
+from lookalike.collection import Entry, Index, recovery
 
 
 def best(repeat: int, step: Callable[[], object]) -> float:
@@ -72,20 +71,20 @@ def main() -> None:
             "write_s": round(write_s, 2),
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         }
-        result["quick_check_s"] = round(best(args.repeat, lambda: storage.check_catalogue(db)), 3)
+        result["quick_check_s"] = round(best(args.repeat, lambda: recovery.check_catalogue(db)), 3)
         result["integrity_check_s"] = round(
-            best(args.repeat, lambda: storage.check_catalogue(db, full=True)), 3
+            best(args.repeat, lambda: recovery.check_catalogue(db, full=True)), 3
         )
         with Index.open(location) as idx:
             result["save_copy_s"] = round(
-                best(args.repeat, lambda: storage.save_copy(idx.store, location)), 3
+                best(args.repeat, lambda: recovery.save_copy(idx.store, location)), 3
             )
         size = db.stat().st_size
         with db.open("r+b") as f:
             f.seek(size // 2 - size // 2 % 4096)
             f.write(os.urandom(4096))
         started = time.perf_counter()
-        line = storage.recover(location)
+        line = recovery.recover(location)
         result["restore_s"] = round(time.perf_counter() - started, 3)
         result["restored"] = line
     print(json.dumps(result, indent=2))

@@ -24,8 +24,8 @@ CLASSES = ("airplane", "cat", "ship")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``photos/`` with 10 CIFAR-10 images of three classes, indexed on the default (ONNX) backend, and a
     query image outside it."""
+    from lookalike.collection import index_folder
     from lookalike.features import Embedder
-    from lookalike.index import index_folder
 
     base = tmp_path_factory.mktemp("torch-free")
     for name in CLASSES:
@@ -85,7 +85,7 @@ def test_the_torch_free_vector_is_the_torch_vector(site: Path) -> None:
     from lookalike.features import Embedder
 
     got = run_fresh(
-        "from lookalike.index import Index\n"
+        "from lookalike.collection import Index\n"
         "with Index.open('photos/.lookalike') as idx:\n"
         "    out = idx.query_vector('query.jpg')[0].tolist()",
         site,
@@ -141,7 +141,7 @@ def test_without_an_exported_model_the_first_query_exports_it_once(site: Path, t
     shutil.copytree(site, copy, symlinks=True)
     (copy / "photos" / ".lookalike" / "model.onnx").unlink()
     code = (
-        "from lookalike.index import Index\n"
+        "from lookalike.collection import Index\n"
         "with Index.open('photos/.lookalike') as idx:\n"
         "    out = idx.search('query.jpg', k=1).hits[0].relpath"
     )

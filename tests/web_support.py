@@ -67,8 +67,8 @@ def make_collection(base: Path, *, phone: bool = False) -> Path:
     indexed with the shared ResNet-18 into ``photos/.lookalike``. With ``phone``, also the enlargement
     saved as a phone would (``copies/cat-phone.heic``) and a note no reader takes (``notes.txt``).
     Returns the index location."""
+    from lookalike.collection import index_folder
     from lookalike.features import Embedder
-    from lookalike.index import index_folder
 
     photos = base / "photos"
     for name in CLASSES:

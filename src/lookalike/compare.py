@@ -19,13 +19,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from lookalike.errors import LookalikeError
 from lookalike.features import Backend, Embedder, Precision
+from lookalike.features.devices import queries_in_float32
+from lookalike.features.onnx import OnnxModel, find_cached
+from lookalike.images import frame_count
 from lookalike.metrics import METRICS
+from lookalike.models.weights import weights_fingerprint
 
 if TYPE_CHECKING:
     import torch
     from PIL import Image
-
-    from lookalike.onnx_backend import OnnxModel
 
 Space = Literal["pixels", "features", "both"]
 
@@ -86,8 +88,8 @@ def compare(
     """Compare two images on pixels, on deep features, or both.
 
     Pass an ``embedder`` to reuse a loaded model (an :class:`Embedder`, or an exported
-    :class:`~lookalike.onnx_backend.OnnxModel` such as :meth:`lookalike.index.Index.query_model`, for two
-    image files or PIL images); otherwise one is made from ``weights``/``model``/``size``.
+    :class:`~lookalike.features.onnx.OnnxModel` such as :meth:`lookalike.collection.Index.query_model`, for
+    two image files or PIL images); otherwise one is made from ``weights``/``model``/``size``.
     Pixel-space work with torchvision weights needs only their metadata, so it runs offline.
 
     Two image files (or PIL images) with a weights file whose ONNX export is in the cache (the first
@@ -96,8 +98,6 @@ def compare(
     """
     if space not in ("pixels", "features", "both"):
         raise LookalikeError(f"unknown space {space!r}; choose pixels, features or both")
-    from lookalike.onnx_backend import OnnxModel
-
     if isinstance(embedder, OnnxModel):
         if not (_is_image(a) and _is_image(b)):
             raise LookalikeError("an exported model compares image files or PIL images, not tensors")
@@ -106,8 +106,6 @@ def compare(
         # the weights as given here: the cached export was made elsewhere, perhaps from another path
         return _compare_onnx(a, b, cached, space, weights=f"file:{Path(str(weights)).expanduser()}")
     import torch
-
-    from lookalike.features.devices import queries_in_float32
 
     if precision == "auto" and embedder is None and queries_in_float32(device, backend):
         precision = "float32"  # two images: ONNX Runtime, whose export the next comparison finds cached
@@ -142,8 +140,6 @@ def compare(
 
 def _notes(*items: object) -> tuple[str, ...]:
     """``x.gif: 12 frames, the first compared`` for each animated or multi-page file among ``items``."""
-    from lookalike.images import frame_count
-
     out = []
     for item in items:
         if isinstance(item, (str, os.PathLike)):
@@ -169,11 +165,6 @@ def _cached_model(
     backend: str,
 ) -> OnnxModel | None:
     """The cached ONNX export for a torch-free comparison, when everything allows one; else ``None``."""
-    from pathlib import Path
-
-    from lookalike.models.weights import weights_fingerprint
-    from lookalike.onnx_backend import find_cached
-
     if backend == "torch" or device not in (None, "cpu") or precision not in ("auto", "float32"):
         return None
     if not (_is_image(a) and _is_image(b) and isinstance(weights, (str, os.PathLike))):

@@ -42,6 +42,7 @@ from lookalike.formats import (
     readable_names,
     sniff,
 )
+from lookalike.raw import load_raw, raw_size
 
 if TYPE_CHECKING:
     import numpy as np
@@ -102,8 +103,8 @@ def load_image(
     file = Path(path)
     limit, where = _pixel_limit(max_pixels)
     if format_of(file) is RAW:
-        from lookalike.raw import load_raw
-
+        with _open_file(file):  # a missing or empty file: the one-line errors of every other format
+            pass
         return load_raw(file, draft=draft, limit=limit, where=where)
     with _open_file(file) as fp:
         img = _identify(file, fp)
@@ -147,8 +148,8 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     """
     file = Path(path)
     if format_of(file) is RAW:
-        from lookalike.raw import raw_size
-
+        with _open_file(file):  # as for load_image
+            pass
         return raw_size(file)
     with _open_file(file) as fp:
         img = _identify(file, fp)

@@ -1,11 +1,13 @@
 """The collection store: moved to the package :mod:`lookalike.collection` (:class:`Index` in
 :mod:`lookalike.collection.index`, :func:`index_folder` in :mod:`lookalike.collection.sync`, the records in
 :mod:`lookalike.collection.records`, the crash-safety rules in :mod:`lookalike.collection.store`). This
-module re-exports the public names so that ``from lookalike.index import …`` keeps working.
+module re-exports the public names so that ``from lookalike.index import …`` keeps working;
+importing it warns (:class:`DeprecationWarning`).
 """
 
 from __future__ import annotations
 
+from lookalike._moved import warn_moved
 from lookalike.collection.ann import FLAT_MAX as FLAT_MAX
 from lookalike.collection.index import Index
 from lookalike.collection.location import DB_NAME as DB_NAME
@@ -17,9 +19,11 @@ from lookalike.collection.store import FORMAT as FORMAT
 from lookalike.collection.store import FORMAT_VERSION as FORMAT_VERSION
 from lookalike.collection.sync import index_folder
 from lookalike.collection.writer import Writer
+from lookalike.features.onnx import INDEX_MODEL_NAME as INDEX_MODEL_NAME
+from lookalike.features.onnx import SAME_MODEL as SAME_MODEL
 from lookalike.metrics import SEARCH_METRICS
-from lookalike.onnx_backend import INDEX_MODEL_NAME as INDEX_MODEL_NAME
-from lookalike.onnx_backend import SAME_MODEL as SAME_MODEL
+
+warn_moved(__name__, "lookalike.collection")
 
 __all__ = [
     "INDEX_DIRNAME",

@@ -1,10 +1,12 @@
-"""Moved to :mod:`lookalike.features.onnx` (the ONNX Runtime backend and export). ``lookalike.onnx_backend``
-is the same module object under its old name, so imports and monkeypatches of the old path keep working."""
+"""Moved to :mod:`lookalike.features.onnx` (the onnx backend and export). ``lookalike.onnx_backend``
+is the same module object under its old name, so imports and monkeypatches of the old path keep working;
+importing it warns (:class:`DeprecationWarning`)."""
 
 from __future__ import annotations
 
 import sys
 
+from lookalike._moved import warn_moved
 from lookalike.features import onnx as _onnx
 from lookalike.features.onnx import FORMAT as FORMAT
 from lookalike.features.onnx import INDEX_MODEL_NAME as INDEX_MODEL_NAME
@@ -22,4 +24,5 @@ from lookalike.features.onnx import onnxruntime_available as onnxruntime_availab
 from lookalike.features.onnx import same_model as same_model
 from lookalike.features.onnx import write_atomic as write_atomic
 
+warn_moved(__name__, _onnx.__name__)
 sys.modules[__name__] = _onnx

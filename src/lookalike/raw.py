@@ -73,13 +73,9 @@ def raw_size(file: Path) -> tuple[int, int]:
 
 @contextmanager
 def _opened(file: Path, data: bytes | None = None) -> Iterator[Any]:
-    """The file (or ``data``) opened by LibRaw; every way that fails (missing, empty, no rawpy, damage)
-    as one :class:`ImageError`."""
-    if data is None:
-        from lookalike.images import _open_file
-
-        with _open_file(file):  # the one-line errors of every other format for a missing or empty file
-            pass
+    """The file (or ``data``) opened by LibRaw; every way that fails (no rawpy, damage) as one
+    :class:`ImageError`. A missing, empty or unreadable file is :mod:`lookalike.images`' to report, with
+    the one-line errors of every other format, before it calls here."""
     hint = missing_reader(RAW)
     if hint is not None:
         raise ImageError(f"{file}: {hint}")

@@ -1,27 +1,19 @@
-"""Search structures (FAISS): moved to :mod:`lookalike.collection.ann`; this module re-exports its names
-so that ``from lookalike.search import …`` keeps working."""
+"""Moved to :mod:`lookalike.collection.ann` (the search structures, FAISS). ``lookalike.search`` is the same
+module object under its old name, so imports and monkeypatches of the old path keep working; importing it
+warns (:class:`DeprecationWarning`)."""
 
 from __future__ import annotations
 
-from lookalike.collection.ann import FLAT_MAX as FLAT_MAX
-from lookalike.collection.ann import MEMORY_ENV as MEMORY_ENV
-from lookalike.collection.ann import TUNE_RECALL as TUNE_RECALL
+import sys
+
+from lookalike._moved import warn_moved
+from lookalike.collection import ann as _ann
 from lookalike.collection.ann import ArraySource as ArraySource
-from lookalike.collection.ann import FloatArray as FloatArray
-from lookalike.collection.ann import IdArray as IdArray
-from lookalike.collection.ann import Kind as Kind
-from lookalike.collection.ann import Plan as Plan
 from lookalike.collection.ann import Structure as Structure
-from lookalike.collection.ann import VectorSource as VectorSource
-from lookalike.collection.ann import __all__ as __all__
 from lookalike.collection.ann import build as build
 from lookalike.collection.ann import choose_structure as choose_structure
-from lookalike.collection.ann import chunk_rows as chunk_rows
 from lookalike.collection.ann import default_memory_budget as default_memory_budget
-from lookalike.collection.ann import exact_search as exact_search
-from lookalike.collection.ann import ivf_lists as ivf_lists
-from lookalike.collection.ann import new_index as new_index
-from lookalike.collection.ann import parse_bytes as parse_bytes
-from lookalike.collection.ann import recall_at as recall_at
-from lookalike.collection.ann import tune as tune
 from lookalike.collection.ann import unit as unit
+
+warn_moved(__name__, _ann.__name__)
+sys.modules[__name__] = _ann

@@ -2,11 +2,13 @@
 :mod:`~lookalike.collection.disk` (storage failures as one clear line, :class:`StorageError`),
 :mod:`~lookalike.collection.recovery` (the last good catalogue, recover, repair) and
 :mod:`~lookalike.collection.health`. This module re-exports their names so that
-``from lookalike.storage import …`` keeps working.
+``from lookalike.storage import …`` keeps working;
+importing it warns (:class:`DeprecationWarning`).
 """
 
 from __future__ import annotations
 
+from lookalike._moved import warn_moved
 from lookalike.collection.disk import F as F
 from lookalike.collection.disk import Guard as Guard
 from lookalike.collection.disk import Kind as Kind
@@ -26,6 +28,8 @@ from lookalike.collection.recovery import catalogue_bytes as catalogue_bytes
 from lookalike.collection.recovery import check_catalogue as check_catalogue
 from lookalike.collection.recovery import copy_is_stale as copy_is_stale
 from lookalike.collection.recovery import recover, repair_vectors, restore_if_damaged, save_copy
+
+warn_moved(__name__, "lookalike.collection")
 
 __all__ = [
     "COPY_NAME",

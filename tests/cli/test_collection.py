@@ -100,7 +100,7 @@ def test_index_counts_the_files_it_passes_over_and_names_the_extra(
 
 
 def indexed(folder: Path) -> list[str]:
-    from lookalike.index import Index
+    from lookalike.collection import Index
 
     with Index.open(folder / ".lookalike") as idx:
         return [e.path for e in idx.entries("all")]
@@ -109,7 +109,7 @@ def indexed(folder: Path) -> list[str]:
 def test_index_remembers_its_exclude_patterns_and_applies_new_ones(
     tmp_path: Path, weights: Path, invoke: Invoke
 ) -> None:
-    from lookalike.index import Index
+    from lookalike.collection import Index
 
     folder = photos(tmp_path / "photos")  # 0.png … 3.png
     photos(folder / "raw", 2, seed=10)

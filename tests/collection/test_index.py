@@ -125,23 +125,3 @@ def test_cli_dedup_reuses_an_up_to_date_index(tmp_path: Path, weights: Path) -> 
     picture(7).save(folder / "4.png")  # the index is now behind: embed instead
     out, groups = dedup()
     assert "feature vectors from" not in out and groups == [{"3.png", "copy.png"}]
-
-
-def test_old_import_paths_name_the_same_objects() -> None:
-    """lookalike.index, .search and .storage re-export what moved into lookalike.collection."""
-    import lookalike
-    import lookalike.index
-    import lookalike.search
-    import lookalike.storage
-    from lookalike import collection
-    from lookalike.collection import ann, disk, recovery
-
-    assert lookalike.Index is lookalike.index.Index is collection.Index
-    assert lookalike.index_folder is lookalike.index.index_folder is collection.index_folder
-    assert lookalike.find_index is lookalike.index.find_index is collection.find_index
-    assert lookalike.search.Structure is ann.Structure and lookalike.search.ivf_lists is ann.ivf_lists
-    assert lookalike.storage.StorageError is disk.StorageError is collection.StorageError
-    assert lookalike.storage.save_copy is recovery.save_copy
-    for module in (lookalike.index, lookalike.search, lookalike.storage, collection):
-        for name in module.__all__:
-            assert getattr(module, name) is not None, (module.__name__, name)

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lookalike.collection import Index, StorageError, index_folder
+from lookalike.collection.location import COPY_NAME, default_location
 from lookalike.collection.reuse import StoredVectors, UpdateSettings, stored_vectors, update_settings
 from lookalike.images import list_images
-from lookalike.index import Index, default_location, index_folder
-from lookalike.storage import COPY_NAME, StorageError
 from pixel_embedder import PixelEmbedder
 
 

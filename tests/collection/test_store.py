@@ -31,7 +31,7 @@ from lookalike.errors import StoreError
 WRITER = r"""
 import sys, time
 from pathlib import Path
-import lookalike.index as index
+import lookalike.collection as collection
 import lookalike.collection.writer as writer
 from pixel_embedder import PixelEmbedder
 
@@ -41,7 +41,7 @@ class Pixels(PixelEmbedder):
 folder, location, base = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 stops = [int(s) for s in sys.argv[4:]]  # wait at these committed row counts until the test says go
 writer._FLUSH_ROWS = 8
-flush = index.Writer.flush
+flush = collection.Writer.flush
 
 def paused(self):
     flush(self)
@@ -52,8 +52,8 @@ def paused(self):
         while not (location / f"go-{n}").exists() and time.monotonic() < deadline:
             time.sleep(0.02)
 
-index.Writer.flush = paused
-index.index_folder(folder, Pixels(4), location=location)
+collection.Writer.flush = paused
+collection.index_folder(folder, Pixels(4), location=location)
 """
 
 

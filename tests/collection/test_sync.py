@@ -315,12 +315,12 @@ def test_a_failed_model_export_leaves_the_index_whole(
 ) -> None:
     """A build through PyTorch exports the model for torch-free queries at the end; if that fails, the
     index is still complete and says why in a warning (queries by image then load PyTorch)."""
-    import lookalike.onnx_backend as onnx_backend
+    import lookalike.features.onnx as onnx
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the exporter broke")
 
-    monkeypatch.setattr(onnx_backend, "ensure_model", broken)
+    monkeypatch.setattr(onnx, "ensure_model", broken)
     folder = tmp_path / "photos"
     write_images(folder, ["a.png", "b.png", "c.png"])
     torch_embedder = Embedder(weights, size=SIZE, num_workers=0, device="cpu", backend="torch")

@@ -34,7 +34,7 @@ from pixel_embedder import PixelEmbedder
 
 CHILD = r"""
 import os, signal, sys
-import lookalike.index as index
+import lookalike.collection as collection
 from lookalike.collection import store, writer
 from pixel_embedder import PixelEmbedder
 
@@ -54,32 +54,32 @@ if mode == "vectors-written":  # vectors appended and fsynced, their rows not co
             die()
     store.fsync = patched
 elif mode == "rows-committed":  # right after the nth commit of rows
-    flush = index.Writer.flush
+    flush = collection.Writer.flush
     def patched(self):
         had = bool(self._rows)
         flush(self)
         calls.append(had)
         if sum(calls) == nth:
             die()
-    index.Writer.flush = patched
+    collection.Writer.flush = patched
 elif mode == "removals-committed":  # deletions, renames and touches committed, nothing embedded yet
-    apply = index.Writer.apply
+    apply = collection.Writer.apply
     def patched(self, **kwargs):
         apply(self, **kwargs)
         die()
-    index.Writer.apply = patched
+    collection.Writer.apply = patched
 elif mode == "search-written":  # the new search structure is on disk, the meta table not pointed at it
     def patched(self, *args, **kwargs):
         die()
-    index.Writer._point_search = patched
+    collection.Writer._point_search = patched
 elif mode == "compacting":  # the compacted vectors file is written and fsynced, not yet committed
     writer._COMPACT_MIN, writer._COMPACT_DEAD = 0, 0.0
-    compact = index.Writer.compact
+    compact = collection.Writer.compact
     def patched(self):
         store.Store.transaction = lambda self: die()
         return compact(self)
-    index.Writer.compact = patched
-index.index_folder(folder, PixelEmbedder(), location=location)
+    collection.Writer.compact = patched
+collection.index_folder(folder, PixelEmbedder(), location=location)
 sys.exit(3)  # reaching this line means the kill point was never hit
 """
 

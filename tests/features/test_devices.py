@@ -1,7 +1,8 @@
-"""Device, precision and backend choices."""
+"""Device, precision, backend and engine choices."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -56,14 +57,23 @@ def test_cpu_flags_read_from_proc_cpuinfo() -> None:
     assert flags == frozenset(line.partition(":")[2].split()) and flags
 
 
-def test_queries_run_in_float32_on_onnx_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
-    import lookalike.features.onnx as onnx
+def test_auto_engine_is_openvino_only_where_the_cpu_computes_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)
+    assert devices.resolve_engine("auto") == "onnxruntime"
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: True)
+    installed = importlib.util.find_spec("openvino") is not None
+    assert devices.resolve_engine("auto") == ("openvino" if installed else "onnxruntime")
+    assert devices.resolve_engine("onnxruntime") == "onnxruntime"  # on request, whatever the CPU
+    with pytest.raises(LookalikeError, match="unknown engine 'tvm'"):
+        devices.resolve_engine("tvm")  # type: ignore[arg-type]
 
-    monkeypatch.setattr(onnx, "onnxruntime_available", lambda: True)
+
+def test_queries_run_in_float32_on_onnx_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(devices, "onnxruntime_available", lambda: True)
     assert devices.queries_in_float32("cpu")
     assert not devices.queries_in_float32("cpu", "torch")  # asked for PyTorch: its own precision
     assert not devices.queries_in_float32("cuda")
-    monkeypatch.setattr(onnx, "onnxruntime_available", lambda: False)
+    monkeypatch.setattr(devices, "onnxruntime_available", lambda: False)
     assert not devices.queries_in_float32("cpu")
 
 

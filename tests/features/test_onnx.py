@@ -1,4 +1,4 @@
-"""The ONNX Runtime backend: export with metadata, the cache (atomic, invalidated, self-repairing), the
+"""The onnx backend: export with metadata, the cache (atomic, invalidated, self-repairing), the
 Embedder's backend choice, and fidelity against PyTorch float32 (per-image cosine ≥ 0.9999)."""
 
 from __future__ import annotations

@@ -1,31 +1,15 @@
-"""OpenVINO bf16 for queries: when ``auto`` picks it, and that a bf16 query keeps its float32 neighbours
-(lookalike's 0.99 top-10 policy) on 1,000 CIFAR-10 images with the shared model."""
+"""OpenVINO bf16 for queries: a bf16 query keeps its float32 neighbours (lookalike's 0.99 top-10 policy) on
+1,000 CIFAR-10 images with the shared model. When ``auto`` picks it: tests/features/test_devices.py."""
 
 from __future__ import annotations
-
-import importlib.util
 
 import numpy as np
 import pytest
 
-import lookalike.features.devices as devices
-import lookalike.features.openvino as openvino
 from feature_support import cifar_images
-from lookalike.errors import LookalikeError
 from lookalike.features import Embedder
 from lookalike.features.onnx import OnnxModel, cached_path
 from shared_data import WEIGHTS, needs_shared
-
-
-def test_auto_picks_openvino_only_where_the_cpu_computes_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)
-    assert openvino.resolve_engine("auto") == "onnxruntime"
-    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: True)
-    installed = importlib.util.find_spec("openvino") is not None
-    assert openvino.resolve_engine("auto") == ("openvino" if installed else "onnxruntime")
-    assert openvino.resolve_engine("onnxruntime") == "onnxruntime"  # on request, whatever the CPU
-    with pytest.raises(LookalikeError, match="unknown engine 'tvm'"):
-        openvino.resolve_engine("tvm")  # type: ignore[arg-type]
 
 
 def neighbours(queries: np.ndarray, stored: np.ndarray, k: int = 10) -> np.ndarray:

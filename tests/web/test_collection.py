@@ -26,8 +26,8 @@ def test_thumbnails_are_hidden_from_lookalike_index_when_the_index_lies_in_the_f
 
 
 def test_an_index_with_random_weights_takes_uploads_only_with_its_exported_model(tmp_path: Path) -> None:
+    from lookalike.collection import index_folder
     from lookalike.features import Embedder
-    from lookalike.index import index_folder
     from web_support import CIFAR
 
     folder = tmp_path / "random"

@@ -48,8 +48,8 @@ def test_duplicates_are_computed_on_request_and_kept_per_index_version(client: T
 
 @needs_shared
 def test_duplicates_result_is_dropped_when_the_index_changes(tmp_path: Path) -> None:
+    from lookalike.collection import index_folder
     from lookalike.features import Embedder
-    from lookalike.index import index_folder
     from web_support import CIFAR, WEIGHTS
 
     folder = tmp_path / "few"

@@ -13,7 +13,7 @@ from PIL import Image
 
 pytest.importorskip("fastapi", reason="needs the web extra: pip install 'lookalike[web]'")
 
-from lookalike.index import Entry
+from lookalike.collection import Entry
 from lookalike.web.app import create_app
 from lookalike.web.collection import Collection, ServeError, Snapshot
 from lookalike.web.routes import images

@@ -3,7 +3,8 @@
 Known errors (:class:`lookalike.errors.LookalikeError`) print one line and exit 1; ``LOOKALIKE_DEBUG=1``
 shows the traceback instead. A reader that stops early (``lookalike … | head``) ends the command quietly.
 
-The commands live one group a module (:mod:`~lookalike.cli.lecture`, :mod:`~lookalike.cli.training`,
+The commands live one group a module (:mod:`~lookalike.cli.images`: compare, samples;
+:mod:`~lookalike.cli.models`: summary, models, export-model; :mod:`~lookalike.cli.training`,
 :mod:`~lookalike.cli.collection`, :mod:`~lookalike.cli.transfer` (Parquet export and import),
 :mod:`~lookalike.cli.dedup`, :mod:`~lookalike.cli.inspection`, :mod:`~lookalike.cli.evaluation`,
 :mod:`~lookalike.cli.serve`); their shared options are in :mod:`~lookalike.cli.options` and everything they
@@ -19,7 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
-from lookalike.cli import collection, dedup, evaluation, inspection, lecture, serve, training, transfer
+from lookalike.cli import collection, dedup, evaluation, images, inspection, models, serve, training, transfer
 from lookalike.cli.render import Group, flow
 
 __all__ = ["app", "main"]
@@ -62,11 +63,11 @@ def _command(function: Callable[..., Any], name: str | None = None) -> None:
 
 
 # In the order `lookalike --help` lists them.
-_command(lecture.compare)
-_command(lecture.summary)
-_command(lecture.list_models_cmd, "models")
-_command(lecture.export_model, "export-model")
-_command(lecture.samples)
+_command(images.compare)
+_command(models.summary)
+_command(models.list_models_cmd, "models")
+_command(models.export_model, "export-model")
+_command(images.samples)
 _command(training.train)
 _command(training.evaluate_model, "evaluate-model")
 _command(collection.index_cmd, "index")

@@ -145,9 +145,10 @@ def index_cmd(
 
         lookalike index /mnt/shared/photos/ --ray ray://head:10001   # embed on a Ray cluster
     """
+    from lookalike.collection.location import default_location
     from lookalike.collection.reuse import update_settings
+    from lookalike.collection.sync import index_folder
     from lookalike.images import check_exclude
-    from lookalike.index import default_location, index_folder
 
     if rebuild and repair:
         raise LookalikeError("--rebuild and --repair cannot be combined: --rebuild starts afresh")
@@ -330,8 +331,9 @@ def search(
 
         lookalike search photos/cat.jpg -k 100 --no-copies    # features only: no pixels read
     """
-    from lookalike.index import Index, find_index
-    from lookalike.storage import guarded
+    from lookalike.collection.disk import guarded
+    from lookalike.collection.index import Index
+    from lookalike.collection.location import find_index
 
     location = index if index is not None else find_index(query)
     with guarded(location), Index.open(location) as idx:
@@ -443,8 +445,10 @@ def info(index: InfoArg = Path(), as_json: JsonOpt = False) -> None:
 
         lookalike info photos/.lookalike --json
     """
-    from lookalike.index import Index, find_index
-    from lookalike.storage import StorageError, guarded, health
+    from lookalike.collection.disk import StorageError, guarded
+    from lookalike.collection.health import health
+    from lookalike.collection.index import Index
+    from lookalike.collection.location import find_index
 
     location = find_index(index)
     try:
@@ -466,7 +470,7 @@ def info(index: InfoArg = Path(), as_json: JsonOpt = False) -> None:
 
 def _info_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
     """``lookalike info``'s lines: what the index holds, how it searches, its size and its health."""
-    from lookalike.onnx_backend import INDEX_MODEL_NAME
+    from lookalike.features.onnx import INDEX_MODEL_NAME
 
     pre = data["preprocessing"]
     disk = data["disk_bytes"]

@@ -111,7 +111,7 @@ def serve(
             highlight=False,
         )
         raise typer.Exit(1)
-    from lookalike.index import find_index
+    from lookalike.collection.location import find_index
     from lookalike.units import parse_bytes
     from lookalike.web.app import create_app
     from lookalike.web.server import allowed_hosts_for, is_loopback, listen, run, url_for

@@ -12,15 +12,15 @@ import numpy.typing as npt
 
 from lookalike.collection.made_by import check_same_vectors, embedder_meta
 from lookalike.errors import LookalikeError, StoreError
-from lookalike.onnx_backend import INDEX_MODEL_NAME
+from lookalike.features import Embedder
+from lookalike.features.devices import queries_in_float32
+from lookalike.features.onnx import INDEX_MODEL_NAME, OnnxModel, find_model
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from lookalike.collection.store import Store
-    from lookalike.features import Backend, Embedder
-    from lookalike.features.openvino import Engine
-    from lookalike.onnx_backend import OnnxModel
+    from lookalike.features import Backend, Engine
 
 __all__ = ["QueryEmbedding"]
 
@@ -68,9 +68,6 @@ class QueryEmbedding:
     ) -> Embedder:
         """An :class:`Embedder` making vectors comparable with the index's (see
         :meth:`lookalike.collection.Index.embedder`); the last one built is kept."""
-        from lookalike.features import Embedder
-        from lookalike.features.devices import queries_in_float32
-
         if self._embedder is not None and weights is None and device is None and backend == "auto":
             return self._embedder
         d = self.made_by
@@ -100,8 +97,6 @@ class QueryEmbedding:
 
     def query_model(self, *, threads: int | None = None, engine: Engine = "onnxruntime") -> OnnxModel | None:
         """The index's own ONNX model, or ``None`` (see :meth:`lookalike.collection.Index.query_model`)."""
-        from lookalike.onnx_backend import find_model
-
         if self._query_model is None:
             self._query_model = find_model(
                 self.store.location / INDEX_MODEL_NAME, self.made_by, threads=threads, engine=engine

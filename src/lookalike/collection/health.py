@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from lookalike.collection.disk import copy_info, read_meta, update_command
 from lookalike.collection.location import DB_NAME
 from lookalike.collection.recovery import check_catalogue
+from lookalike.features.onnx import INDEX_MODEL_NAME
 
 if TYPE_CHECKING:
     from lookalike.collection.store import Store
@@ -101,8 +102,6 @@ def health(location: str | os.PathLike[str]) -> dict[str, Any]:
 def describe(store: Store) -> dict[str, Any]:
     """Everything ``lookalike info`` shows of the index open in ``store``: counts, exclude patterns, model,
     structure, sizes on disk, times (:meth:`lookalike.collection.Index.info`)."""
-    from lookalike.onnx_backend import INDEX_MODEL_NAME  # (onnx_backend imports this package's disk module)
-
     meta = store.meta()
     d = meta["embedder"]
     live = store.count

@@ -33,9 +33,8 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-    from lookalike.features import Backend, Embedder
-    from lookalike.features.openvino import Engine
-    from lookalike.onnx_backend import OnnxModel
+    from lookalike.features import Backend, Embedder, Engine
+    from lookalike.features.onnx import OnnxModel
 
 __all__ = ["Index"]
 

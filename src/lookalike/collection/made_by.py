@@ -1,7 +1,7 @@
 """What made an index's vectors, and whether another embedder makes the same ones.
 
 Vectors are comparable when the settings a model file must agree on
-(:data:`lookalike.onnx_backend.SAME_MODEL`: model, weights fingerprint, preprocessing) are equal; precision
+(:data:`lookalike.features.onnx.SAME_MODEL`: model, weights fingerprint, preprocessing) are equal; precision
 need not be: bf16, fp16 and fp32 vectors of the same weights agree to cosine ≥ 0.999.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lookalike.errors import StoreError
-from lookalike.onnx_backend import SAME_MODEL
+from lookalike.features.onnx import SAME_MODEL
 
 if TYPE_CHECKING:
     from lookalike.features import Embedder

@@ -48,7 +48,7 @@ from lookalike.collection.records import Entry, Progress
 from lookalike.collection.store import is_complete, write_lock
 from lookalike.collection.writer import Writer
 from lookalike.errors import LookalikeError, StoreError
-from lookalike.onnx_backend import SAME_MODEL
+from lookalike.features.onnx import SAME_MODEL
 
 __all__ = ["ROWS_PER_FILE", "ExportReport", "ImportReport", "export_parquet", "import_parquet"]
 

@@ -17,8 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lookalike.collection.disk import StorageError
+from lookalike.collection.index import Index
+from lookalike.collection.location import COPY_NAME, DB_NAME, find_index
+from lookalike.collection.recovery import restore_if_damaged
 from lookalike.errors import LookalikeError
-from lookalike.images import Skipped
+from lookalike.images import Skipped, scan_images
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -37,8 +41,8 @@ DEFAULT_WEIGHTS = "DEFAULT"
 class UpdateSettings:
     """The embedder settings for indexing a folder again: pass them to :class:`lookalike.features.Embedder`.
 
-    ``restored`` is the line :func:`lookalike.storage.restore_if_damaged` said when it had to put the last
-    good copy of a damaged catalogue in place (``None`` when nothing was restored).
+    ``restored`` is the line :func:`lookalike.collection.recovery.restore_if_damaged` said when it had to put
+    the last good copy of a damaged catalogue in place (``None`` when nothing was restored).
     """
 
     weights: str
@@ -57,19 +61,16 @@ def update_settings(
     """The weights (and model and input size, unless given) to index again with when none are named.
 
     An existing index at ``location`` is updated with the weights it was made with (its
-    :meth:`~lookalike.index.Index.weights_source`), its model and its crop size; ``model`` and ``size``,
+    :meth:`~lookalike.collection.Index.weights_source`), its model and its crop size; ``model`` and ``size``,
     when given, win. With ``rebuild``, or where there is no index yet, the answer is ``DEFAULT`` weights.
     A damaged or missing catalogue with a last good copy is restored first (the copy names the weights);
-    without one the :class:`~lookalike.storage.StorageError` is raised. Also raises
+    without one the :class:`~lookalike.collection.StorageError` is raised. Also raises
     :class:`~lookalike.errors.StoreError` when the weights cannot be made again (random weights, or a
     weights file that is gone).
 
     >>> update_settings("photos/.lookalike")  # doctest: +SKIP
     UpdateSettings(weights='/models/resnet18-cifar10.pt', model='resnet18', size=32, restored=None)
     """
-    from lookalike.index import DB_NAME, Index
-    from lookalike.storage import COPY_NAME, StorageError, restore_if_damaged
-
     where = Path(location)
     if rebuild or not ((where / DB_NAME).is_file() or (where / COPY_NAME).is_file()):
         return UpdateSettings(DEFAULT_WEIGHTS, model, size)
@@ -108,9 +109,9 @@ def stored_vectors(
 ) -> StoredVectors | None:
     """The vectors of every image of ``folder`` from its index, when the index is up to date for them.
 
-    The index is the one :func:`~lookalike.index.find_index` finds for ``folder``; it lends its vectors
+    The index is the one :func:`~lookalike.collection.find_index` finds for ``folder``; it lends its vectors
     when ``embedder`` would make the same ones (model, weights and preprocessing) and every image of the
-    folder is indexed and unchanged since (:meth:`~lookalike.index.Index.current_vectors`). Otherwise —
+    folder is indexed and unchanged since (:meth:`~lookalike.collection.Index.current_vectors`). Otherwise —
     no index, another model, a new or changed file, an index that cannot be read — ``None``: embed the
     images instead. Pass the result's ``paths`` and ``vectors`` to
     :func:`lookalike.dedup.find_duplicates`.
@@ -123,9 +124,6 @@ def stored_vectors(
     >>> find_duplicates(found.paths, vectors=found.vectors) if found else find_duplicates(  # doctest: +SKIP
     ...     "photos", embedder=embedder)
     """
-    from lookalike.images import scan_images
-    from lookalike.index import Index, find_index
-
     with contextlib.suppress(LookalikeError), Index.open(find_index(folder)) as idx:
         scan = scan_images(folder, exclude=exclude)  # listed once, for the index and for the search
         vectors = idx.current_vectors(scan.paths, embedder)

@@ -29,11 +29,13 @@ from __future__ import annotations
 
 from lookalike.features.devices import (
     Backend,
+    Engine,
     Precision,
     cpu_has_amx,
     cpu_has_native_bf16,
     default_device,
     resolve_backend,
+    resolve_engine,
     resolve_precision,
 )
 from lookalike.features.embedder import Embedder
@@ -51,6 +53,7 @@ __all__ = [
     "Backend",
     "EmbeddedBatch",
     "Embedder",
+    "Engine",
     "Precision",
     "build_geometry",
     "build_normalize",
@@ -60,5 +63,6 @@ __all__ = [
     "default_device",
     "preprocess_info",
     "resolve_backend",
+    "resolve_engine",
     "resolve_precision",
 ]

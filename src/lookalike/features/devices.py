@@ -1,8 +1,27 @@
-"""Where and how the network runs: device, precision and backend, chosen by the hardware or on request."""
+"""What runs the network, where, and in which precision: the CPU's facts and every choice made from them.
+
+One word for each idea, here and everywhere in lookalike:
+
+* **device** — where the network runs: ``cpu`` or ``cuda`` (:func:`default_device`);
+* **precision** — the numbers it computes in: ``float32``, ``bfloat16`` or ``float16``
+  (:func:`resolve_precision`);
+* **backend** — which library runs an :class:`~lookalike.features.Embedder`'s network: ``torch`` (PyTorch)
+  or ``onnx`` (the network exported once to an ONNX file, :mod:`lookalike.features.onnx`)
+  (:func:`resolve_backend`); an index records it, ``--backend`` asks for one;
+* **engine** — what runs an exported ONNX file (an :class:`~lookalike.features.onnx.OnnxModel`, the onnx
+  backend's model): ``onnxruntime`` (ONNX Runtime, float32) or ``openvino`` (OpenVINO in bf16, for
+  queries: :mod:`lookalike.features.openvino`) (:func:`resolve_engine`).
+
+``auto`` (for the device: ``None``) is decided here from the hardware — CUDA, the CPU's flags
+(:func:`cpu_has_native_bf16`) — and from what is installed (:func:`onnxruntime_available`,
+:func:`openvino_bf16_available`). Importing this module imports none of torch, ONNX Runtime and OpenVINO:
+each is imported by the question that needs it.
+"""
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 from pathlib import Path
 from typing import Literal
 
@@ -10,6 +29,8 @@ from lookalike.errors import LookalikeError
 
 Precision = Literal["auto", "float32", "bfloat16", "float16"]
 Backend = Literal["auto", "onnx", "torch"]
+#: What runs an exported model: ONNX Runtime (float32), OpenVINO (bf16), or ``auto``.
+Engine = Literal["auto", "onnxruntime", "openvino"]
 
 _NATIVE_BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 
@@ -47,6 +68,20 @@ def cpu_has_native_bf16() -> bool:
     return cpu_has_amx()
 
 
+def onnxruntime_available() -> bool:
+    """Whether ONNX Runtime can be imported here (it is a dependency; a broken install says no)."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def openvino_bf16_available() -> bool:
+    """True when OpenVINO is installed and this CPU computes bf16 in hardware (AVX-512 BF16 or AMX)."""
+    return importlib.util.find_spec("openvino") is not None and cpu_has_native_bf16()
+
+
 def default_device() -> str:
     """``"cuda"`` when a CUDA device is visible, else ``"cpu"``."""
     import torch
@@ -82,15 +117,14 @@ def resolve_precision(precision: Precision, device: str, backend: Backend = "aut
 
 
 def resolve_backend(backend: Backend, device: str, precision: str, *, compile: bool = False) -> str:
-    """Pick what runs the network: ``onnx`` (ONNX Runtime) or ``torch``.
+    """Pick the backend, the library that runs the network: ``onnx`` (an exported file) or ``torch``.
 
-    ``auto`` is ONNX Runtime on the CPU in float32 (1.4–2× faster than eager PyTorch there, same vectors
-    to float rounding; benchmarks/RESULTS.md) and PyTorch on CUDA, in bf16/fp16, or with ``compile``.
+    ``auto`` is ``onnx`` on the CPU in float32 (ONNX Runtime runs it 1.4–2× faster than eager PyTorch there,
+    same vectors to float rounding; benchmarks/RESULTS.md) and ``torch`` on CUDA, in bf16/fp16, or with
+    ``compile``.
     ``precision`` is the resolved one (see :func:`resolve_precision`).
     """
     import torch
-
-    from lookalike.features.onnx import onnxruntime_available
 
     if backend not in ("auto", "onnx", "torch"):
         raise LookalikeError(f"unknown backend {backend!r}; choose auto, onnx or torch")
@@ -117,6 +151,17 @@ def resolve_backend(backend: Backend, device: str, precision: str, *, compile: b
     return "onnx" if cpu and precision == "float32" and not compile and onnxruntime_available() else "torch"
 
 
+def resolve_engine(engine: Engine) -> str:
+    """Pick what runs an exported model: ``auto`` is ``openvino`` where :func:`openvino_bf16_available`
+    (about twice ONNX Runtime's float32 speed for one image; for queries only, see
+    :mod:`lookalike.features.openvino`), else ``onnxruntime``."""
+    if engine not in ("auto", "onnxruntime", "openvino"):
+        raise LookalikeError(f"unknown engine {engine!r}; choose auto, onnxruntime or openvino")
+    if engine == "auto":
+        return "openvino" if openvino_bf16_available() else "onnxruntime"
+    return engine
+
+
 def queries_in_float32(device: str | None, backend: Backend = "auto") -> bool:
     """Whether a few images at a time (a search by file, a comparison, an upload) are best embedded in
     float32 by ONNX Runtime, whatever ``auto`` picks for bulk work: on the CPU with onnxruntime installed,
@@ -125,8 +170,6 @@ def queries_in_float32(device: str | None, backend: Backend = "auto") -> bool:
     comparable either way (top-10 overlap ≥ 0.99 between the precisions).
     """
     import torch
-
-    from lookalike.features.onnx import onnxruntime_available
 
     if backend == "torch" or torch.device(device or default_device()).type != "cpu":
         return False

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.features.devices import Backend, Precision, default_device, resolve_backend, resolve_precision
+from lookalike.features.onnx import OnnxModel, cached_path, ensure_model
 from lookalike.features.pipeline import EmbeddedBatch, _collate, _FileDataset, _finish, _unpack, _worker_init
 from lookalike.features.transforms import (
     DRAFT_MARGIN,
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
     from torch import nn
-
-    from lookalike.features.onnx import OnnxModel
 
 
 def _fold_batchnorm(net: nn.Module) -> nn.Module:
@@ -173,8 +172,6 @@ class Embedder:
     def onnx_model(self) -> OnnxModel:
         """The network as ONNX Runtime runs it: loaded from its file, exported there first if missing,
         damaged or made for other weights (one line on stderr says so)."""
-        from lookalike.features.onnx import cached_path, ensure_model
-
         description = self._model_description or {
             **self.describe(),
             "weights_crop_size": self._weights_crop_size,  # lets a torch-free compare find it by fingerprint

@@ -1,4 +1,4 @@
-"""The ONNX Runtime backend: the feature extractor exported once to an ONNX file, run without torch.
+"""The onnx backend: the feature extractor exported once to an ONNX file, run without torch.
 
 On a CPU, ONNX Runtime runs the same ResNet as PyTorch 1.4–2× faster with the same float32 vectors
 (benchmarks/RESULTS.md), and ``import onnxruntime`` costs a fraction of ``import torch``. So:
@@ -10,7 +10,8 @@ On a CPU, ONNX Runtime runs the same ResNet as PyTorch 1.4–2× faster with the
   (with torch) only when the file is missing, unreadable or made for other weights — each rebuild says
   so in one line on stderr;
 * :class:`OnnxModel` embeds image files and PIL images with Pillow decoding, the NumPy preprocessing of
-  :mod:`lookalike.preprocess` and ONNX Runtime: nothing on this path imports torch.
+  :mod:`lookalike.features.transforms_numpy` and an engine — ONNX Runtime, or OpenVINO in bf16 for queries
+  (:func:`lookalike.features.devices.resolve_engine`): nothing on this path imports torch.
 
 Where the files live: an index keeps its own copy (``<index>/model.onnx``, so that a copied index can be
 queried elsewhere); everything else under :func:`cache_dir`, one file per weights fingerprint, model and
@@ -36,8 +37,12 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.errors import LookalikeError
-from lookalike.features.openvino import Engine, OpenVinoBf16, resolve_engine
+from lookalike.features.devices import Engine, onnxruntime_available, resolve_engine
+from lookalike.features.openvino import OpenVinoBf16
+from lookalike.features.transforms import DRAFT_MARGIN
+from lookalike.features.transforms_numpy import geometry, normalize
 from lookalike.files import atomic_write
+from lookalike.images import load_image
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -79,15 +84,6 @@ F32 = npt.NDArray[np.float32]
 
 class ModelFileError(LookalikeError):
     """An ONNX model file that cannot be used: unreadable, damaged, or not written by lookalike."""
-
-
-def onnxruntime_available() -> bool:
-    """Whether ONNX Runtime can be imported here (it is a dependency; a broken install says no)."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def cache_dir() -> Path:
@@ -281,14 +277,14 @@ def find_model(
 
 
 class OnnxModel:
-    """An exported feature extractor run by ONNX Runtime on the CPU, with its preprocessing in NumPy.
+    """An exported feature extractor run on the CPU by an engine, with its preprocessing in NumPy.
 
-    ``source`` is a file written by :func:`export` (or its bytes). ``threads`` is ONNX Runtime's intra-op
-    thread count (default: one per physical core). ``engine`` runs it: ONNX Runtime in float32 (the
+    ``source`` is a file written by :func:`export` (or its bytes). ``threads`` is the engine's thread count
+    (default: one per physical core). ``engine`` runs it, chosen once, here: ONNX Runtime in float32 (the
     default), or OpenVINO in bf16 for queries (``"openvino"``, or ``"auto"`` where the CPU computes bf16 in
-    hardware and OpenVINO is installed: :mod:`lookalike.features.openvino`; a file only, not bytes);
-    :attr:`engine` says which runs. Raises :class:`ModelFileError` for a file that is unreadable, damaged
-    or not lookalike's.
+    hardware and OpenVINO is installed: :func:`~lookalike.features.devices.resolve_engine`; a file only, not
+    bytes); :attr:`engine` says which runs. Raises :class:`ModelFileError` for a file that is unreadable,
+    damaged or not lookalike's.
     """
 
     def __init__(
@@ -322,10 +318,10 @@ class OnnxModel:
         self.source = where
         self.description: dict[str, Any] = description
         self.engine = "onnxruntime"
-        self._openvino: OpenVinoBf16 | None = None
+        self._run: Callable[[F32], F32] = self._onnxruntime
         if not isinstance(source, bytes) and resolve_engine(engine) == "openvino":
             try:
-                self._openvino = OpenVinoBf16(source, threads=threads)
+                self._run = OpenVinoBf16(source, threads=threads)
                 self.engine = "openvino"
             except Exception as exc:  # OpenVINO raises its own types; ONNX Runtime still runs the file
                 _notice(f"OpenVINO cannot run {where} ({str(exc).strip()[:160]}); using ONNX Runtime")
@@ -348,19 +344,15 @@ class OnnxModel:
             raise LookalikeError(
                 f"expected a batch N×3×{self.crop_size}×{self.crop_size}, got {tuple(pixels.shape)}"
             )
-        x = np.ascontiguousarray(pixels, dtype=np.float32)
-        if self._openvino is not None:
-            return self._openvino(x)
-        out: F32 = self.session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+        return self._run(np.ascontiguousarray(pixels, dtype=np.float32))
+
+    def _onnxruntime(self, pixels: F32) -> F32:
+        out: F32 = self.session.run([OUTPUT_NAME], {INPUT_NAME: pixels})[0]
         return out
 
     def pixels(self, image: str | os.PathLike[str] | Image.Image) -> npt.NDArray[np.uint8]:
         """One image file or PIL image → resized and centre-cropped H×W×3 uint8, as the torch path does
         (JPEG draft mode down to twice the resize size, then an antialiased resize)."""
-        from lookalike.features import DRAFT_MARGIN
-        from lookalike.features.transforms_numpy import geometry
-        from lookalike.images import load_image
-
         d = self.description
         if isinstance(image, (str, os.PathLike)):
             side = DRAFT_MARGIN * self.resize_size
@@ -371,14 +363,10 @@ class OnnxModel:
 
     def preprocess(self, image: str | os.PathLike[str] | Image.Image) -> F32:
         """One image → normalised 3×H×W float32, the network's input."""
-        from lookalike.features.transforms_numpy import normalize
-
         return normalize(self.pixels(image), self.description["mean"], self.description["std"])
 
     def embed(self, images: Sequence[str | os.PathLike[str] | Image.Image], *, batch_size: int = 64) -> F32:
         """Image files or PIL images → N×dim float32 vectors. A bad file raises ImageError."""
-        from lookalike.features.transforms_numpy import normalize
-
         out = np.empty((len(images), self.dim), dtype=np.float32)
         for start in range(0, len(images), batch_size):
             part = images[start : start + batch_size]

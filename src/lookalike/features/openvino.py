@@ -9,42 +9,20 @@ the collection itself in OpenVINO's bf16 (BatchNorm folded) keeps 0.9885, below 
 embedded by PyTorch's bf16 policy instead (:func:`lookalike.features.resolve_precision`). Figures:
 benchmarks/RESULTS.md. Nothing here imports torch.
 
-The engine is optional (``pip install lookalike[openvino]``); ``engine="auto"`` picks it only where it is
-installed and the CPU computes bf16 in hardware, else ONNX Runtime.
+OpenVINO is optional (``pip install lookalike[openvino]``): one of the two engines that run an exported model
+(:class:`~lookalike.features.onnx.OnnxModel`). Which engine runs is chosen beside the device, precision and
+backend, in :mod:`lookalike.features.devices`: ``engine="auto"`` picks OpenVINO only where it is installed
+and the CPU computes bf16 in hardware, else ONNX Runtime (:func:`~lookalike.features.devices.resolve_engine`).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Engine", "OpenVinoBf16", "openvino_bf16_available", "resolve_engine"]
-
-#: What runs an exported model: ONNX Runtime (float32), OpenVINO (bf16), or ``auto``.
-Engine = Literal["auto", "onnxruntime", "openvino"]
-
-
-def openvino_bf16_available() -> bool:
-    """True when OpenVINO is installed and this CPU computes bf16 in hardware (AVX-512 BF16 or AMX)."""
-    import importlib.util
-
-    from lookalike.features.devices import cpu_has_native_bf16
-
-    return importlib.util.find_spec("openvino") is not None and cpu_has_native_bf16()
-
-
-def resolve_engine(engine: Engine) -> str:
-    """``auto`` → ``openvino`` where :func:`openvino_bf16_available`, else ``onnxruntime``."""
-    from lookalike.errors import LookalikeError
-
-    if engine not in ("auto", "onnxruntime", "openvino"):
-        raise LookalikeError(f"unknown engine {engine!r}; choose auto, onnxruntime or openvino")
-    if engine == "auto":
-        return "openvino" if openvino_bf16_available() else "onnxruntime"
-    return engine
+__all__ = ["OpenVinoBf16"]
 
 
 class OpenVinoBf16:

@@ -1,6 +1,6 @@
 """The torchvision preprocessing of an image for a set of weights: resize, centre crop, normalise.
 
-:mod:`lookalike.preprocess` is its NumPy twin for the torch-free query path.
+:mod:`lookalike.features.transforms_numpy` is its NumPy twin for the torch-free query path.
 """
 
 from __future__ import annotations

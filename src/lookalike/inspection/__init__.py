@@ -57,7 +57,8 @@ def _index_vectors(
     time), with their paths and the index's location; ``None`` without an index that can be read."""
     import numpy as np
 
-    from lookalike.index import Index, find_index
+    from lookalike.collection.index import Index
+    from lookalike.collection.location import find_index
 
     try:
         idx = Index.open(find_index(folder))

@@ -86,7 +86,7 @@ def create_app(
     move_to: str | os.PathLike[str] | None = None,
     read_only: bool = False,
 ) -> FastAPI:
-    """The web app over the index in folder ``index_location`` (see :func:`lookalike.index.find_index`).
+    """The web app over the index in folder ``index_location`` (see :func:`lookalike.collection.find_index`).
 
     ``upload_limit`` is the largest upload in bytes; ``max_pixels`` the decompression-bomb limit of every
     image read (default: :func:`lookalike.images.load_image`'s); ``allowed_hosts`` the Host names it

@@ -1,7 +1,7 @@
 """The served index: images by id, files read only inside the indexed folder, thumbnails, the model, and
 the duplicates job. Everything the web app does to an index goes through :class:`Collection`.
 
-* **Ids** are the index's row ids (:attr:`lookalike.index.Entry.id`), stable while a file keeps its path
+* **Ids** are the index's row ids (:attr:`lookalike.collection.Entry.id`), stable while a file keeps its path
   (and across renames detected by ``lookalike index``). A :class:`Snapshot` maps them to rows; it is
   rebuilt when the index changes (another process may run ``lookalike index`` meanwhile).
 * **Files** are opened by id only: the row's path joined to the indexed folder, resolved, and refused
@@ -9,7 +9,7 @@ the duplicates job. Everything the web app does to an index goes through :class:
 * **Thumbnails** are made once per file content (``<index>/thumbs/ab/<id>-<sha>-<side>.jpg``, written
   to a temporary name and renamed into place) and served from there; without write access to the index
   they live in a bounded memory cache instead.
-* **The model** (:meth:`lookalike.index.Index.embedder`) is loaded once, at start-up in the background,
+* **The model** (:meth:`lookalike.collection.Index.embedder`) is loaded once, at start-up in the background,
   and runs one image at a time: on a small CPU, parallel forward passes only slow each other down.
 * **Duplicates** (:func:`lookalike.dedup.find_duplicates`) run in a background thread on request, with
   progress, and the result is kept for the index version it was computed on; the review decisions kept
@@ -36,16 +36,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from lookalike.collection.index import Index
+from lookalike.collection.records import Entry
 from lookalike.dedup.decisions import Decisions
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.formats import format_of, pillow_formats
-from lookalike.index import Entry, Index
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from lookalike.features import Embedder
-    from lookalike.onnx_backend import OnnxModel
+    from lookalike.features.onnx import OnnxModel
 
 __all__ = ["Collection", "DuplicatesJob", "InspectJob", "ServeError", "Snapshot"]
 
@@ -342,8 +343,9 @@ class Collection:
     def embed(self, image: Image.Image) -> tuple[np.ndarray[Any, np.dtype[np.float32]], float]:
         """``(raw feature vector, seconds the model ran)`` of a picture, made by the index's own model and
         preprocessing (the seconds leave out waiting for the model). The index's exported model
-        (:meth:`lookalike.index.Index.query_model`, one thread, :mod:`lookalike.features.openvino` where it
-        pays) runs it without torch; without one yet, the PyTorch embedder exports it on the first upload."""
+        (:meth:`lookalike.collection.Index.query_model`, one thread, the OpenVINO engine where it pays:
+        :mod:`lookalike.features.openvino`) runs it without torch; without one yet, the PyTorch embedder
+        exports it on the first upload."""
         with self._model_lock:
             started = time.perf_counter()
             try:

@@ -34,8 +34,8 @@ from lookalike.hashing import file_sha256
 from lookalike.web.collection import ServeError
 
 if TYPE_CHECKING:
+    from lookalike.collection.records import Entry
     from lookalike.dedup.results import DedupResult, DuplicateGroup, Member
-    from lookalike.index import Entry
     from lookalike.web.collection import Collection
 
 __all__ = ["MoveJob", "Review", "ReviewGroup", "ReviewMember", "check_move_folder"]

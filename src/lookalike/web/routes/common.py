@@ -11,7 +11,7 @@ from fastapi import Path as PathParam
 from fastapi.types import DecoratedCallable
 from pydantic import BaseModel
 
-from lookalike.index import Entry, SearchResult
+from lookalike.collection.records import Entry, SearchResult
 from lookalike.metrics import SEARCH_METRICS
 from lookalike.web.collection import Collection, content_key
 from lookalike.web.schemas import ErrorOut, HitOut, ImageOut, QueryOut

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from lookalike.index import SearchResult
+from lookalike.collection.records import SearchResult
 from lookalike.web.collection import ServeError
 from lookalike.web.routes.common import (
     CANDIDATES_QUERY,
