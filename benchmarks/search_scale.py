@@ -16,9 +16,10 @@ Method:
   sample) over a minimal stand-in for the store whose ``read_vectors`` *is* ``Store.read_vectors`` (``pread``
   of the rows re-ranking asks for). Nothing here loads the file;
 * the memory budget is forced so that float16 vectors do not fit: ``--memory`` is the budget for 10M
-  vectors (default 4 GiB, where ``IVF16384,PQ256`` fits and ``SQfp16``'s 9.6 GiB does not), scaled by
-  ``n / 10M`` for a smaller ``n`` — so every size gets the same code size as 10M would (``nlist`` follows
-  ``n``, as the chooser does);
+  vectors (default 4 GiB, where ``IVF16384,PQ256`` fits and ``SQfp16`` does not); a smaller ``n`` gets
+  the budget that just fits the same codes without faiss's precomputed table (the build's peak that
+  ``memory_estimate`` gives them) — so every size gets the same code size as 10M would (``nlist``
+  follows ``n``, as the chooser does);
 * the build runs in a fresh process (its peak RSS is the build's): ``choose_structure`` + ``build``
   exactly as ``lookalike index`` calls them, with ``nprobe`` tuned to recall@10 ≥ 0.97. Train / add / tune
   seconds are split by ``build``'s progress callback (first call: training and one chunk done; last call:
@@ -47,7 +48,8 @@ average 2) at a peak RSS of 1.91 GiB while reading a 2.05 GB vectors file (2M: 2
 (0.846 on PQ scores alone) at nprobe 12, 634 q/s batched and 276 one by one. 10M (``IVF16384,PQ256``) was
 not run: extrapolated to about 33 min of build on two quiet cores, ≈ 3.7 GiB peak RSS and a 2.68 GB
 structure, recall ≈ 0.97 at the tuned nprobe (basis in RESULTS.md). faiss adds a precomputed table of
-nlist × m × 1 KiB (1 GiB at 1M, none at 10M) that ``choose_structure`` does not count.
+nlist × m × 1 KiB (1 GiB at 1M, none at 10M) that ``choose_structure`` did not count then (it does
+since issue 23, and keeps the table only when it fits: ``benchmarks/search_memory.py``).
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ from lookalike.collection.ann import (
     choose_structure,
     exact_search,
     ivf_lists,
+    memory_estimate,
     parse_bytes,
     recall_at,
     unit,
@@ -189,8 +192,12 @@ def load_average() -> str:
 
 
 def plan_for(n: int, memory_10m: int) -> Plan:
-    """What the chooser picks for ``n`` vectors with the 10M budget scaled to ``n``."""
-    return choose_structure(n, DIM, memory_budget=int(memory_10m * n / TEN_M))
+    """What the chooser picks for ``n`` vectors with a budget that fits the codes 10M gets from its own."""
+    codes = choose_structure(TEN_M, DIM, memory_budget=memory_10m).pq_bytes
+    if n >= TEN_M or codes is None:
+        return choose_structure(n, DIM, memory_budget=int(memory_10m * n / TEN_M))
+    budget = memory_estimate("ivf-pq", n, DIM, nlist=ivf_lists(n), pq_bytes=codes)["peak"]
+    return choose_structure(n, DIM, memory_budget=budget)
 
 
 def searched(
