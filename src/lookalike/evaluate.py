@@ -31,9 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lookalike.data import split_indices, subsample
+from lookalike.data.folders import _scan_folder
 from lookalike.errors import DataError, ImageError, LookalikeError
 from lookalike.features import Embedder, Precision
 from lookalike.metrics import METRICS
+from lookalike.report import Tile, TileRow, plot_tile_rows
 
 if TYPE_CHECKING:
     import torch
@@ -185,8 +188,6 @@ def _split(
     labels: torch.Tensor, queries: int, limit: int | None, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(query indices, gallery indices): a class-stratified fixed-seed split, the gallery subsampled."""
-    from lookalike.data import split_indices, subsample
-
     n = len(labels)
     if queries < 1:
         raise LookalikeError(f"queries={queries} must be at least 1", "pass a positive `queries`")
@@ -329,8 +330,6 @@ def _labelled_files(top: Path) -> tuple[list[Path], torch.Tensor, tuple[str, ...
     """The image files of the class folders under ``top``, their labels and the class names."""
     import torch
 
-    from lookalike.data.folders import _scan_folder
-
     scan = _scan_folder(top)
     return scan.files, torch.tensor(scan.labels, dtype=torch.int64), scan.names
 
@@ -374,8 +373,6 @@ def draw_examples(
     (the next), framed green when of the query's class and red when not.
     """
     import torch
-
-    from lookalike.report import Tile, TileRow, plot_tile_rows
 
     if (("pixels", metric) not in result.neighbours) or (("features", metric) not in result.neighbours):
         raise LookalikeError(f"metric {metric!r} was not evaluated", "choose one of the evaluated metrics")

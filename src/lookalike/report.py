@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lookalike.errors import ImageError
+from lookalike.images import load_image
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from PIL import Image
@@ -148,8 +151,6 @@ def _thumbnail(path: Path, side: int) -> Image.Image:
     """The image at ``path`` shrunk to fit ``side``×``side`` (small images are enlarged to it)."""
     from PIL import Image
 
-    from lookalike.images import load_image
-
     img = load_image(path, draft=(side, side))
     scale = side / max(img.size)
     size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
@@ -173,8 +174,6 @@ def contact_sheet_html(
     import base64
     import html
     import io
-
-    from lookalike.errors import ImageError
 
     def cell(tile: Tile, css: str) -> str:
         try:
@@ -231,8 +230,6 @@ def contact_sheet_png(
 
     import numpy as np
     from matplotlib.figure import Figure
-
-    from lookalike.errors import ImageError
 
     items = ([(query, True)] if query is not None else []) + [(t, False) for t in tiles]
     cols = max(1, min(columns, len(items)))
@@ -295,8 +292,6 @@ def plot_tile_rows(
 
     import numpy as np
     from matplotlib.figure import Figure
-
-    from lookalike.errors import ImageError
 
     if not rows:
         raise ValueError("plot_tile_rows needs at least one row")

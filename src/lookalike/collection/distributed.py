@@ -37,17 +37,17 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from lookalike.collection.facts import file_facts
 from lookalike.errors import LookalikeError
-
-if TYPE_CHECKING:
-    from lookalike.features import Embedder
-    from lookalike.features.pipeline import EmbeddedBatch
+from lookalike.features import Embedder
+from lookalike.features.onnx import ensure_model
+from lookalike.features.pipeline import EmbeddedBatch
+from lookalike.hashing import file_sha256
 
 __all__ = ["RAY_HINT", "EmbedderSpec", "Session", "hash_files", "iter_files"]
 
@@ -116,8 +116,6 @@ class EmbedderSpec:
         (CPU only) gives way to PyTorch in the same precision (float32): the same vectors to rounding."""
         import torch
 
-        from lookalike.features import Embedder
-
         if threads is not None and device == "cpu":
             torch.set_num_threads(threads)
         backend: Any = "torch" if device != "cpu" and self.backend == "onnx" else self.backend
@@ -138,8 +136,6 @@ class EmbedderSpec:
                 "put the weights on storage every node reads under the same path",
             )
         if emb.backend == "onnx" and self.onnx_file and self.onnx_description:
-            from lookalike.features.onnx import ensure_model
-
             # set before first use: the cached property would start ONNX Runtime with a thread per core
             emb.__dict__["onnx_model"] = ensure_model(
                 self.onnx_file, self.onnx_description, lambda: emb.model, threads=threads
@@ -213,8 +209,6 @@ def _inspect_rows(paths: Sequence[str]) -> dict[str, npt.NDArray[Any]]:
 
 def _hash_paths(paths: list[str]) -> list[str | None]:
     """One Ray task of :func:`hash_files`: the SHA-256 of each file, ``None`` where it cannot be read."""
-    from lookalike.hashing import file_sha256
-
     shas: list[str | None] = []
     for path in paths:
         try:
@@ -230,8 +224,6 @@ def _to_batch(
     """Ray's columns back into the driver's :class:`EmbeddedBatch` (indices ascending, failures sorted;
     file names in messages as the caller wrote them); the files' ``facts`` into that dict."""
     import torch
-
-    from lookalike.features.pipeline import EmbeddedBatch
 
     order = np.argsort(columns["index"], kind="stable")
     index, errors = columns["index"][order], columns["error"][order]
@@ -399,8 +391,6 @@ def iter_files(
     worth of paths are embedded here, by ``embedder`` itself: Ray is not started for them (and ``facts``
     stays empty).
     """
-    from lookalike.features import Embedder
-
     spec = EmbedderSpec.of(embedder) if isinstance(embedder, Embedder) else None
     if len(paths) < 2 * embedder.batch_size:  # not worth a pool's start-up (a retried bad file, ...)
         yield from embedder.iter_files(paths)

@@ -14,7 +14,7 @@ import numpy.typing as npt
 from lookalike.collection.ann import Structure, unit
 from lookalike.collection.records import Entry, Hit, SearchResult
 from lookalike.errors import StoreError
-from lookalike.metrics import SEARCH_METRICS
+from lookalike.metrics import METRICS, SEARCH_METRICS
 
 if TYPE_CHECKING:
     import torch
@@ -178,8 +178,6 @@ def rerank(
 ) -> tuple[list[float], list[Entry], bool]:
     """The ``k`` best of ``entries`` (raw vectors ``raw``) for ``vec`` by ``metric`` (``l2``, ``l1``,
     ``mse`` or ``ncc``): ``(scores, entries, higher is better)``."""
-    from lookalike.metrics import METRICS  # torch: only for re-ranking
-
     if metric == "l2":
         values = np.sqrt(METRICS["mse"].fn(vec, raw).numpy().astype(np.float64) * len(vec))
         higher = False

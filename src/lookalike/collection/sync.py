@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -34,11 +34,11 @@ from lookalike.collection.records import Entry, Failure, Progress, UpdateReport
 from lookalike.collection.store import ScanDiff, is_complete, write_lock
 from lookalike.collection.writer import Writer
 from lookalike.errors import ImageError, StoreError
+from lookalike.features import onnx
+from lookalike.features.embedder import Embedder
 from lookalike.features.onnx import INDEX_MODEL_NAME
 from lookalike.hashing import file_sha256
-
-if TYPE_CHECKING:
-    from lookalike.features import Embedder
+from lookalike.images import check_exclude, image_size, scan_images
 
 __all__ = ["index_folder"]
 
@@ -86,8 +86,6 @@ def index_folder(
     (:mod:`lookalike.collection.recovery`). Storage failures raise
     :class:`lookalike.collection.disk.StorageError`.
     """
-    from lookalike.images import check_exclude
-
     started = time.perf_counter()
     asked_exclude = None if exclude is None else check_exclude(exclude)
     if ray is not None:  # a wrong address is said before any work, whatever the job's size
@@ -156,16 +154,13 @@ def _keep_query_model(embedder: Embedder, loc: Path, asked: dict[str, Any], back
     """Leave the index an ONNX export of its model, for torch-free queries (:meth:`Index.query_model`).
     The onnx backend wrote it as it embedded; a run through PyTorch on the CPU (bf16 where the CPU computes
     it in hardware) exports it here, once: a query's float32 vector is comparable with stored bf16 ones."""
-    from lookalike.features.embedder import Embedder
-    from lookalike.features.onnx import ensure_model, onnxruntime_available
-
     if backend == "onnx" or not isinstance(embedder, Embedder):  # (not for the tests' stand-ins)
         return
-    if embedder.device.type != "cpu" or not onnxruntime_available():
+    if embedder.device.type != "cpu" or not onnx.onnxruntime_available():
         return
     description = {**asked, "precision": "float32", "backend": "onnx"}
     try:
-        ensure_model(loc / INDEX_MODEL_NAME, description, lambda: embedder.model)
+        onnx.ensure_model(loc / INDEX_MODEL_NAME, description, lambda: embedder.model)
     except Exception as exc:  # the index is whole without it: queries by image then load PyTorch
         warnings.warn(
             f"no ONNX model for torch-free queries ({exc!r:.200}); they will use PyTorch", stacklevel=2
@@ -324,8 +319,6 @@ def _hash_on_ray(session: Session, least: int) -> Callable[[list[Path], Progress
 def _scan(root: Path, report: UpdateReport, tell: Progress, exclude: Sequence[str] = ()) -> _Scan:
     """List and stat the images of ``root`` but those ``exclude`` leaves out; unlistable folders and
     unusable names go to the report."""
-    from lookalike.images import scan_images
-
     folders: list[str] = []
 
     def unreadable(folder: Path, error: ImageError) -> None:
@@ -487,8 +480,6 @@ def _embed(
 
 def _file_error(path: Path, exc: BaseException | None = None) -> str:
     """One line saying why ``path`` cannot be read, in :func:`lookalike.images.load_image`'s words."""
-    from lookalike.images import image_size
-
     try:
         image_size(path)
     except ImageError as error:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from lookalike.data.imageset import Progress
 from lookalike.errors import ImageError
+from lookalike.images import load_image
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,8 +28,6 @@ class _Decode:
 
     def __getitem__(self, i: int) -> tuple[int, np.ndarray | None, str | None]:
         import numpy as np
-
-        from lookalike.images import load_image
 
         try:
             img = load_image(self.files[i], draft=(self.resize, self.resize))

@@ -14,6 +14,7 @@ from lookalike.data.decoding import decode_files
 from lookalike.data.imageset import CACHE_FORMAT, CACHE_VERSION, ImageSet, Progress
 from lookalike.download import reason
 from lookalike.errors import DataError, ImageError
+from lookalike.images import scan_images
 
 
 def class_folders(root: Path) -> list[Path]:
@@ -65,8 +66,6 @@ class _Scan(NamedTuple):
 
 def _scan_folder(top: Path) -> _Scan:
     """The image files, their class indices and the class names of an ImageFolder tree."""
-    from lookalike.images import scan_images
-
     classes = class_folders(top)
     if not classes:
         raise DataError(

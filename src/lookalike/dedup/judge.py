@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from lookalike.dedup import closeup, coarse, fine
 from lookalike.dedup.borders import WHOLE, Box
 from lookalike.dedup.candidates import CANDIDATE, Candidates, _rows
-from lookalike.dedup.orientation import ALL
+from lookalike.dedup.orientation import ALL, oriented
 from lookalike.dedup.reading import read_fine, read_grey
 from lookalike.dedup.strictness import Strictness
 from lookalike.errors import ImageError
@@ -262,8 +262,6 @@ class Judge:
     ) -> npt.NDArray[np.float32]:
         """The 8×8 correlation of views ``a`` and ``b``, ``b`` in orientation ``codes``."""
         import numpy as np
-
-        from lookalike.dedup.orientation import oriented
 
         small = self.thumbs.shrunk(CANDIDATE, self.thumbs.base[np.concatenate([a, b])]).transpose(0, 2, 3, 1)
         xa, xb = small[: len(a)], small[len(a) :]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lookalike.errors import ImageError
-from lookalike.images import load_image
+from lookalike.images import _pixel_limit, load_image, needs_colour_conversion
 
 if TYPE_CHECKING:
     import torch
@@ -71,8 +71,6 @@ def _device_jpeg(path: str | os.PathLike[str]) -> torch.Tensor | None:
     """
     import torch
     from PIL import Image
-
-    from lookalike.images import _pixel_limit, needs_colour_conversion
 
     try:
         data = Path(path).read_bytes()

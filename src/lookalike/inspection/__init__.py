@@ -22,7 +22,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lookalike.errors import LookalikeError
+from lookalike.collection.index import Index
+from lookalike.collection.location import find_index
+from lookalike.dedup import find_duplicates, verify_pair
+from lookalike.errors import ImageError, LookalikeError
+from lookalike.images import Skipped, scan_images
 from lookalike.inspection.copies import copy_findings
 from lookalike.inspection.findings import KINDS, Finding, InspectReport
 from lookalike.inspection.layout import Layout, read_layout
@@ -57,9 +61,6 @@ def _index_vectors(
     time), with their paths and the index's location; ``None`` without an index that can be read."""
     import numpy as np
 
-    from lookalike.collection.index import Index
-    from lookalike.collection.location import find_index
-
     try:
         idx = Index.open(find_index(folder))
     except LookalikeError:
@@ -84,9 +85,6 @@ def _index_vectors(
 
 def _strictly_alike(a: Path, b: Path) -> bool:
     """Whether two files pass dedup's strict checks (what a leak or a label conflict must pass)."""
-    from lookalike.dedup import verify_pair
-    from lookalike.errors import ImageError
-
     try:
         return verify_pair(a, b, strictness="strict").duplicate
     except ImageError:
@@ -133,9 +131,6 @@ def inspect_folder(
     inspects those files of ``folder`` instead of listing it, and ``vectors`` (paths and one row each) gives
     the feature vectors (an index's, say) instead of looking for them.
     """
-    from lookalike.dedup import find_duplicates
-    from lookalike.images import Skipped, scan_images
-
     started = time.perf_counter()
     root = Path(folder)
     if not root.is_dir():

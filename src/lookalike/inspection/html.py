@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lookalike.errors import ImageError
 from lookalike.inspection.findings import KINDS, Finding, InspectReport, relative_name
+from lookalike.report import _thumbnail
 
 __all__ = ["write_html"]
 
@@ -36,8 +37,6 @@ _ABOUT = {
 
 
 def _img(path: Path, cache: dict[Path, str]) -> str:
-    from lookalike.report import _thumbnail
-
     if path not in cache:
         try:
             buf = io.BytesIO()

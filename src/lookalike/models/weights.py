@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from lookalike.download import check_reachable, network_timeout, reason
 from lookalike.errors import WeightsError
 from lookalike.files import atomic_write
+from lookalike.hashing import file_sha256
 from lookalike.models.info import (
     _RANDOM_WORDS,
     CHECKPOINT_FORMAT,
@@ -142,8 +143,6 @@ def _load_torchvision(name: str, arch: str) -> tuple[dict[str, torch.Tensor], Mo
 
 def file_fingerprint(path: Path) -> str:
     """``sha256:<hex>`` of a file's bytes: identifies weights independently of their path."""
-    from lookalike.hashing import file_sha256
-
     return "sha256:" + file_sha256(path)
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from lookalike.data import DeviceBatches, PerImageDataset
 from lookalike.errors import DataError
-from lookalike.models import ModelInfo
+from lookalike.models import ModelInfo, create_model, model_info
 from lookalike.train.config import PreparedData, TrainConfig
 from lookalike.train.distributed import _Dist
 from lookalike.train.recipes import Recipe
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 def _build_model(config: TrainConfig, recipe: Recipe, data: PreparedData) -> tuple[nn.Module, ModelInfo]:
     """The recipe's ResNet with a ``len(classes)``-way head, and the metadata its checkpoint will carry."""
     from torch import nn
-
-    from lookalike.models import create_model, model_info
 
     classes = len(data.classes)
     if config.weights is not None:

@@ -16,9 +16,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lookalike import __version__
 from lookalike.data import atomic_save, atomic_write
 from lookalike.download import reason
 from lookalike.errors import LookalikeError, WeightsError
+from lookalike.models import save_checkpoint
+from lookalike.report import plot_confusion, plot_curves
 from lookalike.train.config import TrainConfig
 from lookalike.train.distributed import _Dist
 from lookalike.train.scoring import per_class
@@ -103,8 +106,6 @@ def versions(device: torch.device) -> dict[str, str | None]:
     import torch
     import torchvision
 
-    from lookalike import __version__
-
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     return {
         "lookalike": __version__,
@@ -119,9 +120,6 @@ def versions(device: torch.device) -> dict[str, str | None]:
 
 def _save_epoch(run: RunState) -> None:
     """After each epoch: last.pt (resume state), model.pt (weights + metadata), metrics files, curves.png."""
-    from lookalike.models import save_checkpoint
-    from lookalike.report import plot_curves
-
     assert run.run_dir is not None
     run_dir, recipe, config, rows = run.run_dir, run.recipe, run.config, run.rows
     epoch = int(rows[-1]["epoch"])
@@ -208,8 +206,6 @@ def _run_summary(run: RunState) -> dict[str, Any]:
 def _write_summary(run: RunState, result: TrainResult) -> None:
     """At the end of a run: metrics.json gains the result, per-class accuracy, the confusion matrix and the
     replicas' weight digests; confusion.png is drawn."""
-    from lookalike.report import plot_confusion
-
     assert run.run_dir is not None
     run_dir, dist = run.run_dir, run.dist
     classes = list(run.data.classes)

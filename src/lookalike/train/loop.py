@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lookalike.errors import WeightsError
+from lookalike.features import resolve_precision
+from lookalike.models import load_state, load_weights, torchvision_info
 from lookalike.train.build import _build_model, _feed, _optimizer, _warm_up
 from lookalike.train.checkpoints import _run_dir, _save_epoch, _write_summary, read_train_state
 from lookalike.train.config import PreparedData, TrainConfig, prepare_data
@@ -44,8 +46,6 @@ def train(
 def _check_weights(weights: str, recipe: Recipe) -> str | None:
     """Fail before any work if the initial weights are unreadable or do not fit the recipe; ``None`` for
     the words that mean random weights."""
-    from lookalike.models import load_weights, torchvision_info
-
     info = torchvision_info(weights, arch=recipe.arch)  # a torchvision name: metadata, no download yet
     if info is None:
         state, info = load_weights(weights, arch=recipe.arch)
@@ -217,8 +217,6 @@ def _data(
 
 def _restore(run: RunState, state: dict[str, Any]) -> None:
     """Continue from a ``last.pt``: weights, optimizer, schedule, the epochs' metrics."""
-    from lookalike.models import load_state
-
     load_state(run.model, state["model"], where=str(run.run_dir))
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
@@ -343,8 +341,6 @@ def training_precision(precision: str, device: str) -> str:
     """The precision a training run computes in: as for inference (:func:`lookalike.features.
     resolve_precision`), except that ``auto`` on CUDA is bfloat16, not float16 — bf16 keeps float32's
     range, so small gradients need no loss scaling."""
-    from lookalike.features import resolve_precision
-
     resolved = resolve_precision(precision, device)  # type: ignore[arg-type]
     return "bfloat16" if precision == "auto" and resolved == "float16" else resolved
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from lookalike.data import FlipMode
 from lookalike.errors import LookalikeError, WeightsError
+from lookalike.models import check_model_name
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,6 @@ def get_recipe(name: str, **overrides: Any) -> Recipe:
 
 
 def _check_recipe(r: Recipe) -> None:
-    from lookalike.models import check_model_name
-
     try:
         check_model_name(r.arch)
     except WeightsError as exc:

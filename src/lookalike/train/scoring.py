@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from lookalike.data import ImageSet, Progress, load_data, normalize, subsample
 from lookalike.errors import DataError, LookalikeError, WeightsError
-from lookalike.models import ModelInfo
+from lookalike.features import default_device, resolve_precision
+from lookalike.models import ModelInfo, create_model, load_weights
 from lookalike.train.config import _select
 from lookalike.train.reporting import Reporter
 from lookalike.train.state import CHECKPOINT_NAME
@@ -139,8 +140,6 @@ def evaluate_checkpoint(
     import torch
     from torch import nn
 
-    from lookalike.features import default_device, resolve_precision
-
     rep = reporter or Reporter()
     path, info = _classifier_info(checkpoint)
     dev = torch.device(device or default_device())
@@ -194,8 +193,6 @@ def evaluate_checkpoint(
 
 def _classifier_info(checkpoint: str | os.PathLike[str]) -> tuple[Path, ModelInfo]:
     """The checkpoint file (``model.pt`` of a run folder) and its metadata; it must have a classifier."""
-    from lookalike.models import load_weights
-
     path = Path(checkpoint)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
@@ -272,8 +269,6 @@ def _validated_precision(info: ModelInfo, dev: torch.device) -> str | None:
 def _classifier(path: Path, info: ModelInfo, dev: torch.device) -> tuple[nn.Module, bool, dict[str, Any]]:
     """The checkpoint's model on ``dev``, whether it runs channels-last, and its training recipe."""
     import torch
-
-    from lookalike.models import create_model
 
     model = create_model(None, num_classes=info.num_classes, weights=path).to(dev)
     saved = info.extra.get("recipe")

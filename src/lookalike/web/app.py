@@ -60,6 +60,7 @@ except ImportError as exc:  # pragma: no cover - exercised by the CLI's own chec
         "install it with: pip install 'lookalike[web]'",
     ) from None
 
+from lookalike import __version__
 from lookalike.web.handlers import add_error_handlers
 from lookalike.web.review import Review
 from lookalike.web.routes import API_ROUTERS, pages
@@ -119,8 +120,6 @@ def create_app(
             threading.Thread(target=collection.warm, name="lookalike-warm", daemon=True).start()
         yield
         collection.close()
-
-    from lookalike import __version__
 
     app = FastAPI(
         title="lookalike",

@@ -38,9 +38,12 @@ import numpy as np
 
 from lookalike.collection.index import Index
 from lookalike.collection.records import Entry
+from lookalike.dedup import find_duplicates
 from lookalike.dedup.decisions import Decisions
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.formats import format_of, pillow_formats
+from lookalike.images import load_image
+from lookalike.inspection import inspect_folder
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -205,8 +208,6 @@ class Collection:
 
     def load(self, entry: Entry, *, draft: tuple[int, int] | None = None) -> Image.Image:
         """``entry``'s picture (through :meth:`file`'s checks and the pixel limit)."""
-        from lookalike.images import load_image
-
         path = self.file(entry)
         try:
             return load_image(path, max_pixels=self.max_pixels, draft=draft)
@@ -472,8 +473,6 @@ class DuplicatesJob:
 
     def _compute(self, paths: list[Path], snap: Snapshot) -> Any:
         """The job's result over ``paths`` (the servable files of ``snap``)."""
-        from lookalike.dedup import find_duplicates
-
         decisions = self.collection.decisions
         ignore, prefer = decisions.ignored_pairs(), set(decisions.keepers())
         with self._lock:
@@ -510,8 +509,6 @@ class InspectJob(DuplicatesJob):
     what = "inspecting"
 
     def _compute(self, paths: list[Path], snap: Snapshot) -> Any:
-        from lookalike.inspection import inspect_folder
-
         if not paths:
             return None
         entries = [e for e in snap.entries if self.collection.root / e.path in set(paths)]

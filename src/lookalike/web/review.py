@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from lookalike.dedup.decisions import Decision, pair_key
 from lookalike.dedup.moves import Move, free_name, read_move_log, run_moves, undo_moves
+from lookalike.dedup.review import REVIEW_SIDE, aligned_pair, difference_image, rejudge
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.hashing import file_sha256
 from lookalike.web.collection import ServeError
@@ -285,8 +286,6 @@ class Review:
         content hashes) is an exact copy without a check."""
         from dataclasses import replace
 
-        from lookalike.dedup.review import rejudge
-
         keeper = chosen.member
         key = (version, gid, str(keeper.path))
         with self._lock:
@@ -401,8 +400,6 @@ class Review:
     def view(self, gid: int, image_id: int, which: View) -> tuple[bytes, str]:
         """``(picture, media type)`` of a group's member against its keeper, aligned in the keeper's frame:
         the keeper's region (JPEG), the member's (JPEG) or the difference map (PNG)."""
-        from lookalike.dedup.review import REVIEW_SIDE, aligned_pair, difference_image
-
         g = self.group(gid)
         m = next((m for m in g.duplicates + g.apart if m.id == image_id), None)
         if m is None or m.entry is None or g.keeper.entry is None:

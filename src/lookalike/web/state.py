@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request
 
 from lookalike.web.collection import THUMB_SIDE
+from lookalike.web.review import Review
 
 if TYPE_CHECKING:
     from lookalike.web.collection import Collection
-    from lookalike.web.review import Review
 
 __all__ = ["AppState", "State", "get_state"]
 
@@ -47,8 +47,6 @@ class AppState:
         use, so a router mounted alone over a stand-in collection need not have one)."""
         if self.given_review is not None:
             return self.given_review
-        from lookalike.web.review import Review
-
         return Review(self.collection)
 
     @classmethod

@@ -24,7 +24,18 @@ from typing import TYPE_CHECKING
 
 from lookalike.errors import ImageError
 from lookalike.formats import RAW, format_of, missing_reader, pillow_formats, readable_names, sniff
-from lookalike.images import _DRAFT_FORMATS, _ORIENTATION_TAG, _SWAPS_SIDES, MAX_PIXELS_ENV, looks_like_text
+from lookalike.images import (
+    _DRAFT_FORMATS,
+    _ORIENTATION_TAG,
+    _SWAPS_SIDES,
+    MAX_PIXELS_ENV,
+    _pillow_check_off,
+    _pillow_limit_lock,
+    _pixel_limit,
+    _to_rgb,
+    looks_like_text,
+)
+from lookalike.raw import load_raw
 from lookalike.units import format_bytes
 
 if TYPE_CHECKING:
@@ -251,8 +262,6 @@ def pixel_limit(max_pixels: int | None) -> int | None:
     """The decompression-bomb limit in force: ``max_pixels``, else what :func:`load_image` uses."""
     if max_pixels is not None:
         return max_pixels
-    from lookalike.images import _pixel_limit
-
     return _pixel_limit(None)[0]
 
 
@@ -269,8 +278,6 @@ def decode_upload(
 
     # The readers, the bomb guard and the mode conversion of lookalike.images, so that an upload and
     # an indexed file become the same pixels (load_image itself opens paths only).
-    from lookalike.images import _pillow_check_off, _pillow_limit_lock, _to_rgb
-
     label = upload.label
     limit = pixel_limit(max_pixels)
     if format_of(upload.filename) is RAW:
@@ -323,8 +330,6 @@ def decode_upload(
 
 def _decode_raw(upload: Upload, limit: int | None, draft: tuple[int, int] | None) -> Image.Image:
     """A camera RAW upload, read from memory as :func:`lookalike.raw.load_raw` reads a file."""
-    from lookalike.raw import load_raw
-
     try:
         img = load_raw(Path(upload.label), draft=draft, limit=limit, where=MAX_PIXELS_ENV, data=upload.data)
     except ImageError as exc:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from lookalike.compare import compare
 from lookalike.web.routes.common import (
     errors,
     id_query,
@@ -37,8 +38,6 @@ Side = tuple[QueryOut, "Image.Image"]
 
 def run_compare(state: AppState, sides: list[Side], decode_s: float, started: float) -> CompareOut:
     """Compare the two pictures of ``sides`` with the served index's model (one request at a time)."""
-    from lookalike.compare import compare
-
     t0 = time.perf_counter()
     with state.collection.model() as embedder:
         c = compare(sides[0][1], sides[1][1], embedder=embedder)

@@ -13,6 +13,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from lookalike.collection.records import SearchResult
+from lookalike.dedup import mark_copies
+from lookalike.dedup.closeup import SIDE
 from lookalike.web.collection import ServeError
 from lookalike.web.routes.common import (
     CANDIDATES_QUERY,
@@ -64,8 +66,6 @@ def _mark_copies(collection: Collection, query: Path | Image.Image | None, hits:
     """Mark each of ``hits`` copy or not of ``query`` (a file, or an upload decoded; ``None``: gone since
     indexing, none checked). Only files inside the indexed folder are read: a hit that resolves outside it
     (a symbolic link) or is gone stays unchecked."""
-    from lookalike.dedup import mark_copies
-
     if query is None:
         return
     files: list[tuple[HitOut, Path]] = []
@@ -83,8 +83,6 @@ def _mark_upload_copies(state: State, upload: Upload, image: Image.Image, hits: 
     """:func:`_mark_copies` of an upload, read as the copy check reads a file: at its own size up to the
     close-up's 1,536 px (decoded again when the model's picture was decoded smaller), its stored size in
     ``info["source_size"]``."""
-    from lookalike.dedup.closeup import SIDE
-
     if upload.size is not None and image.size != upload.size:
         image = decode_upload(upload, max_pixels=state.max_pixels, draft=(SIDE, SIDE))
     image.info["source_size"] = upload.size or image.size
