@@ -42,12 +42,11 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from lookalike.collection.facts import file_facts
+from lookalike.collection.facts import file_facts, quiet_sha256
 from lookalike.errors import LookalikeError
 from lookalike.features import Embedder
 from lookalike.features.onnx import ensure_model
 from lookalike.features.pipeline import EmbeddedBatch
-from lookalike.hashing import file_sha256
 
 __all__ = ["RAY_HINT", "EmbedderSpec", "Session", "hash_files", "iter_files"]
 
@@ -209,13 +208,7 @@ def _inspect_rows(paths: Sequence[str]) -> dict[str, npt.NDArray[Any]]:
 
 def _hash_paths(paths: list[str]) -> list[str | None]:
     """One Ray task of :func:`hash_files`: the SHA-256 of each file, ``None`` where it cannot be read."""
-    shas: list[str | None] = []
-    for path in paths:
-        try:
-            shas.append(file_sha256(path))
-        except OSError:
-            shas.append(None)
-    return shas
+    return [quiet_sha256(path) for path in paths]
 
 
 def _to_batch(

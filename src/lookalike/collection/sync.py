@@ -26,7 +26,7 @@ from lookalike.collection import recovery
 from lookalike.collection.ann import FLAT_MAX
 from lookalike.collection.disk import Guard, guarded, read_meta
 from lookalike.collection.distributed import Session, check_address, hash_files, iter_files
-from lookalike.collection.facts import file_facts
+from lookalike.collection.facts import file_facts, quiet_sha256
 from lookalike.collection.index import Index
 from lookalike.collection.location import DB_NAME, default_location
 from lookalike.collection.made_by import check_same_vectors, embedder_meta
@@ -37,7 +37,6 @@ from lookalike.errors import ImageError, StoreError
 from lookalike.features import onnx
 from lookalike.features.embedder import Embedder
 from lookalike.features.onnx import INDEX_MODEL_NAME
-from lookalike.hashing import file_sha256
 from lookalike.images import check_exclude, image_size, scan_images
 
 __all__ = ["index_folder"]
@@ -299,7 +298,6 @@ def _ray_session(ray: str | None) -> contextlib.AbstractContextManager[Session |
     """A :class:`~lookalike.collection.distributed.Session` on ``ray``'s address, or ``None`` without."""
     if ray is None:
         return contextlib.nullcontext(None)
-
     return Session(ray)
 
 
@@ -362,19 +360,19 @@ def _keep_unchanged(
     diff: ScanDiff,
     report: UpdateReport,
     tell: Progress,
-    hasher: Callable[[list[Path], Progress], list[str | None]] | None = None,
+    hasher: Callable[[list[Path], Progress], list[str | None]],
 ) -> list[_Pending]:
     """Hash touched files and possible renames: a touched file with its old content keeps its row, a new
     file with the content of a removed one takes over its row; rows of files that are gone go. All in one
     transaction; returns the files still to embed (touched files whose content changed, new files).
-    ``hasher`` hashes (default :func:`_hash_all`, in this process)."""
+    ``hasher`` hashes them (:func:`_hash_all` in this process, or on Ray)."""
     gone_by_size: dict[int, list[tuple[int, str]]] = {}
     for rid, _, size, sha, status in diff.gone:
         if status == "ok" and sha and size is not None:
             gone_by_size.setdefault(size, []).append((rid, sha))
     maybe_moved = [row for row in diff.new if row[1] in gone_by_size]
     to_hash = [root / p for p, *_ in diff.touched] + [root / p for p, *_ in maybe_moved]
-    hashes = (hasher or _hash_all)(to_hash, tell)
+    hashes = hasher(to_hash, tell)
     touched = diff.touched
     pending: list[_Pending] = []
     touch: list[tuple[str, int, int]] = []
@@ -407,15 +405,8 @@ def _hash_all(paths: list[Path], tell: Progress) -> list[str | None]:
     if not paths:
         return hashes
     tell("hash", 0, len(paths))
-
-    def quiet_sha(path: Path) -> str | None:
-        try:
-            return file_sha256(path)
-        except OSError:
-            return None
-
     with ThreadPoolExecutor(_HASH_THREADS) as pool:
-        for n, sha in enumerate(pool.map(quiet_sha, paths), start=1):
+        for n, sha in enumerate(pool.map(quiet_sha256, paths), start=1):
             hashes.append(sha)
             if n % 256 == 0:
                 tell("hash", n, len(paths))
