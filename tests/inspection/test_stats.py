@@ -15,6 +15,7 @@ from lookalike.inspection.stats import (
     blur_measure,
     edge_width,
     measure,
+    percentiles,
     stat_findings,
     stat_outliers,
 )
@@ -145,3 +146,10 @@ def test_a_crisp_drawing_among_soft_photos_is_unlike_the_folders_pictures() -> N
     )
     assert stat_outliers(paths, stats, explained={paths[-1]}) == []
     assert stat_outliers(paths[:-1], stats[:-1]) == []  # the soft photos alone: nothing stands out
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 1024, 65536])
+def test_percentiles_are_numpys_linear_percentiles(size: int) -> None:
+    values = np.random.default_rng(size).random(size, dtype=np.float32)
+    qs = (0, 1, 5, 50, 99, 100)
+    assert percentiles(values, qs) == pytest.approx(np.percentile(values, qs).tolist(), abs=1e-6)

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     from PIL import Image
 
-__all__ = ["STAT_KINDS", "ImageStats", "measure", "stat_findings", "stat_outliers"]
+__all__ = ["STAT_KINDS", "ImageStats", "measure", "percentiles", "stat_findings", "stat_outliers"]
 
 STAT_KINDS = ("blurry", "dark", "light", "low_information", "grayscale", "odd_size", "odd_aspect_ratio")
 
@@ -114,11 +114,11 @@ def measure(picture: Image.Image, size: tuple[int, int]) -> ImageStats:
 
     rgb = np.asarray(picture.convert("RGB"), dtype=np.float32) / 255
     grey = rgb @ np.asarray([0.299, 0.587, 0.114], np.float32)
-    p1, p5, p99 = (float(v) for v in np.percentile(grey, [1, 5, 99]))
+    p1, p5, p99 = percentiles(grey, (1, 5, 99))
     top, bottom = rgb.max(axis=2), rgb.min(axis=2)
     lit = top > min(0.08, p99 / 2)  # (the colour of black is noise; a dark picture's own colours count)
     chroma = (top - bottom)[lit] / top[lit]
-    saturation = float(np.percentile(chroma, 99)) if chroma.size else 0.0
+    saturation = percentiles(chroma, (99,))[0] if chroma.size else 0.0
     h, w = grey.shape
     th, tw = max(1, h // TILE), max(1, w // TILE)
     tiles = grey[: th * TILE, : tw * TILE] if h >= TILE and w >= TILE else grey[None, None]
@@ -129,6 +129,22 @@ def measure(picture: Image.Image, size: tuple[int, int]) -> ImageStats:
         informative = float(grey.std() >= TILE_STD)
     blur = blur_measure(picture)
     return ImageStats(size[0], size[1], p1, p5, p99, saturation, informative, blur, edge_width(grey))
+
+
+def percentiles(values: npt.ArrayLike, qs: Sequence[float]) -> list[float]:
+    """The ``qs`` th percentiles of ``values``, interpolated linearly as :func:`numpy.percentile` does by
+    default, by one partial sort (numpy's own costs about 50 µs a call on a 32×32 picture's pixels)."""
+    import numpy as np
+
+    v = np.asarray(values).ravel()
+    pos = [q / 100 * (v.size - 1) for q in qs]
+    below = [min(int(p), v.size - 1) for p in pos]
+    above = [min(b + 1, v.size - 1) for b in below]
+    part = np.partition(v, sorted(set(below + above)))
+    return [
+        float(part[b]) + (float(part[a]) - float(part[b])) * (p - b)
+        for p, b, a in zip(pos, below, above, strict=True)
+    ]
 
 
 def blur_measure(picture: Image.Image, side: int = BLUR_SIDE) -> float:
@@ -147,14 +163,12 @@ def blur_measure(picture: Image.Image, side: int = BLUR_SIDE) -> float:
     if min(f.shape) < 2:
         return 1.0
     out = 0.0
-    for axis in (0, 1):
-        padded = np.pad(f, [(4, 4) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
-        c = np.cumsum(padded, axis=axis, dtype=np.float64)
-        c = np.concatenate([np.zeros_like(c.take([0], axis=axis)), c], axis=axis)
-        n = f.shape[axis]
-        blurred = (c.take(range(9, n + 9), axis=axis) - c.take(range(0, n), axis=axis)) / 9
-        d_f = np.abs(np.diff(f, axis=axis))
-        d_b = np.abs(np.diff(blurred, axis=axis))
+    for g in (f, f.T):  # along columns, then along rows
+        # the 9-pixel box blur along axis 0, the picture's edge pixels repeated past it: a running sum
+        c = np.cumsum(np.concatenate([np.repeat(g[:1], 5, axis=0), g, np.repeat(g[-1:], 4, axis=0)]), 0)
+        blurred = (c[9:] - c[:-9]) / 9
+        d_f = np.abs(np.diff(g, axis=0))
+        d_b = np.abs(np.diff(blurred, axis=0))
         total = float(d_f.sum())
         if total <= 1e-6:
             return 1.0
@@ -181,8 +195,8 @@ def edge_width(grey: npt.ArrayLike, side: int = BLUR_SIDE) -> float:
     if scale < 1:
         size = (max(9, round(w * scale)), max(9, round(h * scale)))
         f = np.asarray(Image.fromarray(f).resize(size, Image.Resampling.BOX), np.float32)
-    low, high = np.percentile(f, [1, 99])
-    rise_line = max(EDGE_RISE * float(high - low), EDGE_MIN_RISE)
+    low, high = percentiles(f, (1, 99))
+    rise_line = max(EDGE_RISE * (high - low), EDGE_MIN_RISE)
     widths = []
     for d in (np.diff(f, axis=1), np.diff(f, axis=0).T):
         if d.size == 0:
@@ -203,7 +217,7 @@ def edge_width(grey: npt.ArrayLike, side: int = BLUR_SIDE) -> float:
         edge = core[first] & (rise >= rise_line)
         widths.append(rise[edge] / np.maximum.reduceat(steps, first)[edge])
     found = np.concatenate(widths) if widths else np.zeros(0, np.float32)
-    return float(np.percentile(found, EDGE_SHARPEST)) if found.size else 0.0
+    return percentiles(found, (EDGE_SHARPEST,))[0] if found.size else 0.0
 
 
 def _median(values: Sequence[float]) -> float:
