@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lookalike.dedup.photometric import Clip, clip_levels, match_clipping, match_tone
+from lookalike.dedup.photometric import Clip, _nanmedian_channels, clip_levels, match_clipping, match_tone
 
 
 def rows(img: np.ndarray) -> np.ndarray:
@@ -119,3 +119,12 @@ def test_a_small_photo_brightened_past_white_is_clipped_without_flat_mid_tones()
     # the same bird on a sky that is simply whiter, nothing else changed: not a tone edit
     whiter = np.where(photo == np.float32(0.95), np.float32(1.0), photo)
     assert clip_levels(whiter, photo) is None
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_the_common_gain_is_numpys_nanmedian_of_the_channels_gains(channels: int) -> None:
+    rng = np.random.default_rng(channels)
+    gains = rng.random((2000, channels, 1)).astype(np.float32)
+    gains[rng.random(gains.shape) < 0.3] = np.nan  # a flat channel has no gain of its own
+    gains[np.isnan(gains).all(1)[:, 0]] = 1.0
+    assert np.array_equal(_nanmedian_channels(gains), np.nanmedian(gains, axis=1, keepdims=True))
