@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image
 
 from format_files import photo
 from lookalike.dedup import find_duplicates
+from lookalike.dedup.results import Member
 from lookalike.inspection.copies import copy_findings
 from lookalike.inspection.layout import read_layout
 
@@ -75,14 +77,14 @@ def test_a_leak_or_conflict_needs_the_confirmation_unless_the_bytes_are_the_same
     paths = sorted(p for p in tmp_path.rglob("*") if p.is_file())
     result = find_duplicates(paths)
     layout = read_layout(tmp_path, paths)
-    asked: list[tuple[Path, Path]] = []
+    asked: list[tuple[Path, Member]] = []
 
-    def refuse(a: Path, b: Path) -> bool:
-        asked.append((a, b))
-        return False
+    def refuse(pairs: Sequence[tuple[Path, Member]]) -> list[bool]:
+        asked.extend(pairs)
+        return [False] * len(pairs)
 
     found, unconfirmed = copy_findings(result, layout, set(paths), confirm=refuse)
     assert [(f.kind, f.path.name) for f in found] == [("leak", "b.png")] and unconfirmed == 1
-    assert len(asked) == 1 and {p.name for p in asked[0]} == {"a.png", "a.jpg"}
-    found, unconfirmed = copy_findings(result, layout, set(paths), confirm=lambda a, b: True)
+    assert len(asked) == 1 and {asked[0][0].name, asked[0][1].path.name} == {"a.png", "a.jpg"}
+    found, unconfirmed = copy_findings(result, layout, set(paths), confirm=lambda pairs: [True] * len(pairs))
     assert sorted(f.kind for f in found) == ["label_conflict", "leak"] and unconfirmed == 0

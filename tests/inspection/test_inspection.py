@@ -3,10 +3,13 @@ report it makes (JSON rows, the HTML page)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from lookalike.dedup.results import Member
 from lookalike.errors import LookalikeError
 from lookalike.inspection import KINDS, inspect_folder
 from lookalike.inspection.html import write_html
@@ -69,3 +72,23 @@ def test_without_vectors_only_the_pictures_statistics_find_outliers(tmp_path: Pa
     assert {f.path for f in found} == {p for p, k in truth.items() if "outlier" in k}
     assert all(f.evidence["test"].startswith("unlike the folder's pictures") for f in found)
     assert report.of_kind("leak")  # the rest still runs
+
+
+def test_a_copy_whose_scores_already_meet_strict_is_confirmed_without_reading_it_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import lookalike.inspection as inspection
+
+    checked: list[tuple[Path, Path]] = []
+
+    def verify(a: Path, b: Path, **_: object) -> SimpleNamespace:
+        checked.append((a, b))
+        return SimpleNamespace(duplicate=False)
+
+    monkeypatch.setattr(inspection, "verify_pair", verify)
+    close = Member(
+        Path("c.jpg"), 32, 32, 900, 0.0, False, ncc=0.99, rmse=0.02, ssim=0.95, colour=0.01, detail=0.9
+    )
+    soft = dataclasses.replace(close, path=Path("s.jpg"), ssim=0.85)  # passed normal, not strict
+    assert inspection._strictly_alike([(Path("k1.png"), close), (Path("k2.png"), soft)]) == [True, False]
+    assert checked == [(Path("k2.png"), Path("s.jpg"))]

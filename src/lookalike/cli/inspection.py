@@ -62,6 +62,7 @@ ShownOpt = Annotated[int, typer.Option("--show", min=0, help="Findings listed pe
 _LABELS = {
     "reading": "reading images",
     "verifying": "checking pairs",
+    "confirming": "confirming leaks and conflicts",
     "embedding": "embedding",
     "outliers": "looking for outliers",
 }

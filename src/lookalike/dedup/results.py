@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lookalike.dedup.orientation import IDENTITY, Orientation
+from lookalike.dedup.strictness import Strictness
 from lookalike.images import Skipped
 
 Box = tuple[float, float, float, float]
@@ -67,6 +68,18 @@ class Member:
     @property
     def pixels(self) -> int:
         return self.width * self.height
+
+    def within(self, limits: Strictness) -> bool:
+        """Whether this copy's recorded scores meet ``limits`` too (the coarse check's best, the fine
+        check's at the alignment that passed). The close-up's largest local difference is not recorded:
+        it met the limit of the run that grouped the file."""
+        return (
+            self.ncc >= limits.min_ncc
+            and self.rmse <= limits.max_rmse
+            and self.ssim >= limits.min_ssim
+            and self.detail >= limits.min_detail
+            and self.colour <= limits.max_colour
+        )
 
     @property
     def kind(self) -> str:

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from lookalike.collection.index import Index
 from lookalike.collection.location import find_index
-from lookalike.dedup import find_duplicates, verify_pair
+from lookalike.dedup import Strictness, find_duplicates, verify_pair
+from lookalike.dedup.results import Member
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.images import Skipped, scan_images
 from lookalike.inspection.copies import copy_findings
@@ -44,7 +45,7 @@ __all__ = ["KINDS", "Finding", "InspectReport", "Layout", "inspect_folder"]
 #: Findings that explain why an image's features are far from the others': it is not also an outlier.
 EXPLAINING = ("leak", "label_conflict", "exact_duplicates", "near_duplicates", "blurry", "dark", "light",
               "low_information", "odd_size", "odd_aspect_ratio")  # fmt: skip
-#: ``progress(stage, done, total)``: "reading", "verifying", "embedding", "outliers".
+#: ``progress(stage, done, total)``: "reading", "verifying", "confirming", "embedding", "outliers".
 Progress = Callable[[str, int, int], None]
 
 
@@ -83,12 +84,20 @@ def _index_vectors(
         return found, np.asarray(idx.vectors(entries), np.float32), idx.location
 
 
-def _strictly_alike(a: Path, b: Path) -> bool:
-    """Whether two files pass dedup's strict checks (what a leak or a label conflict must pass)."""
-    try:
-        return verify_pair(a, b, strictness="strict").duplicate
-    except ImageError:
-        return False
+def _strictly_alike(pairs: Sequence[tuple[Path, Member]], progress: Progress | None = None) -> list[bool]:
+    """For each ``(keeper, copy)`` pair, whether it passes dedup's strict checks (what a leak or a label
+    conflict must pass): at once when the scores dedup recorded for the copy already meet them, else by
+    :func:`~lookalike.dedup.verify_pair` (another alignment may)."""
+    strict = Strictness.named("strict")
+    out = []
+    for i, (keeper, copy) in enumerate(pairs):
+        try:
+            out.append(copy.within(strict) or verify_pair(keeper, copy.path, strictness=strict).duplicate)
+        except ImageError:
+            out.append(False)
+        if progress and (i % 256 == 255 or i == len(pairs) - 1):
+            progress("confirming", i + 1, len(pairs))
+    return out
 
 
 def _embed(
@@ -161,7 +170,9 @@ def inspect_folder(
     findings, kind_notes = stat_findings(readable, stats)
     notes += kind_notes
     blank = {f.path for f in findings if f.kind == "low_information"}
-    copies, unconfirmed = copy_findings(result, layout, inspected, blank, _strictly_alike)
+    copies, unconfirmed = copy_findings(
+        result, layout, inspected, blank, lambda pairs: _strictly_alike(pairs, progress)
+    )
     findings += copies
     if unconfirmed:
         notes.append(

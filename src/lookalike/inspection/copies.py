@@ -22,7 +22,7 @@ from lookalike.hashing import file_sha256
 from lookalike.inspection.findings import Finding
 from lookalike.inspection.layout import TRAINING, Layout
 
-__all__ = ["copy_findings"]
+__all__ = ["Confirm", "copy_findings"]
 
 
 def _leaking(a: Path, b: Path, layout: Layout) -> tuple[Path, Path]:
@@ -75,42 +75,52 @@ def _evidence(m: Member, layout: Layout, path: Path, other: Path, exact: bool) -
     }
 
 
+#: ``confirm(pairs)``: for each ``(keeper, member)`` of a group, whether the pair also passes the
+#: stricter checks a leak or a label conflict must pass.
+Confirm = Callable[[Sequence[tuple[Path, Member]]], Sequence[bool]]
+
+
 def copy_findings(
     result: DedupResult,
     layout: Layout,
     inspected: Collection[Path],
     blank: Collection[Path] = (),
-    confirm: Callable[[Path, Path], bool] | None = None,
+    confirm: Confirm | None = None,
 ) -> tuple[list[Finding], int]:
     """The copy findings of the inspected files, from the duplicate groups of all files read, and how many
-    pairs across splits or labels ``confirm`` turned down; pairs of two ``blank`` files (near-blank
-    pictures of one colour, reported as ``low_information``) are not copies worth a finding."""
-    out: list[Finding] = []
-    unconfirmed = 0
+    pairs across splits or labels ``confirm`` turned down (it is asked once, for all of them); pairs of
+    two ``blank`` files (near-blank pictures of one colour, reported as ``low_information``) are not
+    copies worth a finding."""
+    pairs: list[tuple[Path, Member, bool, bool]] = []  # (keeper, copy, exact, across splits or labels)
     for group in result.groups:
         keeper = group.members[0]
         same = _same_bytes(group.members)
         for m in group.duplicates:
-            k, c = same.get(m.path, keeper.path), m.path
-            if k in blank and c in blank:
+            k = same.get(m.path, keeper.path)
+            if k in blank and m.path in blank:
                 continue
-            exact = "exact" in m.hints or m.path in same
-            score = 1.0 if exact else round(max(0.0, min(1.0, m.ssim)), 4)
-            across = (layout.split.get(k) or "") != (layout.split.get(c) or "") or bool(
-                layout.label.get(k) and layout.label.get(c) and layout.label[k] != layout.label[c]
+            across = (layout.split.get(k) or "") != (layout.split.get(m.path) or "") or bool(
+                layout.label.get(k) and layout.label.get(m.path) and layout.label[k] != layout.label[m.path]
             )
-            if across and not exact and confirm is not None and not confirm(k, c):
-                unconfirmed += 1
-                continue
-            if (layout.split.get(k) or "") != (layout.split.get(c) or ""):
-                path, other = _leaking(k, c, layout)
-                kind = "leak"
-            elif layout.label.get(k) and layout.label.get(c) and layout.label[k] != layout.label[c]:
-                path, other = (c, k) if c in inspected else (k, c)
-                kind = "label_conflict"
-            else:
-                path, other = c, k
-                kind = "exact_duplicates" if exact else "near_duplicates"
-            if path in inspected:
-                out.append(Finding(path, kind, score, _evidence(m, layout, path, other, exact), other))
-    return out, unconfirmed
+            pairs.append((k, m, "exact" in m.hints or m.path in same, across))
+    asked = [(k, m) for k, m, exact, across in pairs if across and not exact]
+    answers = confirm(asked) if confirm else [True] * len(asked)
+    refused = {m.path for (_, m), ok in zip(asked, answers, strict=True) if not ok}
+    out: list[Finding] = []
+    for k, m, exact, _ in pairs:
+        if m.path in refused:
+            continue
+        c = m.path
+        score = 1.0 if exact else round(max(0.0, min(1.0, m.ssim)), 4)
+        if (layout.split.get(k) or "") != (layout.split.get(c) or ""):
+            path, other = _leaking(k, c, layout)
+            kind = "leak"
+        elif layout.label.get(k) and layout.label.get(c) and layout.label[k] != layout.label[c]:
+            path, other = (c, k) if c in inspected else (k, c)
+            kind = "label_conflict"
+        else:
+            path, other = c, k
+            kind = "exact_duplicates" if exact else "near_duplicates"
+        if path in inspected:
+            out.append(Finding(path, kind, score, _evidence(m, layout, path, other, exact), other))
+    return out, len(refused)
