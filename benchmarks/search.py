@@ -52,6 +52,7 @@ from lookalike.collection.ann import (
     default_memory_budget,
     unit,
 )
+from rss import status_kib
 
 DIM = 512
 GROUPS = 100
@@ -92,20 +93,13 @@ class Mixture:
         return (self.centres[labels] + noise).astype(np.float32), labels
 
 
-def _status_gib(field: str) -> float:
-    """A memory line of /proc/self/status in GiB (VmHWM: peak resident set since exec; VmRSS: now)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / (1 << 20)  # kB
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
 def peak_rss_gib() -> float:
-    return _status_gib("VmHWM")
+    """The peak resident set since exec (VmHWM) in GiB."""
+    return status_kib("VmHWM") / (1 << 20)
 
 
 def current_rss_gib() -> float:
-    return _status_gib("VmRSS")
+    return status_kib("VmRSS") / (1 << 20)
 
 
 def qps(structure: Structure, queries: npt.NDArray[np.float32], k: int, *, single: bool) -> tuple[float, Any]:

@@ -57,7 +57,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -74,19 +73,12 @@ from lookalike.collection.ann import (
     ivf_lists,
     memory_estimate,
 )
+from rss import RssSampler, status_kib
 from search import DIM, K
 from search_scale import file_source, held_out_queries, write_vectors
 
 PLANS = ("default", "pq", "pq-table")
 MIB = 1 << 20
-
-
-def rss_kib(key: str = "VmRSS") -> int:
-    """``VmRSS`` (or ``VmHWM``, the high-water mark) of this process in KiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {key}")
 
 
 def plan_named(name: str, n: int) -> Plan:
@@ -137,30 +129,6 @@ def malloc_info() -> dict[str, float]:
     }
 
 
-class PhaseSampler:
-    """The largest RSS (KiB) seen in each phase by a thread reading /proc/self/status every 20 ms."""
-
-    def __init__(self) -> None:
-        self.phase = "train"
-        self.peaks: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            rss = rss_kib()
-            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0), rss)
-            self._stop.wait(0.02)
-
-    def __enter__(self) -> PhaseSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def qps(structure: Structure, queries: np.ndarray) -> float:
     best = float("inf")
     for _ in range(3):
@@ -177,20 +145,20 @@ def child_build(path: Path, n: int, name: str, saved: Path, seed: int) -> dict[s
     assert len(source) == n, (len(source), n)
     plan = plan_named(name, n)
     faiss.IndexFlatL2(8).search(np.zeros((64, 8), np.float32), 1)  # start the OpenMP threads
-    baseline = rss_kib()
+    baseline = status_kib()
     marks: list[float] = []
 
     def progress(done: int, total: int) -> None:
         marks.append(time.perf_counter())
         sampler.phase = "tune" if done >= total else "add"
 
-    with PhaseSampler() as sampler:
+    with RssSampler(every=0.02, phase="train") as sampler:
         start = time.perf_counter()
         structure = build(plan, source, progress=progress, seed=seed)
         seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    hwm = rss_kib("VmHWM")
-    held = rss_kib()
+    hwm = status_kib("VmHWM")
+    held = status_kib()
     mem = plan.memory()
     result: dict[str, Any] = {
         "n": n,
@@ -206,7 +174,7 @@ def child_build(path: Path, n: int, name: str, saved: Path, seed: int) -> dict[s
         "vmhwm_mib": round(hwm / 1024, 1),
         "measured_peak_mib": round((peak - baseline) / 1024, 1),
         "peak_ratio": round((peak - baseline) * 1024 / mem["peak"], 3),
-        "phase_peak_mib": {k: round((v - baseline) / 1024, 1) for k, v in sampler.peaks.items()},
+        "phase_peak_mib": {k: round((v["VmRSS"] - baseline) / 1024, 1) for k, v in sampler.peaks.items()},
         "measured_held_mib": round((held - baseline) / 1024, 1),
         "held_ratio": round((held - baseline) * 1024 / mem["bytes"], 3),
         "malloc_after_build": malloc_info(),
@@ -232,9 +200,9 @@ def child_load(saved: Path, meta: dict[str, Any]) -> dict[str, Any]:
     import faiss
 
     faiss.IndexFlatL2(8).search(np.zeros((64, 8), np.float32), 1)
-    baseline = rss_kib()
+    baseline = status_kib()
     structure = Structure.load(saved, meta)
-    held = rss_kib()
+    held = status_kib()
     loaded = structure.plan.memory()["loaded"]
     return {
         "measured_loaded_mib": round((held - baseline) / 1024, 1),

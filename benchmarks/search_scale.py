@@ -61,7 +61,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -84,6 +83,7 @@ from lookalike.collection.ann import (
 )
 from lookalike.collection.store import Store
 from lookalike.collection.structure import StoreSource
+from rss import RssSampler, status_kib
 from search import DIM, K, Mixture
 
 TEN_M = 10_000_000
@@ -146,39 +146,6 @@ def file_source(path: Path) -> StoreSource:
 # Memory
 
 
-def _status_kib() -> dict[str, int]:
-    out = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
-            out[key] = int(value.split()[0])
-    return out
-
-
-class RssSampler:
-    """The largest RSS (total and anonymous) seen by a thread sampling /proc/self/status every 50 ms."""
-
-    def __init__(self) -> None:
-        self.max_rss = self.max_anon = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            s = _status_kib()
-            self.max_rss = max(self.max_rss, s["VmRSS"])
-            self.max_anon = max(self.max_anon, s["RssAnon"])
-            self._stop.wait(0.05)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def gib(kib: float) -> float:
     return round(kib / (1 << 20), 3)
 
@@ -219,13 +186,13 @@ def searched(
 
 
 def child_build(path: Path, n: int, memory_10m: int, truth_path: Path, seed: int) -> dict[str, Any]:
-    rss_before = _status_kib()["VmRSS"]
+    rss_before = status_kib()
     source = file_source(path)
     assert len(source) == n, (len(source), n)
     plan = plan_for(n, memory_10m)
     marks: list[float] = []
     load_start = load_average()
-    with RssSampler() as sampler:
+    with RssSampler(("VmRSS", "RssAnon")) as sampler:
         start = time.perf_counter()
         structure = build(
             plan, source, progress=lambda done, total: marks.append(time.perf_counter()), seed=seed
@@ -233,11 +200,11 @@ def child_build(path: Path, n: int, memory_10m: int, truth_path: Path, seed: int
         build_s = time.perf_counter() - start
     peak = {
         "ru_maxrss_gib": gib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
-        "vmhwm_gib": gib(_status_kib()["VmHWM"]),
-        "sampled_rss_gib": gib(sampler.max_rss),
-        "sampled_anon_gib": gib(sampler.max_anon),
+        "vmhwm_gib": gib(status_kib("VmHWM")),
+        "sampled_rss_gib": gib(sampler.peak("VmRSS")),
+        "sampled_anon_gib": gib(sampler.peak("RssAnon")),
         "rss_before_build_gib": gib(rss_before),
-        "rss_after_build_gib": gib(_status_kib()["VmRSS"]),
+        "rss_after_build_gib": gib(status_kib()),
     }
     chunks = len(marks)
     per_chunk = (marks[-1] - marks[0]) / (chunks - 1) if chunks > 1 else 0.0

@@ -7,23 +7,16 @@ in headless Chromium.
 
 from __future__ import annotations
 
-import sys
-import tempfile
-from pathlib import Path
+from screenshots import WEIGHTS, chromium_page, run_cli, save, scratch
 
-from screenshots import chromium_page, run_cli, save
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-from planted_issues import plant  # noqa: E402
-from shared_data import WEIGHTS  # noqa: E402
+from planted_issues import plant  # from tests/, which importing screenshots put on the path
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as scratch:
-        data = Path(scratch) / "data"
+    with scratch() as folder:
+        data = folder / "data"
         plant(data, per_class=20, per_kind=3)
-        report = Path(scratch) / "report.html"
+        report = folder / "report.html"
         run_cli("inspect", data, "--weights", WEIGHTS, "--html", report)
         with chromium_page(1100, 1300) as page:
             page.goto(report.as_uri())

@@ -8,22 +8,15 @@ copy under review (swipe view).
 
 from __future__ import annotations
 
-import sys
-import tempfile
-from pathlib import Path
-
 from PIL import Image
-from screenshots import chromium_page, run_cli, save
+from screenshots import WEIGHTS, chromium_page, run_cli, save, scratch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-from shared_data import WEIGHTS  # noqa: E402
-from web_support import TOKEN, serve  # noqa: E402
+from web_support import TOKEN, serve  # from tests/, which importing screenshots put on the path
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as scratch:
-        photos = Path(scratch) / "photos"
+    with scratch() as folder:
+        photos = folder / "photos"
         run_cli("samples", photos)
         with Image.open(photos / "coffee.png") as img:
             img.convert("RGB").save(photos / "coffee from chat.jpg", quality=30)
@@ -34,7 +27,7 @@ def main() -> None:
                 photos / "rocket small.jpg", quality=85
             )
         run_cli("index", photos, "--weights", WEIGHTS)
-        dest = Path(scratch) / "duplicates"
+        dest = folder / "duplicates"
         with serve(photos / ".lookalike", "--move-to", str(dest)) as url, chromium_page(1280, 1350) as page:
             page.goto(url + f"?token={TOKEN}#/duplicates")
             page.click("#dup-start")

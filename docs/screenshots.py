@@ -1,12 +1,14 @@
 """What the scripts that draw the README's pictures share (``inspect_screenshot.py``,
-``review_screenshot.py``): lookalike's command line, a page in headless Chromium through Playwright, and its
-picture saved in docs/."""
+``review_screenshot.py``): the tests' helpers (importing this module puts tests/ on the path) and their
+model weights, a scratch folder, lookalike's command line, a page in headless Chromium through Playwright,
+and its picture saved in docs/."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +18,17 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 DOCS = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS.parent / "tests"))
+from shared_data import WEIGHTS  # noqa: E402  (the model the tests use, in ../shared)
+
+__all__ = ["WEIGHTS", "chromium_page", "run_cli", "save", "scratch"]
+
+
+@contextmanager
+def scratch() -> Iterator[Path]:
+    """A temporary folder for the picture's data, removed afterwards."""
+    with tempfile.TemporaryDirectory() as folder:
+        yield Path(folder)
 
 
 def run_cli(*args: str | Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,10 +12,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from lookalike.cli.options import (
-    DeviceOpt,
     ExcludeOpt,
     ModelOpt,
-    PrecisionOpt,
+    Runtime,
+    checked_folder,
     grouped,
     quiet_option,
     strict_option,
@@ -211,8 +211,7 @@ def dedup(
     decisions: DecisionsOpt = True,
     checks: Checks = Checks(),
     strict: StrictOpt = False,
-    device: DeviceOpt = None,
-    precision: PrecisionOpt = "auto",
+    runtime: Runtime = Runtime(),
 ) -> None:
     """Find near-duplicate images in FOLDER: exact copies, re-encodes, resizes, turned or mirrored copies,
     crops, added borders, tone edits and scans.
@@ -251,8 +250,10 @@ def dedup(
             raise LookalikeError("--undo and --move-to cannot be combined; run them one at a time")
         _undo(undo, to_stdout=to_stdout)
         return
-    folder = _checked_folder(folder)
-    refs = [_checked_folder(r, what="--against") for r in against or []]
+    if folder is None:
+        raise LookalikeError("pass a FOLDER to check (or --undo LOG to reverse a --move-to)")
+    folder = checked_folder(folder)
+    refs = [checked_folder(r, what="--against") for r in against or []]
     check_exclude(exclude or ())  # before any model loads
     ignore, prefer = _decisions(
         folder,
@@ -261,7 +262,7 @@ def dedup(
         use=decisions,
     )
     targets, vectors, embedder, skipped = _candidates(
-        folder, weights, model, device, precision, index=not refs, exclude=exclude or ()
+        folder, weights, model, runtime, index=not refs, exclude=exclude or ()
     )
     with StageProgress(_LABELS) as progress:
         result = find_duplicates(
@@ -341,22 +342,11 @@ def _file_hash(path: Path) -> str:
         raise LookalikeError(f"{path}: cannot read it ({exc.strerror or exc})") from None
 
 
-def _checked_folder(folder: Path | None, *, what: str = "FOLDER") -> Path:
-    if folder is None:
-        raise LookalikeError("pass a FOLDER to check (or --undo LOG to reverse a --move-to)")
-    if not folder.exists():
-        raise LookalikeError(f"{what} {folder}: no such folder; pass a folder of images")
-    if not folder.is_dir():
-        raise LookalikeError(f"{what} {folder}: is a file, not a folder; pass a folder of images")
-    return folder
-
-
 def _candidates(
     folder: Path,
     weights: str | None,
     model: str | None,
-    device: str | None,
-    precision: str,
+    runtime: Runtime,
     *,
     index: bool = True,
     exclude: Sequence[str] = (),
@@ -370,7 +360,7 @@ def _candidates(
         return folder, None, None, None
     from lookalike.collection.reuse import stored_vectors
 
-    embedder = load_embedder(weights, model=model, device=device, precision=precision)
+    embedder = load_embedder(weights, model=model, **asdict(runtime))
     stored = stored_vectors(folder, embedder, exclude=exclude) if index else None
     if stored is None:
         return folder, None, embedder, None

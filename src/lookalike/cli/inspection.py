@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -9,7 +10,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from lookalike.cli.options import DeviceOpt, ExcludeOpt, ModelOpt, PrecisionOpt, quiet_option, weights_option
+from lookalike.cli.options import (
+    ExcludeOpt,
+    ModelOpt,
+    Runtime,
+    checked_folder,
+    grouped,
+    quiet_option,
+    weights_option,
+)
 from lookalike.cli.render import (
     StageProgress,
     console,
@@ -21,7 +30,6 @@ from lookalike.cli.render import (
     shown,
     write_json,
 )
-from lookalike.errors import LookalikeError
 from lookalike.units import format_bytes
 
 if TYPE_CHECKING:
@@ -68,6 +76,7 @@ _LABELS = {
 }
 
 
+@grouped
 def inspect_cmd(
     folder: InspectFolderArg,
     against: InspectAgainstOpt = None,
@@ -78,8 +87,7 @@ def inspect_cmd(
     no_index: NoIndexOpt = False,
     exclude: ExcludeOpt = None,
     show: ShownOpt = 3,
-    device: DeviceOpt = None,
-    precision: PrecisionOpt = "auto",
+    runtime: Runtime = Runtime(),
 ) -> None:
     """Inspect an image folder before training on it: leaks between splits, label conflicts, duplicates,
     outliers and bad shots (blurry, dark, light, near blank, grayscale, odd size or shape).
@@ -100,15 +108,13 @@ def inspect_cmd(
     """
     from lookalike.inspection import inspect_folder
 
-    if not folder.exists():
-        raise LookalikeError(f"FOLDER {folder}: no such folder; pass a folder of images")
-    if not folder.is_dir():
-        raise LookalikeError(f"FOLDER {folder}: is a file, not a folder; pass a folder of images")
-    embedder = load_embedder(weights, model=model, device=device, precision=precision) if weights else None
+    checked_folder(folder)
+    refs = [checked_folder(r, what="--against") for r in against or []]  # before any model loads
+    embedder = load_embedder(weights, model=model, **asdict(runtime)) if weights else None
     with StageProgress(_LABELS) as progress:
         report = inspect_folder(
             folder,
-            against=against or [],
+            against=refs,
             embedder=embedder,
             use_index=not no_index,
             exclude=exclude or [],

@@ -1,5 +1,6 @@
-"""The options several commands share, each declared once as an ``Annotated`` alias, and groups of them
-(:class:`Network`, :class:`Hardware`) that a command decorated with :func:`grouped` takes as one value.
+"""The options several commands share, each declared once as an ``Annotated`` alias, groups of them
+(:class:`Network`, :class:`Runtime`, :class:`Hardware`) that a command decorated with :func:`grouped` takes
+as one value, and the check of a folder option (:func:`checked_folder`).
 
 A command's own options live next to it; what is here has the same flag and meaning everywhere.
 """
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from lookalike.errors import LookalikeError
 
 WEIGHTS_HELP = (
     "Weights: a torchvision name (DEFAULT, IMAGENET1K_V1, IMAGENET1K_V2; downloaded when online), a local "
@@ -108,12 +111,28 @@ class Network:
 
 
 @dataclass(frozen=True)
-class Hardware:
-    """What runs the network and how: ``--device``, ``--precision``, ``--backend``."""
+class Runtime:
+    """Where the network runs and in what precision: ``--device``, ``--precision``."""
 
     device: DeviceOpt = None
     precision: PrecisionOpt = "auto"
+
+
+@dataclass(frozen=True)
+class Hardware(Runtime):
+    """What runs the network and how: ``--device``, ``--precision``, ``--backend``."""
+
     backend: BackendOpt = "auto"
+
+
+def checked_folder(folder: Path, *, what: str = "FOLDER") -> Path:
+    """``folder``, once it is a folder; else the one-line error that names it as ``what`` (its argument or
+    option), before any work starts."""
+    if not folder.exists():
+        raise LookalikeError(f"{what} {folder}: no such folder; pass a folder of images")
+    if not folder.is_dir():
+        raise LookalikeError(f"{what} {folder}: is a file, not a folder; pass a folder of images")
+    return folder
 
 
 def grouped(command: Callable[..., None]) -> Callable[..., None]:

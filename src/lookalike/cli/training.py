@@ -14,7 +14,7 @@ from rich.table import Table
 from lookalike.cli.options import (
     DeviceOpt,
     JsonOpt,
-    PrecisionOpt,
+    Runtime,
     WorkersOpt,
     data_option,
     grouped,
@@ -302,11 +302,9 @@ ScoreDataRootOpt = Annotated[
 
 
 @dataclass(frozen=True)
-class Scoring:
+class Scoring(Runtime):
     """What runs the classifier and how: as evaluate_checkpoint takes them."""
 
-    device: DeviceOpt = None
-    precision: PrecisionOpt = "auto"
     batch_size: ScoreBatchOpt = None
     workers: WorkersOpt = None
 

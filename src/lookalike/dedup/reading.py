@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from lookalike.dedup.borders import WHOLE, Box, content_box
 from lookalike.dedup.coarse import BASE
@@ -214,8 +214,20 @@ def read_all(
     return out
 
 
-def content_ids(files: Sequence[FileFacts]) -> list[int]:
-    """An id per file, equal for files with the same bytes (hashes only files whose size is shared)."""
+class SizedFile(Protocol):
+    """A file and its size in bytes: a :class:`FileFacts`, or a group's
+    :class:`~lookalike.dedup.results.Member`."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def bytes(self) -> int: ...
+
+
+def content_ids(files: Sequence[SizedFile]) -> list[int]:
+    """An id per file, equal for files with the same bytes: the index of the first file with those bytes
+    (hashes only files whose size is shared; an unreadable file keeps its own index)."""
     by_size: dict[int, list[int]] = {}
     for i, f in enumerate(files):
         by_size.setdefault(f.bytes, []).append(i)

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
+from lookalike.dedup.reading import content_ids
 from lookalike.dedup.results import DedupResult, Member
-from lookalike.hashing import file_sha256
 from lookalike.inspection.findings import Finding
 from lookalike.inspection.layout import TRAINING, Layout
 
@@ -43,25 +43,13 @@ def _leaking(a: Path, b: Path, layout: Layout) -> tuple[Path, Path]:
 def _same_bytes(members: Sequence[Member]) -> dict[Path, Path]:
     """For each member with the same bytes as an earlier member of its group, that earlier member (a
     group's exact copies of one another are exact duplicates of each other, whatever their relation to the
-    keeper). Files are hashed only when their sizes agree."""
-    by_size: dict[int, list[Member]] = {}
-    for m in members:
-        by_size.setdefault(m.bytes, []).append(m)
-    out: dict[Path, Path] = {}
-    for alike in by_size.values():
-        if len(alike) < 2:
-            continue
-        first: dict[str, Path] = {}
-        for m in alike:
-            try:
-                digest = file_sha256(m.path)
-            except OSError:
-                continue
-            if digest in first:
-                out[m.path] = first[digest]
-            else:
-                first[digest] = m.path
-    return out
+    keeper). Files are hashed only when their sizes agree (:func:`~lookalike.dedup.reading.content_ids`)."""
+    ids = content_ids(members)
+    return {
+        m.path: members[first].path
+        for i, (m, first) in enumerate(zip(members, ids, strict=True))
+        if first != i
+    }
 
 
 def _evidence(m: Member, layout: Layout, path: Path, other: Path, exact: bool) -> dict[str, object]:

@@ -1,0 +1,60 @@
+"""The memory a benchmark's own process holds, as Linux's ``/proc/self/status`` says it: a line now
+(:func:`status_kib`: ``VmRSS`` resident now, ``VmHWM`` the peak since exec, ``RssAnon`` the anonymous part),
+and the largest seen while a stage runs (:class:`RssSampler`, phase by phase)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+STATUS = Path("/proc/self/status")
+
+
+def _status(keys: tuple[str, ...]) -> dict[str, int]:
+    """The lines ``keys`` of /proc/self/status in KiB, from one reading."""
+    out = {}
+    for line in STATUS.read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in keys:
+            out[key] = int(value.split()[0])
+    return out
+
+
+def status_kib(key: str = "VmRSS") -> int:
+    """The line ``key`` of /proc/self/status in KiB."""
+    found = _status((key,))
+    if key not in found:
+        raise RuntimeError(f"no {key} in {STATUS}")
+    return found[key]
+
+
+class RssSampler:
+    """The largest of each line ``keys`` of /proc/self/status (KiB) seen in each phase, by a thread reading
+    it every ``every`` seconds while the ``with`` block runs; set :attr:`phase` as the work moves on."""
+
+    def __init__(self, keys: tuple[str, ...] = ("VmRSS",), *, every: float = 0.05, phase: str = "") -> None:
+        self.keys = keys
+        self.every = every
+        self.phase = phase
+        self.peaks: dict[str, dict[str, int]] = {}  # phase -> key -> KiB
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            seen = self.peaks.setdefault(self.phase, {})
+            for key, kib in _status(self.keys).items():
+                seen[key] = max(seen.get(key, 0), kib)
+            self._stop.wait(self.every)
+
+    def peak(self, key: str = "VmRSS") -> int:
+        """The largest ``key`` seen in any phase (KiB)."""
+        return max((seen.get(key, 0) for seen in self.peaks.values()), default=0)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
