@@ -19,6 +19,7 @@ from lookalike.dedup import (
     verify_pair,
 )
 from lookalike.errors import LookalikeError
+from lookalike.forked import forked_map, processes_for
 from shared_data import CIFAR as SHARED_TRAIN
 from shared_data import WEIGHTS as SHARED_WEIGHTS
 from shared_data import needs_shared
@@ -108,6 +109,35 @@ def test_the_coarse_check_in_small_parts_finds_the_same_groups(
     assert [g.paths for g in parted.groups] == [g.paths for g in cifar_result.groups]
     assert [[m.kind for m in g.members] for g in parted.groups] == [
         [m.kind for m in g.members] for g in cifar_result.groups
+    ]
+
+
+@needs_shared
+@pytest.mark.skipif(not processes_for(10**6, 1), reason="forks on Linux with two cores or more")
+def test_files_read_and_pairs_checked_in_forked_workers_make_the_same_groups(
+    cifar: tuple[Path, dict[Path, Path], dict[Path, str]],
+    cifar_result: DedupResult,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Many small files are read, and many pairs of small images checked, in forked processes: the groups,
+    relations and scores are those of the work done in one process."""
+    import lookalike.dedup.find as find_module
+    import lookalike.dedup.reading as reading_module
+
+    forked: list[int] = []
+
+    def counted(fn: object, items: list[object], **settings: int) -> object:
+        forked.append(len(items))
+        return forked_map(fn, items, **settings)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reading_module, "FORK_LEAST", 1)
+    monkeypatch.setattr(find_module, "FORK_PAIRS", 1)
+    monkeypatch.setattr(reading_module, "forked_map", counted)
+    monkeypatch.setattr(find_module, "forked_map", counted)
+    again = find_duplicates(cifar[0])
+    assert forked == [160, cifar_result.stats["coarse_passed"]]  # every file, every pair that passed coarse
+    assert [[m.to_dict() for m in g.members] for g in again.groups] == [
+        [m.to_dict() for m in g.members] for g in cifar_result.groups
     ]
 
 

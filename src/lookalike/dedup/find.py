@@ -35,6 +35,7 @@ from lookalike.dedup.reading import (
 from lookalike.dedup.results import DedupResult, DuplicateGroup, Member, PairCheck
 from lookalike.dedup.strictness import Strictness, StrictnessName, resolve
 from lookalike.errors import ImageError, LookalikeError
+from lookalike.forked import forked_map, processes_for
 from lookalike.hashing import file_sha256
 from lookalike.images import Skipped, scan_images
 from lookalike.memory import release_memory
@@ -354,12 +355,16 @@ def judge_neighbours(found: cands.Candidates, n: int) -> int:
 #: fine check is short Python work that threads only slow down, contending for the GIL (CIFAR-10: 4.4 ms a
 #: pair on two threads, 3.6 ms on one).
 SMALL_SIDE = 128
+#: At least this many pairs of small images are checked in forked processes, one a core
+#: (:mod:`lookalike.forked`): in threads the GIL keeps them to one.
+FORK_PAIRS = 500
 
 
 def _verify(judge: Judge, passed: list[Pair], workers: int | None, progress: Progress | None) -> list[Pair]:
     """The pairs of ``passed`` that the fine check confirms, in order: pairs of small images in this
-    thread, the others on a thread pool (Pillow and NumPy release the GIL on large images) — each in node
-    order (the pairs of a file come one after another, for the close-up's cache)."""
+    thread, or in forked processes when there are :data:`FORK_PAIRS` of them, the others on a thread pool
+    (Pillow and NumPy release the GIL on large images) — each in node order (the pairs of a file come one
+    after another, for the close-up's cache)."""
     small = [max(*judge.sizes[p[0]], *judge.sizes[p[1]]) <= SMALL_SIDE for p in passed]
     large = [p for p, s in zip(passed, small, strict=True) if not s]
     done = 0
@@ -371,15 +376,19 @@ def _verify(judge: Judge, passed: list[Pair], workers: int | None, progress: Pro
             progress("verifying", done, len(passed))
 
     pool = ThreadPoolExecutor(max(1, workers if workers is not None else os.cpu_count() or 1))
+    smalls = [p for p, s in zip(passed, small, strict=True) if s]
+    processes = processes_for(len(smalls), FORK_PAIRS) if workers is None else 0
+    checked = forked_map(judge.check_fine, smalls, processes=processes) if processes else None
     try:
         for _ in pool.map(judge.check_fine, large):
             step()
-        for p, s in zip(passed, small, strict=True):
-            if s:
-                judge.check_fine(p)
-                step()
+        for p, f in zip(smalls, checked or map(judge.check_fine, smalls), strict=True):
+            judge.fine[p] = f  # (made in a forked worker: kept here)
+            step()
     finally:  # a progress callback may raise to cancel
         pool.shutdown(wait=True, cancel_futures=True)
+        if checked is not None:
+            checked.close()
     return [p for p in passed if judge.fine_passes(judge.fine[p])]
 
 

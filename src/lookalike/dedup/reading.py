@@ -21,6 +21,7 @@ from lookalike.dedup.borders import WHOLE, Box, content_box
 from lookalike.dedup.coarse import BASE
 from lookalike.dedup.fine import FINE
 from lookalike.errors import ImageError
+from lookalike.forked import forked_map, processes_for
 from lookalike.hashing import file_sha256
 from lookalike.images import load_image
 
@@ -113,6 +114,11 @@ def read_picture(img: Image.Image, path: Path, measure: Measure | None = None) -
 SMALL_FILE = 32 << 10
 
 
+#: Folders of at least this many small files are read in forked processes, one a core
+#: (:mod:`lookalike.forked`), where the GIL keeps threads to one core.
+FORK_LEAST = 2000
+
+
 def default_workers(paths: Sequence[Path]) -> int:
     """Threads for reading ``paths``: one for small files (see :data:`SMALL_FILE`, judged on the first 64),
     else the cores and two more (decoding large files releases the GIL; the two cover waiting on disk)."""
@@ -171,8 +177,9 @@ def read_all(
     fine_budget: int | None = None,
     measure: Measure | None = None,
 ) -> Collection:
-    """Read every file in a thread pool (Pillow decodes without the GIL), in order; fine thumbnails are
-    kept up to ``fine_budget`` bytes (default :data:`FINE_BUDGET`); ``measure`` runs on each picture."""
+    """Read every file in a thread pool (Pillow decodes without the GIL), or many small files in forked
+    processes (:data:`FORK_LEAST`), in order; fine thumbnails are kept up to ``fine_budget`` bytes
+    (default :data:`FINE_BUDGET`); ``measure`` runs on each picture."""
     import numpy as np
 
     whole = np.empty((len(paths), BASE, BASE, 3), np.uint8)  # (one array: no per-file allocations)
@@ -189,9 +196,12 @@ def read_all(
             return f"{p}: cannot read ({exc.strerror or exc}); check the file"
 
     n_workers = workers if workers is not None else default_workers(paths)
+    processes = processes_for(len(paths), FORK_LEAST) if n_workers == 1 and workers is None else 0
     pool = ThreadPoolExecutor(max(1, n_workers))
+    forked = forked_map(task, paths, processes=processes, chunk=256) if processes else None
+    reads = forked if forked is not None else pool.map(task, paths)
     try:
-        for done, (path, res) in enumerate(zip(paths, pool.map(task, paths), strict=True), 1):
+        for done, (path, res) in enumerate(zip(paths, reads, strict=True), 1):
             if isinstance(res, str):
                 out.failures.append((path, res))
             else:
@@ -210,6 +220,8 @@ def read_all(
                 progress("reading", done, len(paths))
     finally:  # a progress callback may raise to cancel: drop the reads not started yet
         pool.shutdown(wait=True, cancel_futures=True)
+        if forked is not None:
+            forked.close()  # (the workers ended)
     out.whole = whole[: len(out.files)]
     return out
 
