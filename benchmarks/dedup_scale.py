@@ -7,8 +7,9 @@ Two suites:
   quarter turn, a crop keeping 77% of the area, brightness +12%, 2,000 each — standing in for the 10,000
   test images, which are not on these machines) and runs ``lookalike dedup FOLDER --json FILE`` in a fresh
   process for this checkout and, with ``--baseline-src DIR`` (the ``src`` folder of another checkout, e.g.
-  ``git worktree add /tmp/base <commit>``), for that one too, alternating. Wall time and peak RSS (the
-  child's ``ru_maxrss``) are recorded, and the groups each found.
+  ``git worktree add /tmp/base <commit>``), for that one too, alternating. Wall time, peak RSS (the
+  child's ``ru_maxrss``), the peak memory of the child and the workers it forks together (proportional
+  set size, shared pages once: ``rss.TreeSampler``) and the groups each found are recorded.
 * ``--suite groups`` — runs ``find_duplicates`` on CIFAR-10's training split (50,000 images) at each
   strictness, reports how many groups each finds, and draws a random sample of 40 groups of the default
   setting (keeper and one duplicate) into ``--png`` for a person to check.
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from hardware import cpu_info  # noqa: E402
+from rss import TreeSampler  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "cifar10" / "train"
 COPIES = ("jpeg30", "half", "turn", "crop", "bright")
@@ -87,7 +89,8 @@ def run_dedup(folder: Path, src: Path | None, out: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     with tempfile.TemporaryFile() as err:
         child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS, not the largest so far
+        with TreeSampler(child.pid) as tree:  # (it and the workers it forks, shared pages once)
+            _, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS, not the largest so far
         child.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - t0
         if child.returncode != 0:
@@ -99,6 +102,7 @@ def run_dedup(folder: Path, src: Path | None, out: Path) -> dict[str, Any]:
         "wall_s": round(wall, 1),
         "work_s": data["seconds"],
         "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "peak_tree_pss_mb": round(tree.peak / 1024),
         "groups": len(data["groups"]),
         "duplicates": data["duplicates"],
     }
@@ -117,7 +121,8 @@ def scale_suite(args: argparse.Namespace) -> int:
                 rows.append({"size": size, "images": n, "side": name, **r})
                 print(
                     f"{size:>4} {n:,} images  {name:8} wall {r['wall_s']:6.1f} s  work {r['work_s']:6.1f} s  "
-                    f"peak RSS {r['peak_rss_mb']} MB  groups {r['groups']:,}  duplicates {r['duplicates']:,}"
+                    f"peak RSS {r['peak_rss_mb']} MB (with its workers {r['peak_tree_pss_mb']} MB)  "
+                    f"groups {r['groups']:,}  duplicates {r['duplicates']:,}"
                 )
         finally:
             shutil.rmtree(work, ignore_errors=True)

@@ -5,8 +5,9 @@ whole dataset: ``train/<class>/`` holds the 50,000 training JPEGs, ``test/<class
 of random training images (JPEG quality 30, 50% size, a quarter turn, a crop keeping 77% of the area,
 brightness +12%, 2,000 each, :func:`dedup_scale.plant_copy`) filed under their own class, in place of the
 10,000 test images: every one a leak to find. ``lookalike inspect FOLDER --json FILE`` runs in a fresh
-process; its wall time, its own peak RSS (``ru_maxrss`` of the child) and its counts per kind are
-recorded.
+process; its wall time, its own peak RSS (``ru_maxrss`` of the child), the peak memory of it and the
+workers it forks (proportional set size, shared pages once: ``rss.TreeSampler``) and its counts per kind
+are recorded. ``--copies 0`` makes a folder of the 50,000 training images alone.
 
 Usage::
 
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from dedup_scale import COPIES, DEFAULT_DATA, plant_copy  # noqa: E402
 from hardware import cpu_info  # noqa: E402
+from rss import TreeSampler  # noqa: E402
 
 
 def build(data: Path, folder: Path, seed: int, copies: int) -> int:
@@ -65,7 +67,8 @@ def run_inspect(folder: Path, out: Path, weights: str | None) -> dict[str, Any]:
     t0 = time.perf_counter()
     with tempfile.TemporaryFile() as err:
         child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(child.pid, 0)
+        with TreeSampler(child.pid) as tree:  # (it and the workers it forks, shared pages once)
+            _, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS, not the largest so far
         wall = time.perf_counter() - t0
         if os.waitstatus_to_exitcode(status) != 0:
             err.seek(0)
@@ -76,6 +79,7 @@ def run_inspect(folder: Path, out: Path, weights: str | None) -> dict[str, Any]:
         "user_s": round(usage.ru_utime, 1),
         "system_s": round(usage.ru_stime, 1),
         "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "peak_tree_pss_mb": round(tree.peak / 1024),
         "counts": data.get("counts"),
     }
 

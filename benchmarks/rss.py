@@ -58,3 +58,56 @@ class RssSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (Linux's /proc/PID/task/TID/children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            try:
+                todo += [int(c) for c in task.read_text().split()]
+            except OSError:
+                continue
+    return out
+
+
+def tree_pss_kib(pid: int) -> int:
+    """The proportional set size (KiB) of ``pid`` and its descendants together: each page shared among
+    them (a fork's copy-on-write pages) counted once, split between its sharers — the memory the process
+    tree holds, where the sum of their RSS would count shared pages once a process."""
+    total = 0
+    for p in _descendants(pid):
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+                    break
+        except OSError:  # (gone in the meantime)
+            continue
+    return total
+
+
+class TreeSampler:
+    """The largest :func:`tree_pss_kib` of process ``pid`` seen by a thread every ``every`` seconds while
+    the ``with`` block runs (:attr:`peak`, KiB): the memory of a command that forks workers."""
+
+    def __init__(self, pid: int, *, every: float = 0.2) -> None:
+        self.pid, self.every, self.peak = pid, every, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_pss_kib(self.pid))
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
