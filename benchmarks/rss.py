@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TypeVar
+
+S = TypeVar("S", bound="_Sampler")
 
 STATUS = Path("/proc/self/status")
 
@@ -28,36 +31,49 @@ def status_kib(key: str = "VmRSS") -> int:
     return found[key]
 
 
-class RssSampler:
-    """The largest of each line ``keys`` of /proc/self/status (KiB) seen in each phase, by a thread reading
-    it every ``every`` seconds while the ``with`` block runs; set :attr:`phase` as the work moves on."""
+class _Sampler:
+    """A thread calling :meth:`sample` every ``every`` seconds while the ``with`` block runs."""
 
-    def __init__(self, keys: tuple[str, ...] = ("VmRSS",), *, every: float = 0.05, phase: str = "") -> None:
-        self.keys = keys
+    def __init__(self, every: float) -> None:
         self.every = every
-        self.phase = phase
-        self.peaks: dict[str, dict[str, int]] = {}  # phase -> key -> KiB
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def sample(self) -> None:
+        raise NotImplementedError
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            seen = self.peaks.setdefault(self.phase, {})
-            for key, kib in _status(self.keys).items():
-                seen[key] = max(seen.get(key, 0), kib)
+            self.sample()
             self._stop.wait(self.every)
 
-    def peak(self, key: str = "VmRSS") -> int:
-        """The largest ``key`` seen in any phase (KiB)."""
-        return max((seen.get(key, 0) for seen in self.peaks.values()), default=0)
-
-    def __enter__(self) -> RssSampler:
+    def __enter__(self: S) -> S:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class RssSampler(_Sampler):
+    """The largest of each line ``keys`` of /proc/self/status (KiB) seen in each phase, by a thread reading
+    it every ``every`` seconds while the ``with`` block runs; set :attr:`phase` as the work moves on."""
+
+    def __init__(self, keys: tuple[str, ...] = ("VmRSS",), *, every: float = 0.05, phase: str = "") -> None:
+        super().__init__(every)
+        self.keys = keys
+        self.phase = phase
+        self.peaks: dict[str, dict[str, int]] = {}  # phase -> key -> KiB
+
+    def sample(self) -> None:
+        seen = self.peaks.setdefault(self.phase, {})
+        for key, kib in _status(self.keys).items():
+            seen[key] = max(seen.get(key, 0), kib)
+
+    def peak(self, key: str = "VmRSS") -> int:
+        """The largest ``key`` seen in any phase (KiB)."""
+        return max((seen.get(key, 0) for seen in self.peaks.values()), default=0)
 
 
 def _descendants(pid: int) -> list[int]:
@@ -90,24 +106,13 @@ def tree_pss_kib(pid: int) -> int:
     return total
 
 
-class TreeSampler:
+class TreeSampler(_Sampler):
     """The largest :func:`tree_pss_kib` of process ``pid`` seen by a thread every ``every`` seconds while
     the ``with`` block runs (:attr:`peak`, KiB): the memory of a command that forks workers."""
 
     def __init__(self, pid: int, *, every: float = 0.2) -> None:
-        self.pid, self.every, self.peak = pid, every, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__(every)
+        self.pid, self.peak = pid, 0
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, tree_pss_kib(self.pid))
-            self._stop.wait(self.every)
-
-    def __enter__(self) -> TreeSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def sample(self) -> None:
+        self.peak = max(self.peak, tree_pss_kib(self.pid))

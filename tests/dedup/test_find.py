@@ -115,9 +115,7 @@ def test_the_coarse_check_in_small_parts_finds_the_same_groups(
 @needs_shared
 @pytest.mark.skipif(not processes_for(10**6, 1), reason="forks on Linux with two cores or more")
 def test_files_read_and_pairs_checked_in_forked_workers_make_the_same_groups(
-    cifar: tuple[Path, dict[Path, Path], dict[Path, str]],
-    cifar_result: DedupResult,
-    monkeypatch: pytest.MonkeyPatch,
+    cifar: tuple[Path, dict[Path, Path], dict[Path, str]], cifar_result: DedupResult
 ) -> None:
     """Many small files are read, and many pairs of small images checked, in forked processes: the groups,
     relations and scores are those of the work done in one process."""
@@ -130,11 +128,12 @@ def test_files_read_and_pairs_checked_in_forked_workers_make_the_same_groups(
         forked.append(len(items))
         return forked_map(fn, items, **settings)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(reading_module, "FORK_LEAST", 1)
-    monkeypatch.setattr(find_module, "FORK_PAIRS", 1)
-    monkeypatch.setattr(reading_module, "forked_map", counted)
-    monkeypatch.setattr(find_module, "forked_map", counted)
-    again = find_duplicates(cifar[0])
+    with pytest.MonkeyPatch.context() as patch:  # (fork for any number of files and pairs)
+        patch.setattr(reading_module, "FORK_LEAST", 1)
+        patch.setattr(find_module, "FORK_PAIRS", 1)
+        for module in (reading_module, find_module):
+            patch.setattr(module, "forked_map", counted)
+        again = find_duplicates(cifar[0])
     assert forked == [160, cifar_result.stats["coarse_passed"]]  # every file, every pair that passed coarse
     assert [[m.to_dict() for m in g.members] for g in again.groups] == [
         [m.to_dict() for m in g.members] for g in cifar_result.groups
