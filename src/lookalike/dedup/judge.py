@@ -23,6 +23,7 @@ from lookalike.dedup.orientation import ALL, oriented
 from lookalike.dedup.reading import read_fine, read_grey
 from lookalike.dedup.strictness import Strictness
 from lookalike.errors import ImageError
+from lookalike.forked import forked_map, processes_for
 from lookalike.memory import release_memory
 
 if TYPE_CHECKING:
@@ -134,24 +135,42 @@ class Judge:
         """Coarse matches of candidate view pairs: whole views first, the crop search only where that fails
         and the pair might be a crop; per pair of nodes, the best match of each pair of their views that
         passes is kept (with ``keep_failing``, also those that fail: for a verdict on one pair). Checked
-        :data:`COARSE_ROWS` candidates at a time, which bounds the memory the check needs."""
+        :data:`COARSE_ROWS` candidates at a time, which bounds the memory the check needs — with many, in
+        forked processes (:mod:`lookalike.forked`), each a share of that many at a time."""
         import numpy as np
 
-        failed: list[npt.NDArray[np.int64]] = []
-        for lo in range(0, len(cands), COARSE_ROWS):
-            sl = slice(lo, lo + COARSE_ROWS)
+        processes = processes_for(len(cands), COARSE_ROWS) if not keep_failing else 0
+        rows = COARSE_ROWS // max(1, processes)
+        parts = [slice(lo, lo + rows) for lo in range(0, len(cands), rows)]
+
+        def matches(sl: slice) -> tuple[list[CoarseResult], npt.NDArray[np.int64]]:
             rank = None if cands.rank is None else cands.rank[sl]
             part = Candidates(cands.a[sl], cands.b[sl], cands.code[sl], cands.score[sl], rank)
-            failed.append(self._check_coarse(part, keep_failing))
-            if len(cands) > COARSE_ROWS:
+            found = self._matches(part, keep_failing)
+            if len(cands) > rows:
                 release_memory()  # (each part's work arrays: the heap would grow by them part after part)
+            return found
+
+        if processes:  # (the views every part samples, made once here for all the workers)
+            self.thumbs.whole(coarse.VERIFY)
+            self.thumbs.whole(coarse.PREFILTER_SIZE)
+        failed: list[npt.NDArray[np.int64]] = []
+        results = (
+            forked_map(matches, parts, processes=processes, chunk=1) if processes else map(matches, parts)
+        )
+        for kept, part_failed in results:
+            self._keep(kept)
+            failed.append(part_failed)
         new = np.concatenate(failed) if failed else np.zeros(0, np.int64)
         if len(new):  # (a union sorts all the failed keys: not for a check that failed none)
             self._failed = np.union1d(self._failed, new)
 
-    def _check_coarse(self, cands: Candidates, keep_failing: bool) -> npt.NDArray[np.int64]:
-        """Checks ``cands`` (see :meth:`check_coarse`); returns the keys of the pairs of nodes that no
-        candidate of this part let through (not all their alignments need be in this part)."""
+    def _matches(
+        self, cands: Candidates, keep_failing: bool
+    ) -> tuple[list[CoarseResult], npt.NDArray[np.int64]]:
+        """Checks ``cands`` (see :meth:`check_coarse`): the best match of each candidate that passes (every
+        one with ``keep_failing``), and the keys of the pairs of nodes that no candidate of this part let
+        through (not all their alignments need be in this part)."""
         import numpy as np
 
         na, nb = self.views.node[cands.a], self.views.node[cands.b]
@@ -159,7 +178,7 @@ class Judge:
         rows = np.stack([cands.a[keep], cands.b[keep], cands.code[keep]], 1)
         scores = cands.score[keep]
         if not len(rows):
-            return np.zeros(0, np.int64)
+            return [], np.zeros(0, np.int64)
         lim = self.limits
         rmse_from = -1.0 if keep_failing else lim.min_ncc
         found = coarse.verify_all(self.thumbs, rows, coarse.WHOLE, rmse_from=rmse_from)
@@ -174,21 +193,30 @@ class Judge:
         if not keep_failing:  # (with keep_failing every pair checked is in self.coarse)
             pair_of = na[keep].astype(np.int64) * len(self.paths) + nb[keep]
             out = np.setdiff1d(pair_of, pair_of[chosen])
+        kept = [
+            CoarseResult(
+                replace(found.match(i), box=int(boxes[i])), int(rows[i, 0]), int(rows[i, 1]), float(scores[i])
+            )
+            for i in chosen.tolist()
+        ]
+        return kept, out
+
+    def _keep(self, kept: list[CoarseResult]) -> None:
+        """Each pair of nodes keeps, for each pair of their views, the best of the matches ``kept``."""
         touched: set[Pair] = set()
-        for i in chosen.tolist():
-            va, vb = int(rows[i, 0]), int(rows[i, 1])
-            pair = (int(self.views.node[va]), int(self.views.node[vb]))
-            m = replace(found.match(i), box=int(boxes[i]))
+        for c in kept:
+            pair = (int(self.views.node[c.view_a]), int(self.views.node[c.view_b]))
             known = self.coarse.setdefault(pair, [])
-            same = next((k for k, c in enumerate(known) if (c.view_a, c.view_b) == (va, vb)), None)
+            same = next(
+                (k for k, o in enumerate(known) if (o.view_a, o.view_b) == (c.view_a, c.view_b)), None
+            )
             if same is None:
-                known.append(CoarseResult(m, va, vb, float(scores[i])))
-            elif self._rank(m) > self._rank(known[same].match):
-                known[same] = CoarseResult(m, va, vb, float(scores[i]))
+                known.append(c)
+            elif self._rank(c.match) > self._rank(known[same].match):
+                known[same] = c
             touched.add(pair)
         for pair in touched:
             self.coarse[pair].sort(key=lambda c: self._rank(c.match), reverse=True)
-        return out
 
     def _rank(self, m: coarse.Match) -> tuple[bool, float]:
         """Coarse matches in order: one that passes before one that fails, then the higher NCC."""
