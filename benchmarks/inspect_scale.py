@@ -92,12 +92,14 @@ def main() -> int:
     ap.add_argument("--weights", help="also run the outlier test on features from these weights")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, help="write the report (JSON) here")
+    ap.add_argument("--findings", type=Path, help="keep lookalike inspect's own --json file here")
     args = ap.parse_args()
     if not args.data.is_dir():
         raise SystemExit(f"no CIFAR-10 folder at {args.data}: pass --data")
     n = build(args.data, args.folder, args.seed, args.copies)
     with tempfile.TemporaryDirectory() as tmp:
-        run = run_inspect(args.folder, Path(tmp) / "findings.json", args.weights)
+        findings = args.findings or Path(tmp) / "findings.json"
+        run = run_inspect(args.folder, findings, args.weights)
     report = {"machine": cpu_info(), "images": n, "weights": args.weights, **run}
     print(json.dumps(report, indent=2))
     if args.out:

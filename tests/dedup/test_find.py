@@ -117,8 +117,9 @@ def test_the_coarse_check_in_small_parts_finds_the_same_groups(
 def test_files_read_and_pairs_checked_in_forked_workers_make_the_same_groups(
     cifar: tuple[Path, dict[Path, Path], dict[Path, str]], cifar_result: DedupResult
 ) -> None:
-    """Many small files are read, many candidates coarse-checked and many pairs of small images checked
-    in forked processes: the groups, relations and scores are those of the work done in one process."""
+    """Many small files are read, many candidates coarse-checked, many pairs of small images checked and
+    many keepers' files weighed in forked processes: the groups, relations, scores and keepers are those
+    of the work done in one process."""
     import lookalike.dedup.find as find_module
     import lookalike.dedup.judge as judge_module
     import lookalike.dedup.reading as reading_module
@@ -132,16 +133,17 @@ def test_files_read_and_pairs_checked_in_forked_workers_make_the_same_groups(
     with pytest.MonkeyPatch.context() as patch:  # (fork for any number of files and pairs)
         patch.setattr(reading_module, "FORK_LEAST", 1)
         patch.setattr(find_module, "FORK_PAIRS", 1)
+        patch.setattr(find_module, "FORK_LEAST", 1)
         patch.setattr(judge_module, "COARSE_ROWS", 256)
         for module in (reading_module, judge_module, find_module):
             patch.setattr(module, "forked_map", counted)
         again = find_duplicates(cifar[0])
     parts = -(-cifar_result.stats["pixel_candidates"] // (256 // len(os.sched_getaffinity(0))))
-    # every file, the candidates in parts of 256 shared among the cores, every pair that passed coarse
-    assert forked == [160, parts, cifar_result.stats["coarse_passed"]]
-    assert [[m.to_dict() for m in g.members] for g in again.groups] == [
-        [m.to_dict() for m in g.members] for g in cifar_result.groups
-    ]
+    members = sum(len(g.members) for g in cifar_result.groups)
+    # every file, the candidates in parts of 256 shared among the cores, every pair that passed coarse,
+    # every file of a group (its quality, for the keeper)
+    assert forked == [160, parts, cifar_result.stats["coarse_passed"], members]
+    assert [g.to_dict() for g in again.groups] == [g.to_dict() for g in cifar_result.groups]
 
 
 @needs_shared

@@ -24,11 +24,13 @@ from lookalike.dedup.keeper import KeeperFacts, KeepPolicy, kept_because, parse_
 from lookalike.dedup.orientation import ALL, IDENTITY, MIRROR
 from lookalike.dedup.quality import UNKNOWN_FILE, FileQuality, made_from_jpeg, read_quality
 from lookalike.dedup.reading import (
+    FORK_LEAST,
     Collection,
     FileFacts,
     Measure,
     Progress,
     content_ids,
+    default_workers,
     read_all,
     read_one,
 )
@@ -482,8 +484,8 @@ class _GroupBuilder:
                 self.area[n] = max(self.area.get(n, 0.0), _union_area(box, region))
 
     def _read_qualities(self, nodes: set[int]) -> None:
-        """The quality facts of every file of ``nodes``, read on a thread pool (each file's header, and its
-        pixels for the sharpness)."""
+        """The quality facts of every file of ``nodes``, read on a thread pool, or many small files in
+        forked processes (each file's header, and its pixels for the sharpness)."""
 
         def one(f_index: int) -> FileQuality:
             f = self.files[f_index]
@@ -493,6 +495,11 @@ class _GroupBuilder:
                 return UNKNOWN_FILE
 
         todo = sorted(i for n in nodes for i in self.files_of[n] if i not in self.quality)
+        small = default_workers([self.files[i].path for i in todo]) == 1  # (the reading's rule)
+        processes = processes_for(len(todo), FORK_LEAST) if small else 0
+        if processes:  # many small files: the GIL would hold threads to one core
+            self.quality.update(zip(todo, forked_map(one, todo, processes=processes, chunk=256), strict=True))
+            return
         with ThreadPoolExecutor(max(1, min(8, (os.cpu_count() or 1) + 2))) as pool:
             self.quality.update(zip(todo, pool.map(one, todo), strict=True))
 
