@@ -35,9 +35,10 @@ def main(rows_file: str, out: str) -> None:
         draw.text((8, y + SIDE // 2 - 6), f"{kind} ({data['counts'][kind]:,})", fill="black")
         for c, row in enumerate(rng.sample(rows, min(PER_KIND, len(rows)))):
             x = 150 + c * (2 * SIDE + 12)
-            for k, path in enumerate(
-                p for p in (row["path"], row.get("other")) if p and row["kind"] != "outlier"
-            ):
+            other = (
+                row.get("other") if row["kind"] != "outlier" else None
+            )  # (an outlier's nearest: not drawn)
+            for k, path in enumerate(p for p in (row["path"], other) if p):
                 with Image.open(path) as img:
                     sheet.paste(
                         img.convert("RGB").resize((SIDE, SIDE), Image.Resampling.NEAREST), (x + k * SIDE, y)
