@@ -121,6 +121,7 @@ def test_files_read_and_pairs_checked_in_forked_workers_make_the_same_groups(
     many keepers' files weighed in forked processes: the groups, relations, scores and keepers are those
     of the work done in one process."""
     import lookalike.dedup.find as find_module
+    import lookalike.dedup.groups as groups_module
     import lookalike.dedup.judge as judge_module
     import lookalike.dedup.reading as reading_module
 
@@ -133,9 +134,9 @@ def test_files_read_and_pairs_checked_in_forked_workers_make_the_same_groups(
     with pytest.MonkeyPatch.context() as patch:  # (fork for any number of files and pairs)
         patch.setattr(reading_module, "FORK_LEAST", 1)
         patch.setattr(find_module, "FORK_PAIRS", 1)
-        patch.setattr(find_module, "FORK_LEAST", 1)
+        patch.setattr(groups_module, "FORK_LEAST", 1)
         patch.setattr(judge_module, "COARSE_ROWS", 256)
-        for module in (reading_module, judge_module, find_module):
+        for module in (reading_module, judge_module, find_module, groups_module):
             patch.setattr(module, "forked_map", counted)
         again = find_duplicates(cifar[0])
     parts = -(-cifar_result.stats["pixel_candidates"] // (256 // len(os.sched_getaffinity(0))))

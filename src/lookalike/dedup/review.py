@@ -17,8 +17,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lookalike.dedup.find import _hints, pair_judge
+from lookalike.dedup.find import pair_judge
 from lookalike.dedup.fine import TILES_ACROSS, tile_ssim
+from lookalike.dedup.groups import relation_hints
 from lookalike.dedup.reading import read_one
 from lookalike.dedup.results import Box, Member
 from lookalike.dedup.strictness import Strictness, StrictnessName, resolve
@@ -67,7 +68,7 @@ def rejudge(
         False,
         ncc=c.ncc,
         rmse=c.rmse,
-        hints=_hints(keeper_facts, facts, fm, to_member.code, other_is_a=False),
+        hints=relation_hints(keeper_facts, facts, fm, to_member.code, other_is_a=False),
         ssim=fm.ssim,
         colour=fm.colour,
         detail=fm.detail,

@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from lookalike.dedup import closeup, coarse
 from lookalike.dedup.candidates import Candidates
-from lookalike.dedup.find import SMALL_SIDE, _hints  # (_hints: a duplicate group's words for a copy)
+from lookalike.dedup.find import SMALL_SIDE
+from lookalike.dedup.groups import relation_hints  # (a duplicate group's words for a copy)
 from lookalike.dedup.judge import Judge, Views
 from lookalike.dedup.orientation import ALL
 from lookalike.dedup.reading import FileRead, default_workers, grey_picture, read_grey, read_one, read_picture
@@ -166,7 +167,7 @@ class _QueryJudge(Judge):
         if not self.fine_passes(match):
             return CopyMark(False)
         # match turns the hit to look like the query: its inverse turns the query into the hit
-        hints = _hints(
+        hints = relation_hints(
             self.facts[0], self.facts[node], match, match.orientation.inverse.code, other_is_a=False
         )
         return CopyMark(True, ", ".join(hints) or "near-identical")
