@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -27,6 +28,27 @@ def test_the_function_and_what_it_holds_are_inherited_not_pickled() -> None:
         1001,
         1002,
     ]
+
+
+@forks
+def test_maps_started_at_once_from_two_threads_each_run_their_own_function() -> None:
+    started = threading.Barrier(2)
+    got: dict[str, list[int]] = {}
+
+    def run(name: str, fn: Callable[[int], int]) -> None:
+        results = forked_map(fn, list(range(40)), processes=2, chunk=4)
+        started.wait()  # (both maps made, neither forked yet: the second made must not steal the first's)
+        got[name] = list(results)
+
+    threads = [
+        threading.Thread(target=run, args=("double", lambda x: 2 * x)),
+        threading.Thread(target=run, args=("negate", lambda x: -x)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == {"double": [2 * x for x in range(40)], "negate": [-x for x in range(40)]}
 
 
 @forks

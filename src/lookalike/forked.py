@@ -30,7 +30,7 @@ R = TypeVar("R")
 #: Set to ``0`` to keep all work in the calling process (debugging, profiling, a host that forbids fork).
 ENV = "LOOKALIKE_FORK"
 
-_task: Callable[[Any], Any] | None = None  # what the workers run: set before the fork, inherited
+_task: Callable[[Any], Any] | None = None  # what a worker runs: set in the worker, by _start_worker
 
 
 def processes_for(items: int, least: int) -> int:
@@ -43,12 +43,16 @@ def processes_for(items: int, least: int) -> int:
     return cores
 
 
-def _start_worker() -> None:
-    """In each worker: Ctrl-C is left to the parent (it ends the pool), and the BLAS and OpenMP thread
-    pools get one thread — the workers already fill every core, and OpenBLAS's waiting threads spin: with
-    two a worker on 2 cores, checking CIFAR-10's pairs took 2.8× as long a pair as in one process."""
+def _start_worker(fn: Callable[[Any], Any]) -> None:
+    """In each worker: ``fn`` is what it runs (handed over by the fork, not pickled, and set here, in the
+    worker, so that maps started at once from two threads keep their own); Ctrl-C is left to the parent
+    (it ends the pool); the BLAS and OpenMP thread pools get one thread — the workers already fill every
+    core, and OpenBLAS's waiting threads spin: with two a worker on 2 cores, checking CIFAR-10's pairs took
+    2.8× as long a pair as in one process."""
     from threadpoolctl import threadpool_limits
 
+    global _task
+    _task = fn
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threadpool_limits(1)
 
@@ -64,16 +68,14 @@ def forked_map(
     """``fn`` over ``items`` in ``processes`` forked workers, ``chunk`` items at a time, the results in
     order. ``fn`` sees the process as it was at the fork; what it changes there stays there. Stopping the
     iteration early (a progress callback that raises) ends the workers."""
-    global _task
-    _task = fn
     chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
     # the objects alive at the fork out of the garbage collector's sight: its passes would touch every
     # one of them in each worker, copying the whole heap page by page
     gc.freeze()
     try:
-        with multiprocessing.get_context("fork").Pool(processes, initializer=_start_worker) as pool:
+        context = multiprocessing.get_context("fork")
+        with context.Pool(processes, initializer=_start_worker, initargs=(fn,)) as pool:
             for results in pool.imap(_run, chunks):
                 yield from results
     finally:
         gc.unfreeze()
-        _task = None
