@@ -63,6 +63,21 @@ def _evidence(m: Member, layout: Layout, path: Path, other: Path, exact: bool) -
     }
 
 
+#: The kinds of copy a pair must also pass the stricter checks for (``confirm``), unless the bytes agree.
+ACROSS = ("leak", "label_conflict")
+
+
+def _kind(keeper: Path, copy: Path, layout: Layout, exact: bool) -> str:
+    """The most specific kind of a keeper and its copy: across splits a ``leak``, else under two labels a
+    ``label_conflict``, else a duplicate."""
+    if (layout.split.get(keeper) or "") != (layout.split.get(copy) or ""):
+        return "leak"
+    labels = layout.label.get(keeper), layout.label.get(copy)
+    if labels[0] and labels[1] and labels[0] != labels[1]:
+        return "label_conflict"
+    return "exact_duplicates" if exact else "near_duplicates"
+
+
 #: ``confirm(pairs)``: for each ``(keeper, member)`` of a group, whether the pair also passes the
 #: stricter checks a leak or a label conflict must pass.
 Confirm = Callable[[Sequence[tuple[Path, Member]]], Sequence[bool]]
@@ -79,7 +94,7 @@ def copy_findings(
     pairs across splits or labels ``confirm`` turned down (it is asked once, for all of them); pairs of
     two ``blank`` files (near-blank pictures of one colour, reported as ``low_information``) are not
     copies worth a finding."""
-    pairs: list[tuple[Path, Member, bool, bool]] = []  # (keeper, copy, exact, across splits or labels)
+    pairs: list[tuple[Path, Member, bool, str]] = []  # (keeper, copy, exact, kind)
     for group in result.groups:
         keeper = group.members[0]
         same = _same_bytes(group.members)
@@ -87,28 +102,23 @@ def copy_findings(
             k = same.get(m.path, keeper.path)
             if k in blank and m.path in blank:
                 continue
-            across = (layout.split.get(k) or "") != (layout.split.get(m.path) or "") or bool(
-                layout.label.get(k) and layout.label.get(m.path) and layout.label[k] != layout.label[m.path]
-            )
-            pairs.append((k, m, "exact" in m.hints or m.path in same, across))
-    asked = [(k, m) for k, m, exact, across in pairs if across and not exact]
+            exact = "exact" in m.hints or m.path in same
+            pairs.append((k, m, exact, _kind(k, m.path, layout, exact)))
+    asked = [(k, m) for k, m, exact, kind in pairs if kind in ACROSS and not exact]
     answers = confirm(asked) if confirm else [True] * len(asked)
     refused = {m.path for (_, m), ok in zip(asked, answers, strict=True) if not ok}
     out: list[Finding] = []
-    for k, m, exact, _ in pairs:
-        if m.path in refused:
-            continue
+    for k, m, exact, kind in pairs:
         c = m.path
-        score = 1.0 if exact else round(max(0.0, min(1.0, m.ssim)), 4)
-        if (layout.split.get(k) or "") != (layout.split.get(c) or ""):
+        if c in refused:
+            continue
+        if kind == "leak":
             path, other = _leaking(k, c, layout)
-            kind = "leak"
-        elif layout.label.get(k) and layout.label.get(c) and layout.label[k] != layout.label[c]:
+        elif kind == "label_conflict":
             path, other = (c, k) if c in inspected else (k, c)
-            kind = "label_conflict"
         else:
             path, other = c, k
-            kind = "exact_duplicates" if exact else "near_duplicates"
         if path in inspected:
+            score = 1.0 if exact else round(max(0.0, min(1.0, m.ssim)), 4)
             out.append(Finding(path, kind, score, _evidence(m, layout, path, other, exact), other))
     return out, len(refused)
