@@ -134,7 +134,6 @@ def test_files_read_and_pairs_checked_in_forked_workers_make_the_same_groups(
     with pytest.MonkeyPatch.context() as patch:  # (fork for any number of files and pairs)
         patch.setattr(reading_module, "FORK_LEAST", 1)
         patch.setattr(find_module, "FORK_PAIRS", 1)
-        patch.setattr(groups_module, "FORK_LEAST", 1)
         patch.setattr(judge_module, "COARSE_ROWS", 256)
         for module in (reading_module, judge_module, find_module, groups_module):
             patch.setattr(module, "forked_map", counted)

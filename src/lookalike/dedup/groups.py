@@ -22,10 +22,10 @@ from lookalike.dedup.judge import Judge, Pair
 from lookalike.dedup.keeper import KeeperFacts, KeepPolicy, kept_because, rank
 from lookalike.dedup.orientation import ALL, IDENTITY
 from lookalike.dedup.quality import UNKNOWN_FILE, FileQuality, made_from_jpeg, read_quality
-from lookalike.dedup.reading import FORK_LEAST, FileFacts, default_workers
+from lookalike.dedup.reading import FileFacts, fork_processes
 from lookalike.dedup.results import DuplicateGroup, Member
 from lookalike.errors import ImageError
-from lookalike.forked import forked_map, processes_for
+from lookalike.forked import forked_map
 from lookalike.hashing import file_sha256
 
 if TYPE_CHECKING:
@@ -122,8 +122,7 @@ class GroupBuilder:
                 return UNKNOWN_FILE
 
         todo = sorted(i for n in nodes for i in self.files_of[n] if i not in self.quality)
-        small = default_workers([self.files[i].path for i in todo]) == 1  # (the reading's rule)
-        processes = processes_for(len(todo), FORK_LEAST) if small else 0
+        processes = fork_processes([self.files[i].path for i in todo])
         if processes:  # many small files: the GIL would hold threads to one core
             self.quality.update(zip(todo, forked_map(one, todo, processes=processes, chunk=256), strict=True))
             return

@@ -133,6 +133,13 @@ def default_workers(paths: Sequence[Path]) -> int:
     return min(8, (os.cpu_count() or 1) + 2)
 
 
+def fork_processes(paths: Sequence[Path]) -> int:
+    """Forked worker processes for reading ``paths`` (:func:`~lookalike.forked.processes_for`): one a core
+    for :data:`FORK_LEAST` files or more when they are small (:func:`default_workers` gives them one
+    thread), else 0."""
+    return processes_for(len(paths), FORK_LEAST) if default_workers(paths) == 1 else 0
+
+
 def read_fine(path: Path) -> npt.NDArray[np.uint8]:
     """The fine grey thumbnail of one file, read again."""
     return read_one(path).fine
@@ -196,7 +203,7 @@ def read_all(
             return f"{p}: cannot read ({exc.strerror or exc}); check the file"
 
     n_workers = workers if workers is not None else default_workers(paths)
-    processes = processes_for(len(paths), FORK_LEAST) if n_workers == 1 and workers is None else 0
+    processes = fork_processes(paths) if workers is None else 0
     pool = ThreadPoolExecutor(max(1, n_workers))
     forked = forked_map(task, paths, processes=processes, chunk=256) if processes else None
     reads = forked if forked is not None else pool.map(task, paths)
