@@ -140,9 +140,10 @@ def test_files_read_and_pairs_checked_in_forked_workers_make_the_same_groups(
         again = find_duplicates(cifar[0])
     parts = -(-cifar_result.stats["pixel_candidates"] // (256 // len(os.sched_getaffinity(0))))
     members = sum(len(g.members) for g in cifar_result.groups)
-    # every file, the candidates in parts of 256 shared among the cores, every pair that passed coarse,
-    # every file of a group (its quality, for the keeper)
-    assert forked == [160, parts, cifar_result.stats["coarse_passed"], members]
+    # every file (in batches), the candidates in parts of 256 shared among the cores, every pair that passed
+    # coarse, every file of a group (its quality, for the keeper)
+    batches = -(-160 // reading_module.BATCH)
+    assert forked == [batches, parts, cifar_result.stats["coarse_passed"], members]
     assert [g.to_dict() for g in again.groups] == [g.to_dict() for g in cifar_result.groups]
 
 

@@ -15,6 +15,7 @@ from lookalike.inspection.stats import (
     blur_measure,
     edge_width,
     measure,
+    measure_many,
     percentiles,
     stat_findings,
     stat_outliers,
@@ -153,3 +154,30 @@ def test_percentiles_are_numpys_linear_percentiles(size: int) -> None:
     values = np.random.default_rng(size).random(size, dtype=np.float32)
     qs = (0, 1, 5, 50, 99, 100)
     assert percentiles(values, qs) == pytest.approx(np.percentile(values, qs).tolist(), abs=1e-6)
+
+
+def test_pictures_measured_in_a_stack_get_what_each_gets_alone() -> None:
+    """Pictures of one size are measured as one stack: no edge runs from one picture into the next, no
+    percentile mixes their pixels, and a flat, a dark or a grey picture among photos keeps its own
+    measures; pictures of other sizes come back in their place."""
+    rng = np.random.default_rng(3)
+    step = np.zeros((32, 32, 3), np.uint8)
+    step[:, 16:] = 255
+    pictures = [
+        photo(32, 32, seed=1),
+        Image.new("RGB", (32, 32), (200, 200, 200)),
+        Image.fromarray(step),
+        photo(32, 32, seed=2).filter(ImageFilter.GaussianBlur(2)),
+        ImageEnhance.Brightness(photo(32, 32, seed=3)).enhance(0.1),
+        photo(32, 32, seed=4).convert("L").convert("RGB"),
+        photo(200, 120, seed=5),
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)),
+        photo(32, 32, seed=6).resize((9, 5)),
+        Image.new("RGB", (1, 7), (10, 20, 30)),
+        photo(200, 120, seed=7),
+    ]
+    sizes = [(p.width * 2, p.height * 2) for p in pictures]
+    assert measure_many(pictures, sizes) == [measure(p, s) for p, s in zip(pictures, sizes, strict=True)]
+    alone = [measure(p, s) for p, s in zip(pictures, sizes, strict=True)]
+    assert alone[1].edge_width == 0.0 and alone[2].edge_width == 1.0  # (flat; a one-pixel step)
+    assert alone[5].saturation < 0.03 < alone[0].saturation

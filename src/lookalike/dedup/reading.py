@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -34,10 +35,13 @@ if TYPE_CHECKING:
 Progress = Callable[[str, int, int], None]
 #: Memory for fine thumbnails kept from the first read (bytes).
 FINE_BUDGET = 256 << 20
-#: ``measure(picture, size)``: something to learn from each picture while it is decoded (its statistics,
-#: for :mod:`lookalike.inspection`): the RGB picture with its long side at most ``FINE`` px, and the
-#: stored size of the file (width, height).
-Measure = Callable[["Image.Image", tuple[int, int]], object]
+#: ``measure(pictures, sizes)``: something to learn from each picture while it is decoded (its statistics,
+#: for :mod:`lookalike.inspection`), one result a picture: the RGB pictures with their long side at most
+#: ``FINE`` px, and the stored sizes of their files (width, height). Small files come many at a time
+#: (:data:`BATCH`), so that a measure can work on a stack of pictures of one size.
+Measure = Callable[[Sequence["Image.Image"], Sequence[tuple[int, int]]], Sequence[object]]
+#: Small files are read this many at a time (one task of a worker), and measured together.
+BATCH = 64
 
 
 @dataclass
@@ -77,10 +81,41 @@ def _thumb(img: Image.Image, box: Box) -> npt.NDArray[np.uint8]:
 def read_one(path: Path, measure: Measure | None = None) -> FileRead:
     """Read one file (see the module docstring); with ``measure``, also what it learns of the picture.
     Raises :class:`ImageError` for every way a file can be unreadable."""
-    read = read_picture(load_image(path, draft=(2 * FINE, 2 * FINE)), path, measure)
+    read, picture = _read_file(path)
+    if measure is not None:
+        read.measured = measure([picture], [(read.facts.width, read.facts.height)])[0]
+    return read
+
+
+def read_batch(paths: Sequence[Path], measure: Measure | None = None) -> list[FileRead | str]:
+    """:func:`read_one` of each of ``paths``, or why it cannot be read (one line); ``measure`` runs once,
+    on all the pictures read."""
+    out: list[FileRead | str] = []
+    pictures: list[tuple[FileRead, Image.Image]] = []
+    for p in paths:
+        try:
+            read, picture = _read_file(p)
+        except ImageError as exc:
+            out.append(str(exc))
+            continue
+        except OSError as exc:
+            out.append(f"{p}: cannot read ({exc.strerror or exc}); check the file")
+            continue
+        out.append(read)
+        pictures.append((read, picture))
+    if measure is not None and pictures:
+        sizes = [(r.facts.width, r.facts.height) for r, _ in pictures]
+        for (read, _), m in zip(pictures, measure([pic for _, pic in pictures], sizes), strict=True):
+            read.measured = m
+    return out
+
+
+def _read_file(path: Path) -> tuple[FileRead, Image.Image]:
+    """A file read, and its picture at most ``FINE`` px on the long side (for a measure)."""
+    read, picture = _read_picture(load_image(path, draft=(2 * FINE, 2 * FINE)), path)
     st = path.stat()
     read.facts.bytes, read.facts.mtime = st.st_size, st.st_mtime
-    return read
+    return read, picture
 
 
 def read_picture(img: Image.Image, path: Path, measure: Measure | None = None) -> FileRead:
@@ -92,6 +127,13 @@ def read_picture(img: Image.Image, path: Path, measure: Measure | None = None) -
     >>> read_picture(Image.new("RGB", (640, 480)), Path("upload")).fine.shape  # doctest: +SKIP
     (192, 256)
     """
+    read, picture = _read_picture(img, path)
+    if measure is not None:
+        read.measured = measure([picture], [(read.facts.width, read.facts.height)])[0]
+    return read
+
+
+def _read_picture(img: Image.Image, path: Path) -> tuple[FileRead, Image.Image]:
     import numpy as np
     from PIL import Image
 
@@ -104,8 +146,7 @@ def read_picture(img: Image.Image, path: Path, measure: Measure | None = None) -
     box = content_box(np.asarray(fine_rgb))
     thumbs = [_thumb(img, WHOLE)] + ([_thumb(img, box)] if box != WHOLE else [])
     fine = np.asarray(fine_rgb.convert("L"), dtype=np.uint8)
-    measured = measure(fine_rgb, (width, height)) if measure is not None else None
-    return FileRead(FileFacts(path, width, height, 0, 0.0, box), thumbs, fine, measured)
+    return FileRead(FileFacts(path, width, height, 0, 0.0, box), thumbs, fine), fine_rgb
 
 
 #: Files smaller than this on average are read in one thread: their decoding is too short to release the
@@ -194,19 +235,16 @@ def read_all(
     kept = 0
     budget = FINE_BUDGET if fine_budget is None else fine_budget
 
-    def task(p: Path) -> FileRead | str:
-        try:
-            return read_one(p, measure)
-        except ImageError as exc:
-            return str(exc)
-        except OSError as exc:
-            return f"{p}: cannot read ({exc.strerror or exc}); check the file"
+    def task(batch: Sequence[Path]) -> list[FileRead | str]:
+        return read_batch(batch, measure)
 
     n_workers = workers if workers is not None else default_workers(paths)
     processes = fork_processes(paths) if workers is None else 0
+    size = BATCH if processes or n_workers == 1 else 1  # (large files: one a task, for every thread)
+    batches = [paths[i : i + size] for i in range(0, len(paths), size)]
     pool = ThreadPoolExecutor(max(1, n_workers))
-    forked = forked_map(task, paths, processes=processes, chunk=256) if processes else None
-    reads = forked if forked is not None else pool.map(task, paths)
+    forked = forked_map(task, batches, processes=processes, chunk=4) if processes else None
+    reads = chain.from_iterable(forked if forked is not None else pool.map(task, batches))
     try:
         for done, (path, res) in enumerate(zip(paths, reads, strict=True), 1):
             if isinstance(res, str):

@@ -32,7 +32,7 @@ from lookalike.inspection.copies import copy_findings
 from lookalike.inspection.findings import KINDS, Finding, InspectReport
 from lookalike.inspection.layout import Layout, read_layout
 from lookalike.inspection.outliers import outlier_findings
-from lookalike.inspection.stats import ImageStats, measure, stat_findings, stat_outliers
+from lookalike.inspection.stats import ImageStats, measure_many, stat_findings, stat_outliers
 
 if TYPE_CHECKING:
     import numpy as np
@@ -162,7 +162,7 @@ def inspect_folder(
         references.append((ref_root, [p for p in ref_scan.paths if p.absolute() not in taken]))
     layout = read_layout(root, files, references)
     everything = files + [p for _, ref_paths in references for p in ref_paths]
-    result = find_duplicates(everything, strictness=strictness, measure=measure, progress=progress)
+    result = find_duplicates(everything, strictness=strictness, measure=measure_many, progress=progress)
     inspected = set(files)
     readable = [p for p in files if p in result.measured]
     notes: list[str] = []
