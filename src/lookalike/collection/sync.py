@@ -37,7 +37,8 @@ from lookalike.errors import ImageError, StoreError
 from lookalike.features import onnx
 from lookalike.features.embedder import Embedder
 from lookalike.features.onnx import INDEX_MODEL_NAME
-from lookalike.images import check_exclude, image_size, scan_images
+from lookalike.images import image_size
+from lookalike.scanning import check_exclude, scan_images
 
 __all__ = ["index_folder"]
 
@@ -63,7 +64,7 @@ def index_folder(
     deleted files go, unreadable files and folders are skipped and listed in the report.
 
     ``exclude`` leaves files and folders out by glob pattern, relative to ``folder``: ``["*.tmp",
-    "raw/**"]`` (the rules are :func:`lookalike.images.scan_images`'s; excluded folders are not even
+    "raw/**"]`` (the rules are :func:`lookalike.scanning.scan_images`'s; excluded folders are not even
     listed). The index remembers them: ``None`` (the default) applies the patterns it was last given (none
     for a new index; ``rebuild`` keeps them too), a list replaces them from this run on (``[]`` drops
     them all; ``report.exclude_before`` then says what they were). Rows of files that a pattern now
