@@ -31,6 +31,7 @@ OLD_PATHS = {
 #: Modules that still give, without a warning, the names that moved out of them: where those live now.
 GAVE_AWAY = {
     "lookalike.images": "lookalike.scanning",
+    "lookalike.collection.ann": "lookalike.collection.plan",
 }
 
 
@@ -284,13 +285,14 @@ def test_old_paths_name_the_same_objects_as_the_new_ones() -> None:
         import lookalike.search
         import lookalike.storage
     from lookalike import collection
-    from lookalike.collection import ann, disk, recovery
+    from lookalike.collection import ann, disk, plan, recovery
     from lookalike.features import onnx
 
     assert lookalike.Index is lookalike.index.Index is collection.Index
     assert lookalike.index_folder is lookalike.index.index_folder is collection.index_folder
     assert lookalike.find_index is lookalike.index.find_index is collection.find_index
     assert lookalike.search.Structure is ann.Structure and lookalike.search.ivf_lists is ann.ivf_lists
+    assert lookalike.search.choose_structure is ann.choose_structure is plan.choose_structure
     assert lookalike.storage.StorageError is disk.StorageError is collection.StorageError
     assert lookalike.storage.save_copy is recovery.save_copy
     assert lookalike.onnx_backend is onnx  # the same module: monkeypatching the old path still works

@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 
 from lookalike.collection import recovery
-from lookalike.collection.ann import FLAT_MAX
 from lookalike.collection.disk import Guard, guarded, read_meta
 from lookalike.collection.distributed import Session, check_address, hash_files, iter_files
 from lookalike.collection.facts import file_facts, quiet_sha256
 from lookalike.collection.index import Index
 from lookalike.collection.location import DB_NAME, default_location
 from lookalike.collection.made_by import check_same_vectors, embedder_meta
+from lookalike.collection.plan import FLAT_MAX
 from lookalike.collection.records import Entry, Failure, Progress, UpdateReport
 from lookalike.collection.store import ScanDiff, is_complete, write_lock
 from lookalike.collection.writer import Writer
@@ -72,7 +72,7 @@ def index_folder(
 
     ``location`` defaults to ``folder/.lookalike``. An index made by other weights or preprocessing is
     refused (:class:`StoreError`) unless ``rebuild`` replaces it. ``memory_budget`` (bytes) and
-    ``flat_max`` steer the search structure (:func:`lookalike.collection.ann.choose_structure`).
+    ``flat_max`` steer the search structure (:func:`lookalike.collection.plan.choose_structure`).
     ``progress(phase, done, total)`` reports ``scan``, ``hash``, ``embed`` and ``search``. ``ray`` reads,
     hashes and embeds the files on Ray instead of in this process, which then decides by stat facts
     and writes, reading no image: ``"auto"`` (a local instance) or a cluster's address
