@@ -15,7 +15,7 @@ larger than the distance between sibling clusters, so that clusters overlap: abo
 true top-10 lie outside its own cluster. Queries are fresh draws from the same mixture, not vectors of the
 collection. The script prints these neighbour statistics so a reader can judge the difficulty.
 
-Both sides run the product's code: the structure comes from ``lookalike.collection.ann.choose_structure`` and
+Both sides run the product's code: the structure comes from ``lookalike.collection.plan.choose_structure`` and
 ``build`` exactly as ``lookalike index`` makes it (including the automatic ``nprobe`` tuning); exact search
 is the same module's ``Flat`` structure. Queries per second are measured twice: all queries in one call
 (batched, where exact search uses BLAS) and one query per call.
@@ -44,14 +44,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lookalike.collection.ann import (
-    ArraySource,
-    Structure,
-    build,
-    choose_structure,
-    default_memory_budget,
-    unit,
-)
+from lookalike.collection.ann import ArraySource, Structure, build, unit
+from lookalike.collection.plan import choose_structure, default_memory_budget
 from rss import status_kib
 
 DIM = 512

@@ -1,6 +1,6 @@
 """The search structure's memory plan against measured peak RSS (issue 23, item 4).
 
-Purpose: check :func:`lookalike.collection.ann.memory_estimate` — what :func:`choose_structure` compares
+Purpose: check :func:`lookalike.collection.plan.memory_estimate` — what :func:`choose_structure` compares
 with the memory budget — against what a build really takes: the peak RSS of a process that builds the
 planned structure, and the RSS it holds afterwards and once the saved structure is read back.
 
@@ -64,10 +64,9 @@ from typing import Any
 import numpy as np
 
 from hardware import cpu_info, print_result
-from lookalike.collection.ann import (
+from lookalike.collection.ann import Structure, build
+from lookalike.collection.plan import (
     Plan,
-    Structure,
-    build,
     choose_structure,
     default_memory_budget,
     ivf_lists,

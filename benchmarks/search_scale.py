@@ -69,18 +69,8 @@ import numpy as np
 import numpy.typing as npt
 
 from hardware import cpu_info, print_result
-from lookalike.collection.ann import (
-    Plan,
-    Structure,
-    build,
-    choose_structure,
-    exact_search,
-    ivf_lists,
-    memory_estimate,
-    parse_bytes,
-    recall_at,
-    unit,
-)
+from lookalike.collection.ann import Structure, build, exact_search, recall_at, unit
+from lookalike.collection.plan import Plan, choose_structure, ivf_lists, memory_estimate, parse_bytes
 from lookalike.collection.store import Store
 from lookalike.collection.structure import StoreSource
 from rss import RssSampler, status_kib

@@ -1,6 +1,7 @@
 """How the package's modules import each other, read from the source (the AST of every module in src):
-no module imports an old path, and no import loop joins any modules — through imports at the top or
-inside functions alike. The old paths themselves still import, as the same objects, and warn."""
+no module imports an old path or a moved name from where it was, and no import loop joins any modules —
+through imports at the top or inside functions alike. The old paths themselves still import, as the same
+objects, and warn."""
 
 from __future__ import annotations
 
@@ -25,6 +26,12 @@ OLD_PATHS = {
     "lookalike.storage": "lookalike.collection",
     "lookalike.onnx_backend": "lookalike.features.onnx",
     "lookalike.preprocess": "lookalike.features.transforms_numpy",
+}
+
+#: Modules that still give, without a warning, the names that moved out of them: where those live now.
+GAVE_AWAY = {
+    "lookalike.images": "lookalike.scanning",
+    "lookalike.collection.ann": "lookalike.collection.plan",
 }
 
 
@@ -166,6 +173,34 @@ def test_no_module_imports_an_old_path() -> None:
     assert not old, "imports of old paths:\n" + "\n".join(old)
 
 
+def defined(path: Path) -> set[str]:
+    """The names a module's top level defines: functions, classes and assigned names."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8"), str(path)).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def test_no_module_imports_a_moved_name_from_where_it_was() -> None:
+    known = modules()
+    moved = {old: defined(known[new]) for old, new in GAVE_AWAY.items()}
+    found = [
+        f"{path.relative_to(SRC.parent)}:{node.lineno}: {alias.name} from {node.module} "
+        f"(now {GAVE_AWAY[node.module]})"
+        for path in known.values()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module in moved
+        for alias in node.names
+        if alias.name in moved[node.module]
+    ]
+    assert not found, "moved names imported from where they were:\n" + "\n".join(found)
+
+
 def test_no_import_loop_between_modules() -> None:
     graph = import_graph()
     found = loops(graph)
@@ -250,13 +285,14 @@ def test_old_paths_name_the_same_objects_as_the_new_ones() -> None:
         import lookalike.search
         import lookalike.storage
     from lookalike import collection
-    from lookalike.collection import ann, disk, recovery
+    from lookalike.collection import ann, disk, plan, recovery
     from lookalike.features import onnx
 
     assert lookalike.Index is lookalike.index.Index is collection.Index
     assert lookalike.index_folder is lookalike.index.index_folder is collection.index_folder
     assert lookalike.find_index is lookalike.index.find_index is collection.find_index
     assert lookalike.search.Structure is ann.Structure and lookalike.search.ivf_lists is ann.ivf_lists
+    assert lookalike.search.choose_structure is ann.choose_structure is plan.choose_structure
     assert lookalike.storage.StorageError is disk.StorageError is collection.StorageError
     assert lookalike.storage.save_copy is recovery.save_copy
     assert lookalike.onnx_backend is onnx  # the same module: monkeypatching the old path still works

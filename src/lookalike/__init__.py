@@ -31,7 +31,7 @@ _EXPORTS: dict[str, str] = {
     "summary": "models.summary",
     "ModelInfo": "models.info",
     "load_image": "images",
-    "list_images": "images",
+    "list_images": "scanning",
     "l1": "metrics",
     "mse": "metrics",
     "cosine": "metrics",
@@ -94,7 +94,7 @@ if TYPE_CHECKING:
     from lookalike.errors import DataError, ImageError, LookalikeError, ShapeError, StoreError, WeightsError
     from lookalike.evaluate import Evaluation
     from lookalike.features.embedder import Embedder
-    from lookalike.images import list_images, load_image
+    from lookalike.images import load_image
     from lookalike.metrics import (
         cosine,
         l1,
@@ -109,6 +109,7 @@ if TYPE_CHECKING:
     from lookalike.models.info import ModelInfo, list_models
     from lookalike.models.summary import summary
     from lookalike.models.weights import load_weights
+    from lookalike.scanning import list_images
 
 
 # exported under another name than in its module (``lookalike.compare`` is the module itself)

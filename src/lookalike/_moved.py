@@ -13,13 +13,13 @@ __all__ = ["HOMES", "PUBLIC", "moved_attribute", "warn_moved"]
 #: Old module -> each name it had -> the module that defines it now.
 HOMES: dict[str, dict[str, str]] = {
     "lookalike.index": {
-        "FLAT_MAX": "lookalike.collection.ann",
         "Index": "lookalike.collection.index",
         "DB_NAME": "lookalike.collection.location",
         "INDEX_DIRNAME": "lookalike.collection.location",
         "default_location": "lookalike.collection.location",
         "find_index": "lookalike.collection.location",
         "embedder_meta": "lookalike.collection.made_by",
+        "FLAT_MAX": "lookalike.collection.plan",
         "Entry": "lookalike.collection.records",
         "Failure": "lookalike.collection.records",
         "Hit": "lookalike.collection.records",

@@ -11,9 +11,9 @@ from lookalike.collection import ann as _ann
 from lookalike.collection.ann import ArraySource as ArraySource
 from lookalike.collection.ann import Structure as Structure
 from lookalike.collection.ann import build as build
-from lookalike.collection.ann import choose_structure as choose_structure
-from lookalike.collection.ann import default_memory_budget as default_memory_budget
 from lookalike.collection.ann import unit as unit
+from lookalike.collection.plan import choose_structure as choose_structure
+from lookalike.collection.plan import default_memory_budget as default_memory_budget
 
 warn_moved(__name__, _ann.__name__)
 sys.modules[__name__] = _ann

@@ -113,7 +113,8 @@ def test_samples_builds_the_tour_folder_with_cifar_images_and_broken_files(
     tmp_path: Path, invoke: Invoke
 ) -> None:
     from lookalike.errors import ImageError
-    from lookalike.images import load_image, scan_images
+    from lookalike.images import load_image
+    from lookalike.scanning import scan_images
 
     cifar = tmp_path / "cifar"
     for name in ("cat", "dog"):

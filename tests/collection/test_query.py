@@ -16,7 +16,7 @@ from collection.index_support import (
     write_images,
 )
 from lookalike.collection import Entry, Index, index_folder
-from lookalike.collection.ann import ivf_lists
+from lookalike.collection.plan import ivf_lists
 from lookalike.errors import StoreError
 from lookalike.features import Embedder
 

@@ -15,7 +15,7 @@ from PIL import Image
 from lookalike.collection import Index, StorageError, index_folder
 from lookalike.collection.location import COPY_NAME, default_location
 from lookalike.collection.reuse import StoredVectors, UpdateSettings, stored_vectors, update_settings
-from lookalike.images import list_images
+from lookalike.scanning import list_images
 from pixel_embedder import PixelEmbedder
 
 

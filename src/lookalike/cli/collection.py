@@ -148,7 +148,7 @@ def index_cmd(
     from lookalike.collection.location import default_location
     from lookalike.collection.reuse import update_settings
     from lookalike.collection.sync import index_folder
-    from lookalike.images import check_exclude
+    from lookalike.scanning import check_exclude
 
     if rebuild and repair:
         raise LookalikeError("--rebuild and --repair cannot be combined: --rebuild starts afresh")
@@ -241,7 +241,7 @@ def _print_index_report(report: Any, embedder: Embedder) -> None:
 
 def _skipped_note(data: dict[str, Any]) -> str:
     """The last run's skipped files, one line per kind, under the image counts of ``info``."""
-    from lookalike.images import skipped_lines
+    from lookalike.scanning import skipped_lines
 
     return "".join(f"\n{line}" for line in skipped_lines((data.get("last_run") or {}).get("skipped")))
 

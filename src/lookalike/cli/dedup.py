@@ -40,7 +40,7 @@ from lookalike.units import format_bytes
 
 if TYPE_CHECKING:
     from lookalike.dedup import DedupResult
-    from lookalike.images import Skipped
+    from lookalike.scanning import Skipped
 
 DedupFolderArg = Annotated[
     Path | None, typer.Argument(help="Folder of images to check, sub-folders included.", show_default=False)
@@ -242,7 +242,7 @@ def dedup(
         lookalike dedup --undo photos-duplicates/lookalike-dedup-20250101-120000.jsonl
     """
     from lookalike.dedup import find_duplicates, move_duplicates
-    from lookalike.images import check_exclude
+    from lookalike.scanning import check_exclude
 
     to_stdout = json_out is not None and str(json_out) == "-"
     if undo is not None:

@@ -12,6 +12,7 @@ The modules, from the outside in:
 * :mod:`~lookalike.collection.query` — search and re-ranking; :mod:`~lookalike.collection.embedding` —
   the models that embed queries; :mod:`~lookalike.collection.structure` — the search structure a reader
   keeps current; :mod:`~lookalike.collection.ann` — the FAISS structures themselves (exact or IVF);
+  :mod:`~lookalike.collection.plan` — which of them fits a collection (size, memory);
 * :mod:`~lookalike.collection.store` — the catalogue (SQLite) and vectors file, and the crash-safety
   rules, with :mod:`~lookalike.collection.writer` (the one writer) the only code that changes them;
 * :mod:`~lookalike.collection.recovery` — the last good catalogue, recover, repair;

@@ -107,7 +107,7 @@ class Index:
     @property
     def exclude(self) -> tuple[str, ...]:
         """The glob patterns :func:`index_folder` leaves out of this index (``("*.tmp", "raw/**")``; the
-        rules are :func:`lookalike.images.scan_images`'s), as the last run that named them set them; ``()``
+        rules are :func:`lookalike.scanning.scan_images`'s), as the last run that named them set them; ``()``
         for none. An update without ``exclude`` applies them again."""
         return tuple(self.meta().get("exclude") or ())
 

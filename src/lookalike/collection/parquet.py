@@ -39,11 +39,11 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.collection import recovery
-from lookalike.collection.ann import chunk_rows
 from lookalike.collection.disk import fsync_path, guarded
 from lookalike.collection.index import Index
 from lookalike.collection.location import DB_NAME
 from lookalike.collection.made_by import check_same_vectors
+from lookalike.collection.plan import chunk_rows
 from lookalike.collection.records import Entry, Progress
 from lookalike.collection.store import is_complete, write_lock
 from lookalike.collection.writer import Writer

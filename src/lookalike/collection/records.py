@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from lookalike.images import Skipped
+from lookalike.scanning import Skipped
 
 __all__ = ["Entry", "Failure", "Hit", "Progress", "SearchResult", "UpdateReport", "entry_from_row"]
 
@@ -81,7 +81,7 @@ class UpdateReport:
     are gone, and ``failed`` lists the files and folders that were skipped, with reasons. ``skipped``
     counts the files the scan passed over by kind (a format whose reader is not installed, files of
     unknown type, files and folders excluded by pattern). ``exclude`` lists the glob patterns this run left
-    out (:func:`lookalike.images.scan_images`), and ``exclude_before`` the ones the index had before when
+    out (:func:`lookalike.scanning.scan_images`), and ``exclude_before`` the ones the index had before when
     this run changed them (``None`` when it did not). ``images`` is the number of searchable images
     afterwards.
     """

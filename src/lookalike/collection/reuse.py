@@ -22,7 +22,7 @@ from lookalike.collection.index import Index
 from lookalike.collection.location import COPY_NAME, DB_NAME, find_index
 from lookalike.collection.recovery import restore_if_damaged
 from lookalike.errors import LookalikeError
-from lookalike.images import Skipped, scan_images
+from lookalike.scanning import Skipped, scan_images
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -117,7 +117,7 @@ def stored_vectors(
     :func:`lookalike.dedup.find_duplicates`.
 
     ``exclude`` leaves files and folders out of the folder's listing by glob pattern
-    (:func:`lookalike.images.scan_images`): their rows, indexed or not, are not in the result, whatever
+    (:func:`lookalike.scanning.scan_images`): their rows, indexed or not, are not in the result, whatever
     patterns the index itself excludes.
 
     >>> found = stored_vectors("photos", embedder)  # doctest: +SKIP

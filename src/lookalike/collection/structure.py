@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lookalike.collection.ann import FLAT_MAX, Structure, build, choose_structure, chunk_rows
+from lookalike.collection.ann import Structure, build
+from lookalike.collection.plan import FLAT_MAX, choose_structure, chunk_rows
 from lookalike.collection.records import Progress
 from lookalike.collection.store import INSIDE, Store
 

@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 
 from lookalike.collection import recovery
-from lookalike.collection.ann import FLAT_MAX
 from lookalike.collection.disk import Guard, guarded, read_meta
 from lookalike.collection.distributed import Session, check_address, hash_files, iter_files
 from lookalike.collection.facts import file_facts, quiet_sha256
 from lookalike.collection.index import Index
 from lookalike.collection.location import DB_NAME, default_location
 from lookalike.collection.made_by import check_same_vectors, embedder_meta
+from lookalike.collection.plan import FLAT_MAX
 from lookalike.collection.records import Entry, Failure, Progress, UpdateReport
 from lookalike.collection.store import ScanDiff, is_complete, write_lock
 from lookalike.collection.writer import Writer
@@ -37,7 +37,8 @@ from lookalike.errors import ImageError, StoreError
 from lookalike.features import onnx
 from lookalike.features.embedder import Embedder
 from lookalike.features.onnx import INDEX_MODEL_NAME
-from lookalike.images import check_exclude, image_size, scan_images
+from lookalike.images import image_size
+from lookalike.scanning import check_exclude, scan_images
 
 __all__ = ["index_folder"]
 
@@ -63,7 +64,7 @@ def index_folder(
     deleted files go, unreadable files and folders are skipped and listed in the report.
 
     ``exclude`` leaves files and folders out by glob pattern, relative to ``folder``: ``["*.tmp",
-    "raw/**"]`` (the rules are :func:`lookalike.images.scan_images`'s; excluded folders are not even
+    "raw/**"]`` (the rules are :func:`lookalike.scanning.scan_images`'s; excluded folders are not even
     listed). The index remembers them: ``None`` (the default) applies the patterns it was last given (none
     for a new index; ``rebuild`` keeps them too), a list replaces them from this run on (``[]`` drops
     them all; ``report.exclude_before`` then says what they were). Rows of files that a pattern now
@@ -71,7 +72,7 @@ def index_folder(
 
     ``location`` defaults to ``folder/.lookalike``. An index made by other weights or preprocessing is
     refused (:class:`StoreError`) unless ``rebuild`` replaces it. ``memory_budget`` (bytes) and
-    ``flat_max`` steer the search structure (:func:`lookalike.collection.ann.choose_structure`).
+    ``flat_max`` steer the search structure (:func:`lookalike.collection.plan.choose_structure`).
     ``progress(phase, done, total)`` reports ``scan``, ``hash``, ``embed`` and ``search``. ``ray`` reads,
     hashes and embeds the files on Ray instead of in this process, which then decides by stat facts
     and writes, reading no image: ``"auto"`` (a local instance) or a cluster's address

@@ -18,8 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.collection import store as store_module
-from lookalike.collection.ann import FLAT_MAX, Structure, choose_structure, chunk_rows
+from lookalike.collection.ann import Structure
 from lookalike.collection.disk import fsync_path, short_vectors
+from lookalike.collection.plan import FLAT_MAX, choose_structure, chunk_rows
 from lookalike.collection.records import Entry, Progress
 from lookalike.collection.structure import StoreSource, build_structure
 

@@ -14,7 +14,7 @@ from lookalike.data.decoding import decode_files
 from lookalike.data.imageset import CACHE_FORMAT, CACHE_VERSION, ImageSet, Progress
 from lookalike.download import reason
 from lookalike.errors import DataError, ImageError
-from lookalike.images import scan_images
+from lookalike.scanning import scan_images
 
 
 def class_folders(root: Path) -> list[Path]:

@@ -29,8 +29,8 @@ from lookalike.dedup.results import DedupResult, PairCheck
 from lookalike.dedup.strictness import Strictness, StrictnessName, resolve
 from lookalike.errors import LookalikeError
 from lookalike.forked import forked_map, processes_for
-from lookalike.images import Skipped, scan_images
 from lookalike.memory import release_memory
+from lookalike.scanning import Skipped, scan_images
 
 if TYPE_CHECKING:
     import numpy as np
@@ -129,7 +129,7 @@ def find_duplicates(
     :attr:`DedupResult.failures`.
 
     ``exclude`` leaves files and folders out of the folder scans (of ``paths`` and of ``against``) by glob
-    pattern, ``["*.tmp", "raw/**"]``, as :func:`lookalike.images.scan_images` reads them; excluded files
+    pattern, ``["*.tmp", "raw/**"]``, as :func:`lookalike.scanning.scan_images` reads them; excluded files
     are counted in :attr:`DedupResult.skipped`. Files passed as a list are taken as they are.
 
     ``strictness`` is a :class:`Strictness` or the name of a preset (``strict``, ``normal``, ``loose``).

@@ -11,7 +11,7 @@ from typing import Any
 
 from lookalike.dedup.orientation import IDENTITY, Orientation
 from lookalike.dedup.strictness import Strictness
-from lookalike.images import Skipped
+from lookalike.scanning import Skipped
 
 Box = tuple[float, float, float, float]
 

@@ -27,12 +27,12 @@ from lookalike.collection.location import find_index
 from lookalike.dedup import Strictness, find_duplicates, verify_pair
 from lookalike.dedup.results import Member
 from lookalike.errors import ImageError, LookalikeError
-from lookalike.images import Skipped, scan_images
 from lookalike.inspection.copies import copy_findings
 from lookalike.inspection.findings import KINDS, Finding, InspectReport
 from lookalike.inspection.layout import Layout, read_layout
 from lookalike.inspection.outliers import outlier_findings
 from lookalike.inspection.stats import ImageStats, measure_many, stat_findings, stat_outliers
+from lookalike.scanning import Skipped, scan_images
 
 if TYPE_CHECKING:
     import numpy as np

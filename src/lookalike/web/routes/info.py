@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from lookalike.formats import FORMATS, missing_reader
-from lookalike.images import skipped_lines
 from lookalike.metrics import SEARCH_METRICS
+from lookalike.scanning import skipped_lines
 from lookalike.web.schemas import InfoOut, Preprocessing, StructureOut, UploadsOut
 from lookalike.web.state import State
 from lookalike.web.uploads import pixel_limit
