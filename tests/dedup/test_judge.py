@@ -70,3 +70,45 @@ def test_the_second_look_does_not_join_a_moved_object(tmp_path: Path) -> None:
     assert starts
     fa, fb = judge._fine_image(0), judge._fine_image(1)
     assert not any(judge.fine_passes(judge._fine_from((0, 1), fa, fb, [st])) for st in starts)
+
+
+def _judge_of(paths: list[Path]) -> Judge:
+    from lookalike.dedup.judge import Views
+    from lookalike.dedup.reading import read_one
+
+    reads = [read_one(p) for p in paths]
+    return Judge(
+        coarse.Thumbnails.stack([t for r in reads for t in r.thumbs]),
+        Views.of_nodes([r.facts.content for r in reads]),
+        [r.fine for r in reads],
+        paths,
+        LIMITS,
+        orientations=tuple(range(8)),
+        crops=True,
+        sizes=[(r.facts.width, r.facts.height) for r in reads],
+    )
+
+
+def test_pairs_checked_together_are_judged_as_one_by_one(tmp_path: Path) -> None:
+    """Keeper-first grouping checks the pairs of a family of look-alikes in one coarse check: each pair
+    gets the verdict and the matches it gets alone, failing pairs included, each pair once."""
+    rng, img = _object(6)
+    img.save(tmp_path / "object.png")
+    planted_edits.crop75(img, rng)[0].save(tmp_path / "crop.png")
+    img.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "turned.png")
+    _object(19)[1].save(tmp_path / "other.png")
+    paths = [tmp_path / n for n in ("object.png", "crop.png", "turned.png", "other.png")]
+    pairs = [(a, b) for a in range(4) for b in range(a + 1, 4)]
+    together, alone = _judge_of(paths), _judge_of(paths)
+    together.check_pairs(pairs + pairs[:2])
+    for p in pairs:
+        alone.check_pair(*p)
+    assert sorted(together.coarse) == sorted(alone.coarse) == pairs
+    for p in pairs:
+        assert together.coarse_passed(p) == alone.coarse_passed(p)
+        got, want = together.coarse[p], alone.coarse[p]
+        assert [(c.view_a, c.view_b, c.match.box) for c in got] == [
+            (c.view_a, c.view_b, c.match.box) for c in want
+        ]
+        assert [c.match.ncc for c in got] == pytest.approx([c.match.ncc for c in want], abs=1e-5)
+    assert together.coarse_passed((0, 2)) and not together.coarse_passed((0, 3))

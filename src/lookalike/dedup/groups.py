@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from lookalike.dedup.borders import WHOLE, Box, box_area
 from lookalike.dedup.decisions import pair_key
 from lookalike.dedup.fine import FineMatch
-from lookalike.dedup.grouping import keeper_first_groups
+from lookalike.dedup.grouping import components, keeper_first_groups
 from lookalike.dedup.judge import Judge, Pair
 from lookalike.dedup.keeper import KeeperFacts, KeepPolicy, kept_because, rank
 from lookalike.dedup.orientation import ALL, IDENTITY
@@ -36,6 +36,9 @@ __all__ = ["GroupBuilder", "relation_hints"]
 
 # A turn shows in the relation from this many degrees on.
 TURN_SHOWN = 0.3
+#: Families of look-alikes (verified pairs' connected components) of up to this many nodes have all their
+#: pairs coarse-checked at once before grouping (keeper-first grouping asks for most of them).
+FAMILY_CHECKED = 128
 #: Groups of up to this many files have each lossless file checked against each JPEG (made from it?).
 MADE_FROM_JPEG_UP_TO = 16
 
@@ -206,6 +209,16 @@ class GroupBuilder:
             {n for p in verified for n in p} | {n for n, f in self.files_of.items() if len(f) > 1}
         )
         if self.node_ref is None:
+            # the pairs within a family of look-alikes that no candidate joined, checked together
+            self.judge.check_pairs(
+                [
+                    (a, b)
+                    for c in components(len(self.judge.paths), verified)
+                    if len(c) <= FAMILY_CHECKED
+                    for i, a in enumerate(c)
+                    for b in c[i + 1 :]
+                ]
+            )
             node_groups = keeper_first_groups(
                 len(self.judge.paths), verified, self._rank_nodes, self._duplicate, self.judge.shown_by
             )

@@ -268,9 +268,18 @@ class Judge:
     def check_pair(self, a: int, b: int) -> None:
         """The coarse check of two nodes that no candidate joined: every pair of their views in every
         allowed orientation."""
+        self.check_pairs([(a, b)])
+
+    def check_pairs(self, pairs: Sequence[Pair]) -> None:
+        """:meth:`check_pair` of each of ``pairs`` (``a < b``) not checked yet, in one coarse check (6 ms a
+        call for one pair: many calls for a few rows each would cost more than their rows)."""
         import numpy as np
 
-        a_ix, b_ix, code_ix = np.asarray(self._every_row((a, b)), np.intp).reshape(-1, 3).T
+        todo = [p for p in dict.fromkeys(pairs) if p not in self.coarse and not self.failed(p)]
+        rows = [row for p in todo for row in self._every_row(p)]
+        if not rows:
+            return
+        a_ix, b_ix, code_ix = np.asarray(rows, np.intp).reshape(-1, 3).T
         self.check_coarse(
             Candidates(a_ix, b_ix, code_ix, self.scores(a_ix, b_ix, code_ix)), keep_failing=True
         )
