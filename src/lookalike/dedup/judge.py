@@ -59,6 +59,8 @@ CROP_PLACE = 3
 GIVE_UP_MARGIN = 0.1
 #: Candidates coarse-checked at once (about 150 MB of work arrays at most).
 COARSE_ROWS = 1 << 18
+#: Rows of pairs no candidate joined scored at once (:meth:`Judge.check_pairs`; about 25 MB).
+SCORE_ROWS = 4096
 #: A pair the fine check turns down gets a second look from at most this many alignments the candidates
 #: did not propose (:meth:`Judge._second_look`).
 SECOND_LOOK_STARTS = 3
@@ -141,7 +143,7 @@ class Judge:
 
         processes = processes_for(len(cands), COARSE_ROWS) if not keep_failing else 0
         rows = COARSE_ROWS // max(1, processes)
-        parts = [slice(lo, lo + rows) for lo in range(0, len(cands), rows)]
+        parts = _slices(len(cands), rows)
 
         def matches(sl: slice) -> tuple[list[CoarseResult], npt.NDArray[np.int64]]:
             rank = None if cands.rank is None else cands.rank[sl]
@@ -280,9 +282,10 @@ class Judge:
         if not rows:
             return
         a_ix, b_ix, code_ix = np.asarray(rows, np.intp).reshape(-1, 3).T
-        self.check_coarse(
-            Candidates(a_ix, b_ix, code_ix, self.scores(a_ix, b_ix, code_ix)), keep_failing=True
+        score = np.concatenate(  # (a few thousand rows at a time: each takes two 3-KB thumbnails)
+            [self.scores(a_ix[sl], b_ix[sl], code_ix[sl]) for sl in _slices(len(rows), SCORE_ROWS)]
         )
+        self.check_coarse(Candidates(a_ix, b_ix, code_ix, score), keep_failing=True)
 
     def _every_row(self, p: Pair) -> list[tuple[int, int, int]]:
         """``(view a, view b, orientation)`` for every pair of the two nodes' views in every allowed
@@ -519,3 +522,7 @@ class Judge:
         if p not in self.coarse and not self.failed(p):
             self.check_pair(*p)
         return self.coarse_passed(p) and self.fine_passes(self.check_fine(p))
+
+
+def _slices(n: int, size: int) -> list[slice]:
+    return [slice(lo, lo + size) for lo in range(0, n, size)]
