@@ -138,9 +138,10 @@ def test_files_read_and_pairs_checked_in_forked_workers_make_the_same_groups(
         for module in (reading_module, judge_module, find_module, groups_module):
             patch.setattr(module, "forked_map", counted)
         again = find_duplicates(cifar[0])
-    parts = -(-cifar_result.stats["pixel_candidates"] // (256 // len(os.sched_getaffinity(0))))
+    share = judge_module.FORKED_SHARE * len(os.sched_getaffinity(0))
+    parts = -(-cifar_result.stats["pixel_candidates"] // (256 // share))
     members = sum(len(g.members) for g in cifar_result.groups)
-    # every file (in batches), the candidates in parts of 256 shared among the cores, every pair that passed
+    # every file (in batches), the candidates in parts of 256 shared among the cores (smaller in workers), every pair that passed
     # coarse, every file of a group (its quality, for the keeper)
     batches = -(-160 // reading_module.BATCH)
     assert forked == [batches, parts, cifar_result.stats["coarse_passed"], members]

@@ -59,6 +59,9 @@ CROP_PLACE = 3
 GIVE_UP_MARGIN = 0.1
 #: Candidates coarse-checked at once (about 150 MB of work arrays at most).
 COARSE_ROWS = 1 << 18
+#: In forked workers, each part is this fraction of :data:`COARSE_ROWS` over the workers: what a worker
+#: holds beside the parent's pages it shares (two workers with half of it each: 150 MB each at 60,000 images).
+FORKED_SHARE = 4
 #: Rows of pairs no candidate joined scored at once (:meth:`Judge.check_pairs`; about 25 MB).
 SCORE_ROWS = 4096
 #: A pair the fine check turns down gets a second look from at most this many alignments the candidates
@@ -142,7 +145,7 @@ class Judge:
         import numpy as np
 
         processes = processes_for(len(cands), COARSE_ROWS) if not keep_failing else 0
-        rows = COARSE_ROWS // max(1, processes)
+        rows = COARSE_ROWS // (FORKED_SHARE * processes) if processes else COARSE_ROWS
         parts = _slices(len(cands), rows)
 
         def matches(sl: slice) -> tuple[list[CoarseResult], npt.NDArray[np.int64]]:
