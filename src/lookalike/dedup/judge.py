@@ -145,7 +145,7 @@ class Judge:
         import numpy as np
 
         processes = processes_for(len(cands), COARSE_ROWS) if not keep_failing else 0
-        rows = COARSE_ROWS // (FORKED_SHARE * processes) if processes else COARSE_ROWS
+        rows = max(1, COARSE_ROWS // (FORKED_SHARE * processes)) if processes else COARSE_ROWS
         parts = _slices(len(cands), rows)
 
         def matches(sl: slice) -> tuple[list[CoarseResult], npt.NDArray[np.int64]]:
