@@ -141,8 +141,8 @@ def test_files_read_and_pairs_checked_in_forked_workers_make_the_same_groups(
     share = judge_module.FORKED_SHARE * len(os.sched_getaffinity(0))
     parts = -(-cifar_result.stats["pixel_candidates"] // (256 // share))
     members = sum(len(g.members) for g in cifar_result.groups)
-    # every file (in batches), the candidates in parts of 256 shared among the cores (smaller in workers), every pair that passed
-    # coarse, every file of a group (its quality, for the keeper)
+    # every file (in batches), the candidates in parts of 256 shared among the cores (a share in each
+    # worker), every pair that passed coarse, every file of a group (its quality, for the keeper)
     batches = -(-160 // reading_module.BATCH)
     assert forked == [batches, parts, cifar_result.stats["coarse_passed"], members]
     assert [g.to_dict() for g in again.groups] == [g.to_dict() for g in cifar_result.groups]
