@@ -101,6 +101,28 @@ def test_which_shows_reads_the_pixels_where_two_pictures_differ() -> None:
     assert closeup.which_shows(exact, [(frame, covered), (a, covered)]) == 1
 
 
+def test_which_shows_reads_a_digit_of_a_few_faint_pixels_in_a_small_copy() -> None:
+    """A receipt at a quarter of its size: the changed digit is two pixels apart by APART and a few more
+    by less; the copy still says which receipt it is, and a copy of neither says nothing."""
+    rng = np.random.default_rng(2)
+    a = rng.uniform(0.3, 0.7, (60, 24)).astype(np.float32)
+    b = a.copy()
+    b[20, 5:7] += 0.2  # two pixels apart by more than APART
+    b[21, 5:9] += 0.1  # four by more than APART_SMALL only
+    covered = np.ones(a.shape, bool)
+
+    def shown(x: np.ndarray) -> Image.Image:
+        return Image.fromarray(
+            np.round(np.clip(x + rng.normal(0, 0.005, x.shape), 0, 1) * 255).astype(np.uint8)
+        )
+
+    assert int((np.abs(a - b) > closeup.APART).sum()) < closeup.APART_PIXELS
+    assert closeup.which_shows(shown(b), [(a, covered), (b, covered)]) == 1
+    assert closeup.which_shows(shown(a), [(a, covered), (b, covered)]) == 0
+    halfway = (a + b) / 2  # a third picture, as near to both
+    assert closeup.which_shows(shown(halfway), [(a, covered), (b, covered)]) is None
+
+
 def test_local_difference_sees_one_changed_stroke_and_not_blur() -> None:
     rng = np.random.default_rng(0)
     page = np.ones((200, 300), np.float32)

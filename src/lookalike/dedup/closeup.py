@@ -165,6 +165,9 @@ def look(a: Image.Image, b: Image.Image, match: fine.FineMatch, limit: float) ->
 APART = 0.12
 #: Fewer such pixels than this: the candidates look the same at the copy's resolution.
 APART_PIXELS = 4
+#: Where fewer than :data:`APART_PIXELS` differ by :data:`APART` (a copy so small that a changed digit is
+#: two or three pixels: a receipt at a quarter of its size), the pixels where they differ by this much.
+APART_SMALL = 0.08
 #: The winner's mean difference there must be under this share of the loser's.
 CLEAR_WIN = 0.5
 #: Where no few pixels decide, the mean difference over the whole copy does, when the winner's is also this
@@ -254,9 +257,10 @@ def which_shows(
     j: Image.Image, drawn: list[tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]]
 ) -> int | None:
     """Which of two distinct pictures, ``drawn`` onto the copy ``j``'s grid (:func:`in_frame`), ``j``
-    shows: where the two differ by more than :data:`APART` (each tone-matched to ``j``), the one ``j`` is
-    clearly closer to — its mean difference under :data:`CLEAR_WIN` of the other's; failing that, the one
-    clearly closer over all of ``j`` (also by :data:`MIN_GAP`: an exact copy of one of two frames of a
+    shows: where the two differ by more than :data:`APART` (each tone-matched to ``j``; where too few
+    pixels do, by more than :data:`APART_SMALL`), the one ``j`` is clearly closer to — its mean
+    difference under :data:`CLEAR_WIN` of the other's; failing that, the one clearly closer over all of
+    ``j`` (also by :data:`MIN_GAP`: an exact copy of one of two frames of a
     burst); ``None`` when ``j`` is no closer to either (a copy too small to tell two receipts apart).
     Pixel to pixel, neither softened nor forgiving a shift: at a small copy's resolution a changed digit
     is a few pixels; each candidate is first moved by the whole-pixel shift (up to :data:`SNAP` px) that
@@ -273,6 +277,8 @@ def which_shows(
     vs = match_tone(xs, v[both].reshape(1, 1, -1)).reshape(-1)
     du, dv = np.abs(xs.reshape(-1) - us), np.abs(xs.reshape(-1) - vs)
     apart = np.abs(us - vs) > APART
+    if apart.sum() < APART_PIXELS:
+        apart = np.abs(us - vs) > APART_SMALL
     if apart.sum() >= APART_PIXELS:
         closer = _clearly_closer(float(du[apart].mean()), float(dv[apart].mean()))
         if closer is not None:
