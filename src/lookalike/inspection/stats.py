@@ -137,7 +137,8 @@ def measure_many(pictures: Sequence[Image.Image], sizes: Sequence[tuple[int, int
         # (the colour of black is noise; a dark picture's own colours count)
         lit = top > np.minimum(0.08, p99 / 2).astype(np.float32)[:, None, None]
         chroma = np.divide(top - bottom, top, out=np.full_like(top, np.inf), where=lit).reshape(n, -1)
-        saturation = _sorted_percentile(np.sort(chroma, axis=1), lit.sum(axis=(1, 2)), 99)
+        rows_at = np.arange(n) * chroma.shape[1]  # (each picture's lit pixels first in its sorted row)
+        saturation = _sorted_percentile(np.sort(chroma, axis=1), rows_at, lit.sum(axis=(1, 2)), 99)
         if h >= TILE and w >= TILE:
             th, tw = h // TILE, w // TILE
             tiles = grey[:, : th * TILE, : tw * TILE].reshape(n, th, TILE, tw, TILE).std(axis=(2, 4))
@@ -170,11 +171,10 @@ def _row_percentiles(rows: npt.NDArray[np.floating[Any]], qs: Sequence[float]) -
     pos = [q / 100 * (m - 1) for q in qs]
     below = [min(int(p), m - 1) for p in pos]
     above = [min(b + 1, m - 1) for b in below]
-    part = np.partition(rows, sorted(set(below + above)), axis=1).astype(np.float64)
-    return np.stack(
-        [part[:, b] + (part[:, a] - part[:, b]) * (p - b) for p, b, a in zip(pos, below, above, strict=True)],
-        axis=1,
-    )
+    part = np.partition(rows, sorted(set(below + above)), axis=1)
+    lo, hi = part[:, below].astype(np.float64), part[:, above].astype(np.float64)
+    out: npt.NDArray[np.float64] = lo + (hi - lo) * (np.asarray(pos) - below)
+    return out
 
 
 def _ragged_percentile(
@@ -192,23 +192,20 @@ def _ragged_percentile(
     step = 2.0 ** math.ceil(math.log2(float(values.max()) + 1))
     key = np.sort(owner * step + values.astype(np.float64))
     ordered = key - np.floor(key / step) * step
-    return _sorted_percentile(ordered, counts, q, first=np.cumsum(counts) - counts)
+    return _sorted_percentile(ordered, np.cumsum(counts) - counts, counts, q)
 
 
 def _sorted_percentile(
     ordered: npt.NDArray[np.floating[Any]],
+    first: npt.NDArray[np.intp],
     counts: npt.NDArray[np.intp],
     q: float,
-    first: npt.NDArray[np.intp] | None = None,
 ) -> npt.NDArray[np.float64]:
-    """The ``q`` th percentile (as :func:`percentiles`) of each of ``len(counts)`` runs of sorted values:
-    the rows of ``ordered`` (their first ``counts``), or with ``first`` its runs ``first[i]`` to
-    ``first[i] + counts[i]``; 0.0 for an empty one."""
+    """The ``q`` th percentile (as :func:`percentiles`) of each run of sorted values ``first[i]`` to
+    ``first[i] + counts[i]`` of ``ordered`` (flattened); 0.0 for an empty one."""
     import numpy as np
 
     flat = ordered.ravel()
-    if first is None:
-        first = np.arange(len(counts)) * (ordered.shape[1] if ordered.ndim > 1 else 0)
     last = np.maximum(counts - 1, 0)
     pos = q / 100 * last
     below = np.minimum(np.floor(pos).astype(np.intp), last)
@@ -224,14 +221,8 @@ def _sorted_percentile(
 def _grey_at(picture: Image.Image, side: int) -> npt.NDArray[np.float32]:
     """Pillow's grey of a picture, its long side at most ``side`` (a box filter): what blur is judged on."""
     import numpy as np
-    from PIL import Image
 
-    grey = picture.convert("L")
-    scale = side / max(grey.size)
-    if scale < 1:
-        size = (max(9, round(grey.width * scale)), max(9, round(grey.height * scale)))
-        grey = grey.resize(size, Image.Resampling.BOX)
-    return np.asarray(grey, dtype=np.float32)
+    return np.asarray(_at_most(picture.convert("L"), side), dtype=np.float32)
 
 
 def _float_at(grey: npt.NDArray[np.float32], side: int) -> npt.NDArray[np.float32]:
@@ -239,13 +230,18 @@ def _float_at(grey: npt.NDArray[np.float32], side: int) -> npt.NDArray[np.float3
     import numpy as np
     from PIL import Image
 
-    h, w = grey.shape
-    scale = side / max(h, w)
+    return np.asarray(_at_most(Image.fromarray(np.ascontiguousarray(grey)), side), np.float32)
+
+
+def _at_most(img: Image.Image, side: int) -> Image.Image:
+    """``img`` with its long side at most ``side`` (a box filter; no side under 9 px)."""
+    from PIL import Image
+
+    scale = side / max(img.size)
     if scale >= 1:
-        return grey
-    size = (max(9, round(w * scale)), max(9, round(h * scale)))
-    small = Image.fromarray(np.ascontiguousarray(grey)).resize(size, Image.Resampling.BOX)
-    return np.asarray(small, np.float32)
+        return img
+    size = (max(9, round(img.width * scale)), max(9, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.BOX)
 
 
 def blur_measure(picture: Image.Image, side: int = BLUR_SIDE) -> float:
