@@ -272,7 +272,7 @@ class Judge:
 
     def check_pair(self, a: int, b: int) -> None:
         """The coarse check of two nodes that no candidate joined: every pair of their views in every
-        allowed orientation."""
+        allowed orientation (nothing when the pair was checked already)."""
         self.check_pairs([(a, b)])
 
     def check_pairs(self, pairs: Sequence[Pair]) -> None:
@@ -522,8 +522,7 @@ class Judge:
 
     def duplicate(self, i: int, j: int) -> bool:
         p = (min(i, j), max(i, j))
-        if p not in self.coarse and not self.failed(p):
-            self.check_pair(*p)
+        self.check_pair(*p)  # (a pair checked before is not checked again)
         return self.coarse_passed(p) and self.fine_passes(self.check_fine(p))
 
 

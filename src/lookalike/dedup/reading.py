@@ -81,10 +81,7 @@ def _thumb(img: Image.Image, box: Box) -> npt.NDArray[np.uint8]:
 def read_one(path: Path, measure: Measure | None = None) -> FileRead:
     """Read one file (see the module docstring); with ``measure``, also what it learns of the picture.
     Raises :class:`ImageError` for every way a file can be unreadable."""
-    read, picture = _read_file(path)
-    if measure is not None:
-        read.measured = measure([picture], [(read.facts.width, read.facts.height)])[0]
-    return read
+    return _measured(*_read_file(path), measure)
 
 
 def read_batch(paths: Sequence[Path], measure: Measure | None = None) -> list[FileRead | str]:
@@ -127,7 +124,11 @@ def read_picture(img: Image.Image, path: Path, measure: Measure | None = None) -
     >>> read_picture(Image.new("RGB", (640, 480)), Path("upload")).fine.shape  # doctest: +SKIP
     (192, 256)
     """
-    read, picture = _read_picture(img, path)
+    return _measured(*_read_picture(img, path), measure)
+
+
+def _measured(read: FileRead, picture: Image.Image, measure: Measure | None) -> FileRead:
+    """``read`` with what ``measure`` learns of its ``picture``, if given."""
     if measure is not None:
         read.measured = measure([picture], [(read.facts.width, read.facts.height)])[0]
     return read
