@@ -1,4 +1,5 @@
-"""The judge's second look: alignments the candidate search did not propose, for a pair turned down."""
+"""The judge's second look: alignments the candidate search did not propose, for a pair turned down; and
+the alignments read from what stands on a plain background."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 from PIL import Image
 
 import planted_edits
+from drawn_codes import qr_image, qr_modules
 from drawn_shapes import OBJECT_COLOURS, shape
-from lookalike.dedup import coarse
+from lookalike.dedup import coarse, verify_pair
 from lookalike.dedup import judge as judge_module
 from lookalike.dedup.find import pair_judge
 from lookalike.dedup.judge import CoarseResult, Judge
@@ -52,6 +54,7 @@ def test_a_deep_crop_proposed_whole_is_found_by_the_second_look(
     assert found.box != (0.0, 0.0, 1.0, 1.0)  # the crop box, not the whole picture
 
     monkeypatch.setattr(judge_module, "SECOND_LOOK_STARTS", 0)  # without it, the proposed starts fail
+    monkeypatch.setattr(judge_module, "SUBJECT_STARTS", 0)  # (as do the shapes' own: test_subjects below)
     alone = _proposed_whole(tmp_path / "object.png", tmp_path / "crop.png")
     assert not alone.fine_passes(alone.check_fine((0, 1)))
 
@@ -70,6 +73,65 @@ def test_the_second_look_does_not_join_a_moved_object(tmp_path: Path) -> None:
     assert starts
     fa, fb = judge._fine_image(0), judge._fine_image(1)
     assert not any(judge.fine_passes(judge._fine_from((0, 1), fa, fb, [st])) for st in starts)
+
+
+def _without_subjects(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(judge_module.subjects, "alignments", lambda *args: [])
+
+
+def test_a_shape_in_a_wide_white_frame_is_a_duplicate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A white frame of 18% each side around a shape on white: the original fills 74% of each side of the
+    copy, less than any crop box keeps, and the frame is no border to trim (the background runs on)."""
+    img = shape(random.Random(7), "triangle", OBJECT_COLOURS[2], (0.62, 0.38), 0.08)
+    img.save(tmp_path / "shape.png")
+    framed = Image.new("RGB", (1088, 816), "white")
+    framed.paste(img, (144, 108))
+    framed.save(tmp_path / "framed.png")
+    check = verify_pair(tmp_path / "shape.png", tmp_path / "framed.png")
+    assert check.duplicate, check.to_dict()
+    _without_subjects(monkeypatch)
+    assert not verify_pair(tmp_path / "shape.png", tmp_path / "framed.png").duplicate
+
+
+@pytest.mark.parametrize("seed", [2, 8])
+def test_a_deep_crop_of_a_shape_is_placed_by_its_subject(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Crops keeping 75-80% of a shape on white: at 12×12 many alignments of a small symmetric shape pass
+    (mirrored and turned ones too), none placed closely enough for the close-up; the shapes' boxes and ink
+    place the crop."""
+    rng = random.Random(seed)
+    img = shape(rng, "triangle", OBJECT_COLOURS[seed % 6], (rng.uniform(0.4, 0.6), 0.55), 0.08)
+    img.save(tmp_path / "shape.png")
+    planted_edits.crop75(img, rng)[0].save(tmp_path / "crop.png")
+    assert verify_pair(tmp_path / "shape.png", tmp_path / "crop.png").duplicate
+    _without_subjects(monkeypatch)
+    assert not verify_pair(tmp_path / "shape.png", tmp_path / "crop.png").duplicate
+
+
+def test_a_code_cut_through_is_let_through_the_coarse_check_by_its_subject(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A QR-like code cropped through its last rows: the nearest crop box is 2% off, where the 12×12
+    thumbnails differ by more than the coarse check allows; the code's box and ink place the crop."""
+    img = qr_image(qr_modules(random.Random(11)))
+    img.save(tmp_path / "code.png")
+    img.crop((7, 0, 315, 270)).save(tmp_path / "cut.png")
+    check = verify_pair(tmp_path / "code.png", tmp_path / "cut.png")
+    assert check.duplicate, check.to_dict()
+    _without_subjects(monkeypatch)
+    assert not verify_pair(tmp_path / "code.png", tmp_path / "cut.png").coarse_passed
+
+
+def test_two_codes_in_one_frame_stay_apart(tmp_path: Path) -> None:
+    """Two codes of one size in the same margin, their finder squares alike: their boxes line up exactly
+    (the whole view), and a crop of one lines up with the other nowhere the fine check lets through."""
+    a, b = qr_image(qr_modules(random.Random(12))), qr_image(qr_modules(random.Random(13)))
+    a.save(tmp_path / "a.png")
+    b.crop((7, 0, 315, 270)).save(tmp_path / "b.png")
+    assert not verify_pair(tmp_path / "a.png", tmp_path / "b.png").duplicate
 
 
 def _judge_of(paths: list[Path]) -> Judge:

@@ -4,7 +4,8 @@ Class-trained features cannot tell a copy from another photo of the same kind of
 thumbnails cannot tell two pages of one layout apart, so duplicates are found from pixels at three scales:
 
 1. **Reading** (:mod:`~lookalike.dedup.reading`) — each file decoded once: its content box (uniform
-   borders up to a quarter of each side trimmed, :mod:`~lookalike.dedup.borders`), a 32×32 colour
+   borders up to a quarter of each side trimmed, :mod:`~lookalike.dedup.borders`), what stands on a plain
+   background (its box, its ink's centre and spread: :mod:`~lookalike.dedup.subjects`), a 32×32 colour
    thumbnail of the whole image and of the content box, and a grey thumbnail of up to 256 px.
 2. **Candidates** (:mod:`~lookalike.dedup.candidates`) — 8×8 thumbnails in a canonical orientation
    (:mod:`~lookalike.dedup.orientation`: copies turned by quarter turns or mirrored share it), each
@@ -14,11 +15,14 @@ thumbnails cannot tell two pages of one layout apart, so duplicates are found fr
    exact copies without further checks.
 3. **Coarse check** (:mod:`~lookalike.dedup.coarse`) — 12×12 thumbnails at the best alignment: the
    orientation found, and for pairs that fail as they are, one side cut to any box keeping ≥ 75% of the
-   area; NCC ≥ ``min_ncc`` and RMSE after a bounded tone map (:mod:`~lookalike.dedup.photometric`) ≤
-   ``max_rmse``. Cheap, and lets every re-encode, resize, turn, crop and tone edit through — but also two
-   pages of text in one layout.
+   area, or to the crop or frame that the boxes and ink of what stands on a plain background imply
+   (:mod:`~lookalike.dedup.subjects`: a shape on white in a white frame, a code cut through); NCC ≥
+   ``min_ncc`` and RMSE after a bounded tone map (:mod:`~lookalike.dedup.photometric`) ≤ ``max_rmse``.
+   Cheap, and lets every re-encode, resize, turn, crop and tone edit through — but also two pages of text
+   in one layout.
 4. **Fine check** (:mod:`~lookalike.dedup.fine`) — at up to 256 px, where distinct content differs: the
-   alignment is refined (and small turns of a scan found), then the lowest tile SSIM must reach
+   alignment is refined (and small turns of a scan found; where that falls short, from the subjects'
+   alignment and a second look at every crop box), then the lowest tile SSIM must reach
    ``min_ssim`` and the largest tile colour difference stay within ``max_colour``; for large images the
    **close-up** (:mod:`~lookalike.dedup.closeup`) compares at up to 1,536 px, where one digit of a total
    differs. Pages of different words, receipts of one shop with other totals, app windows whose text

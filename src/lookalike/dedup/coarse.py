@@ -124,13 +124,20 @@ def _box_sampler(start: float, end: float, n_in: int = BASE, n_out: int = VERIFY
 class Match:
     """The best coarse alignment of a pair of views (a, b): NCC, RMSE (after the tone map), the orientation
     that turns ``b`` to look like ``a``, which side was cut ("", "a" or "b", ``b`` in that orientation) and
-    to which box of :data:`CROP_BOXES` (0 = the whole view)."""
+    to which box of :data:`CROP_BOXES` (0 = the whole view) — or, for an alignment read from the pictures'
+    subjects (:mod:`~lookalike.dedup.subjects`), to the box ``exact``."""
 
     ncc: float
     rmse: float
     orientation: Orientation
     cropped: str
     box: int
+    exact: Box | None = None
+
+    @property
+    def region(self) -> Box:
+        """The box of the cut side (fractions of its view)."""
+        return CROP_BOXES[self.box] if self.exact is None else self.exact
 
     def passes(self, min_ncc: float, max_rmse: float) -> bool:
         return self.ncc >= min_ncc and self.rmse <= max_rmse
@@ -329,6 +336,38 @@ def verify(
 
     found = verify_all(thumbs, np.asarray(pairs, dtype=np.intp).reshape(-1, 3), boxes, cut=cut, size=size)
     return [found.match(i) for i in range(len(found.ncc))]
+
+
+def verify_boxes(
+    thumbs: Thumbnails,
+    pairs: Sequence[tuple[int, int, int]],
+    boxes: Sequence[Box],
+    cut_a: Sequence[bool],
+    *,
+    size: int = VERIFY,
+) -> list[Match]:
+    """Each pair ``(a, b, code)`` of views at one alignment of its own: ``a`` cut to ``boxes[i]`` against
+    ``b`` whole (``cut_a[i]``), or ``a`` whole against ``b`` (in orientation ``ALL[code]``) cut to it — any
+    box, not only those of :data:`CROP_BOXES` (``Match.exact`` holds it)."""
+    import numpy as np
+
+    if not len(pairs):
+        return []
+    rows = np.asarray(pairs, dtype=np.intp).reshape(-1, 3)
+    a, b, code = rows[:, 0], rows[:, 1], rows[:, 2]
+    x, y = thumbs.views(a, WHOLE, None, size)[:, 0], thumbs.views(b, WHOLE, code, size)[:, 0]
+    ca, cb = np.flatnonzero(np.asarray(cut_a, bool)), np.flatnonzero(~np.asarray(cut_a, bool))
+    x[ca] = thumbs.each_box(a[ca], [boxes[i] for i in ca.tolist()], None, size)
+    y[cb] = thumbs.each_box(b[cb], [boxes[i] for i in cb.tolist()], code[cb], size)
+    rmse = _rmse(x, y, np.zeros(len(rows), bool))
+    (ux, x_flat), (uy, y_flat) = _unit(x), _unit(y)
+    ncc = np.where(x_flat & y_flat, 1.0, np.einsum("pd,pd->p", ux, uy))
+    return [
+        Match(
+            min(1.0, float(ncc[i])), float(rmse[i]), ALL[int(code[i])], "a" if cut_a[i] else "b", 0, boxes[i]
+        )
+        for i in range(len(rows))
+    ]
 
 
 def verify_all(

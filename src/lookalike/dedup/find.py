@@ -219,6 +219,7 @@ def find_duplicates(
         orientations=allowed,
         crops=crops,
         sizes=[(files[c].width, files[c].height) for c in nodes],
+        subject=[files[c].subject for c in nodes],
     )
     failures = read.failures
     del read
@@ -443,4 +444,5 @@ def pair_judge(
         orientations=_orientations(flips, rotations),
         crops=crops,
         sizes=[(ra.facts.width, ra.facts.height), (rb.facts.width, rb.facts.height)],
+        subject=[ra.facts.subject, rb.facts.subject],
     )

@@ -288,7 +288,8 @@ def refine(
     ``turn`` the box turns by the angle that moves its corners that far — while the normalized
     cross-correlation of the resampled pair improves, staying within :data:`RADIUS` of ``home``, within
     :data:`MAX_ANGLE`, and keeping sides of at least ``min_side`` of ``frame`` (the view the box lies in; the
-    box may reach past it, whose edges were found on a coarser grid, up to the image's own).
+    box may reach past it, whose edges were found on a coarser grid, up to the image's own), or of ``home``
+    where that is smaller.
     """
     import numpy as np
     from PIL import Image
@@ -299,7 +300,9 @@ def refine(
     target = _sample(_reduced(y, max(size)), ybox, size).ravel()
     target = target - target.mean()
     target /= max(float(np.linalg.norm(target)), 1e-12)
-    least_w, least_h = min_side * (frame[2] - frame[0]), min_side * (frame[3] - frame[1])
+    # (a start narrower than that, read from the pictures' subjects, keeps its own sides at least)
+    least_w = min(min_side * (frame[2] - frame[0]), home[2] - home[0])
+    least_h = min(min_side * (frame[3] - frame[1]), home[3] - home[1])
 
     # a turned source per angle, turned once about the starting box's centre: a box that then moves by a
     # pixel or two is the same turn about its own centre shifted by far less than a pixel

@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from lookalike.dedup import closeup, coarse, fine
+from lookalike.dedup import closeup, coarse, fine, subjects
 from lookalike.dedup.borders import WHOLE, Box
 from lookalike.dedup.candidates import CANDIDATE, Candidates, _rows
 from lookalike.dedup.orientation import ALL, oriented
@@ -67,6 +67,9 @@ SCORE_ROWS = 4096
 #: A pair the fine check turns down gets a second look from at most this many alignments the candidates
 #: did not propose (:meth:`Judge._second_look`).
 SECOND_LOOK_STARTS = 3
+#: A pair the fine check turns down gets this many alignments read from the pictures' subjects at most
+#: (:meth:`Judge.subject_matches`), the best by the coarse check first.
+SUBJECT_STARTS = 2
 #: Close-up images (grey, up to 1,536 px: ≤ 2.4 MB each) kept for the next pair that needs one.
 GREYS_KEPT = 32
 
@@ -119,10 +122,13 @@ class Judge:
         orientations: Sequence[int],
         crops: bool,
         sizes: list[tuple[int, int]],
+        subject: Sequence[subjects.Subject | None] | None = None,
     ) -> None:
         import numpy as np
 
         self.thumbs, self.views, self.fines, self.paths = thumbs, views, fines, paths
+        # what stands on each node's plain background (subjects.find_subject), None where it has none
+        self.subject = list(subject) if subject is not None else [None] * len(paths)
         self.limits, self.orientations, self.crops = limits, tuple(orientations), crops
         self.sizes = sizes
         self._greys: OrderedDict[int, Image.Image] = OrderedDict()
@@ -193,18 +199,82 @@ class Judge:
             if cands.rank is not None:  # a crop is among the few nearest of its original, or the other way
                 failed &= cands.rank[keep] <= CROP_PLACE
             self._crop_search(np.flatnonzero(failed), scores, found, boxes, keep_failing)
-        chosen = np.flatnonzero(found.passes(lim.min_ncc, lim.max_rmse) | keep_failing)
-        out = np.zeros(0, np.int64)
-        if not keep_failing:  # (with keep_failing every pair checked is in self.coarse)
-            pair_of = na[keep].astype(np.int64) * len(self.paths) + nb[keep]
-            out = np.setdiff1d(pair_of, pair_of[chosen])
+        passing = found.passes(lim.min_ncc, lim.max_rmse)
+        chosen = np.flatnonzero(passing | keep_failing)
         kept = [
             CoarseResult(
                 replace(found.match(i), box=int(boxes[i])), int(rows[i, 0]), int(rows[i, 1]), float(scores[i])
             )
             for i in chosen.tolist()
         ]
+        rescued = self._by_subjects(rows, scores, np.flatnonzero(~passing))
+        kept += rescued
+        out = np.zeros(0, np.int64)
+        if not keep_failing:  # (with keep_failing every pair checked is in self.coarse)
+            pair_of = na[keep].astype(np.int64) * len(self.paths) + nb[keep]
+            let_through = [pair_of[chosen]] + [
+                np.asarray([self.views.node[c.view_a] * len(self.paths) + self.views.node[c.view_b]])
+                for c in rescued
+            ]
+            out = np.setdiff1d(pair_of, np.concatenate(let_through))
         return kept, out
+
+    def _by_subjects(
+        self, rows: npt.NDArray[np.intp], scores: npt.NDArray[np.float32], failed: npt.NDArray[np.intp]
+    ) -> list[CoarseResult]:
+        """Of candidate ``rows`` ``(view a, view b, code)`` at ``failed``, the pairs of images that pass the
+        coarse check, whole image against whole image, at an alignment their subjects imply
+        (:mod:`~lookalike.dedup.subjects`: a crop or frame of a plain background, off the crop boxes' grid)
+        in the row's orientation — whichever views the row compared (a crop cut through a code's margin
+        meets its original content box to content box): the best of each pair and orientation."""
+        todo: dict[tuple[int, int, int], int] = {}  # (whole view a, whole view b, code) -> a row of it
+        for i in failed.tolist():
+            va, vb, code = (int(v) for v in rows[i])
+            na, nb = int(self.views.node[va]), int(self.views.node[vb])
+            if self.subject[na] is not None and self.subject[nb] is not None:
+                todo.setdefault((self.views.of[na][0], self.views.of[nb][0], code), i)
+        checks: list[tuple[tuple[int, int, int], bool, Box]] = [
+            (key, cut, box) for key in todo for cut, box in self._subject_alignments(*key)
+        ]
+        found = coarse.verify_boxes(
+            self.thumbs, [k for k, _, _ in checks], [b for _, _, b in checks], [c for _, c, _ in checks]
+        )
+        best: dict[tuple[int, int, int], CoarseResult] = {}
+        lim = self.limits
+        for (key, _, _), m in zip(checks, found, strict=True):
+            if m.passes(lim.min_ncc, lim.max_rmse) and (key not in best or m.ncc > best[key].match.ncc):
+                best[key] = CoarseResult(m, key[0], key[1], float(scores[todo[key]]))
+        return list(best.values())
+
+    def _subject_alignments(self, va: int, vb: int, code: int) -> list[tuple[bool, Box]]:
+        """The alignments (``cut_a``, box) that the subject boxes of the images of whole views ``va`` and
+        ``vb`` imply, ``b`` in orientation ``ALL[code]`` (none for a content-box view, or an image with no
+        plain background); a mirrored copy is not cut (as the fine check keeps it:
+        :data:`~lookalike.dedup.fine.MIN_SIDE_FLIPPED`)."""
+        na, nb = int(self.views.node[va]), int(self.views.node[vb])
+        sa, sb = self.subject[na], self.subject[nb]
+        if sa is None or sb is None or self.views.box[va] != WHOLE or self.views.box[vb] != WHOLE:
+            return []
+        o = ALL[code]
+        wb, hb = self.sizes[nb]
+        found = subjects.alignments(sa, self.sizes[na], sb.turned(o), (hb, wb) if o.swaps_sides else (wb, hb))
+        if o.mirror:
+            found = [(c, b) for c, b in found if min(b[2] - b[0], b[3] - b[1]) >= fine.MIN_SIDE_FLIPPED]
+        return found if self.crops else []
+
+    def subject_matches(self, p: Pair) -> list[CoarseResult]:
+        """The alignments of a pair of nodes that their subject boxes imply, in every allowed orientation,
+        that pass the coarse check: best first."""
+        va, vb = self.views.of[p[0]][0], self.views.of[p[1]][0]
+        todo = [
+            (va, vb, code, *al) for code in self.orientations for al in self._subject_alignments(va, vb, code)
+        ]
+        found = coarse.verify_boxes(
+            self.thumbs, [t[:3] for t in todo], [t[4] for t in todo], [t[3] for t in todo]
+        )
+        lim = self.limits
+        out = [CoarseResult(m, va, vb, 0.0) for m in found if m.passes(lim.min_ncc, lim.max_rmse)]
+        return sorted(out, key=lambda c: c.match.ncc, reverse=True)
 
     def _keep(self, kept: list[CoarseResult]) -> None:
         """Each pair of nodes keeps, for each pair of their views, the best of the matches ``kept``."""
@@ -212,8 +282,9 @@ class Judge:
         for c in kept:
             pair = (int(self.views.node[c.view_a]), int(self.views.node[c.view_b]))
             known = self.coarse.setdefault(pair, [])
+            key = (c.view_a, c.view_b, c.match.exact is None)  # (a subjects' alignment kept apart)
             same = next(
-                (k for k, o in enumerate(known) if (o.view_a, o.view_b) == (c.view_a, c.view_b)), None
+                (k for k, o in enumerate(known) if (o.view_a, o.view_b, o.match.exact is None) == key), None
             )
             if same is None:
                 known.append(c)
@@ -373,10 +444,25 @@ class Judge:
         tried: list[fine.Start] = []
         f = self._fine_from(p, fa, fb, starts, tried)
         if not self.fine_passes(f):  # each new start on its own: the first that a close-up lets through
-            more = self._second_look(p, passing, set(tried))
+            more = self._more_starts(p, passing, tried)
             f = next((g for st in more if self.fine_passes(g := self._fine_from(p, fa, fb, [st]))), f)
         self.fine[p] = f
         return f
+
+    def _more_starts(
+        self, p: Pair, proposed: list[CoarseResult], tried: list[fine.Start]
+    ) -> Iterator[fine.Start]:
+        """For a pair the proposed starts (``tried``) did not let through: the best few alignments the
+        pictures' subjects imply (:meth:`subject_matches`: placed to a pixel or two, where the candidates'
+        may pass the fine check off by a few and fail the close-up), then the second look's
+        (:meth:`_second_look`); each made only when the ones before fall short."""
+        seen = set(tried)
+        if self.subject[p[0]] is not None and self.subject[p[1]] is not None:
+            ours = (st for st in (self._start(c, c.match) for c in self.subject_matches(p)) if st not in seen)
+            for st in itertools.islice(ours, SUBJECT_STARTS):
+                seen.add(st)
+                yield st
+        yield from self._second_look(p, proposed, seen)
 
     def _second_look(
         self, p: Pair, proposed: list[CoarseResult], tried: Collection[fine.Start] = ()
@@ -450,7 +536,7 @@ class Judge:
         return fine.Start(
             m.orientation,
             m.cropped != "b",
-            coarse.CROP_BOXES[m.box],
+            m.region,
             self.thumbs.base[c.view_a],
             self.thumbs.base[c.view_b],
             self.views.box[c.view_a],
@@ -460,7 +546,7 @@ class Judge:
     def _cut_starts(self, c: CoarseResult) -> Iterator[fine.Start]:
         """With crops: the best alignment with ``a`` cut and with ``b`` cut, where they differ from ``c``'s
         own (which may cut the wrong side of a plain picture, or none of a slight crop)."""
-        if not self.crops:
+        if not self.crops or c.match.exact is not None:
             return
         m = c.match
         row = [(c.view_a, c.view_b, m.orientation.code)]

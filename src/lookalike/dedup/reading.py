@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from lookalike.dedup.borders import WHOLE, Box, content_box
 from lookalike.dedup.coarse import BASE
 from lookalike.dedup.fine import FINE
+from lookalike.dedup.subjects import Subject, find_subject
 from lookalike.errors import ImageError
 from lookalike.forked import forked_map, processes_for
 from lookalike.hashing import file_sha256
@@ -47,7 +48,8 @@ BATCH = 64
 @dataclass
 class FileFacts:
     """What the scan learnt of one file: where it is, its stored size (after EXIF orientation), bytes, last
-    change, and its content box (:data:`~lookalike.dedup.borders.WHOLE` when it has no uniform border)."""
+    change, its content box (:data:`~lookalike.dedup.borders.WHOLE` when it has no uniform border) and what
+    stands on its plain background (``None`` when it has none: :mod:`~lookalike.dedup.subjects`)."""
 
     path: Path
     width: int
@@ -55,6 +57,7 @@ class FileFacts:
     bytes: int
     mtime: float
     content: Box = WHOLE
+    subject: Subject | None = None
 
 
 @dataclass
@@ -144,10 +147,11 @@ def _read_picture(img: Image.Image, path: Path) -> tuple[FileRead, Image.Image]:
     if scale < 1:
         size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
         fine_rgb = img.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
-    box = content_box(np.asarray(fine_rgb))
+    rgb = np.asarray(fine_rgb)
+    box, subject = content_box(rgb), find_subject(rgb)
     thumbs = [_thumb(img, WHOLE)] + ([_thumb(img, box)] if box != WHOLE else [])
     fine = np.asarray(fine_rgb.convert("L"), dtype=np.uint8)
-    return FileRead(FileFacts(path, width, height, 0, 0.0, box), thumbs, fine), fine_rgb
+    return FileRead(FileFacts(path, width, height, 0, 0.0, box, subject), thumbs, fine), fine_rgb
 
 
 #: Files smaller than this on average are read in one thread: their decoding is too short to release the

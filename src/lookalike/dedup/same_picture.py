@@ -127,6 +127,7 @@ class _QueryJudge(Judge):
             orientations=tuple(orientation.code for orientation in ALL),
             crops=True,
             sizes=[(r.facts.width, r.facts.height) for r in reads],
+            subject=[r.facts.subject for r in reads],
         )
         self.query = query
         self.facts = [r.facts for r in reads]
